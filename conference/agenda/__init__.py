@@ -1,0 +1,1 @@
+"""The programme: rooms, tracks, sessions, timetable slots and published releases."""

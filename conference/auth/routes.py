@@ -1,0 +1,196 @@
+"""Account pages and the token API: transport only, rules live in `services`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from conference.auth import services
+from conference.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, RegistrationForm, TokenForm
+from conference.auth.models import ApiToken
+from conference.core import after_commit
+from conference.core.api import api_login_required, field, json_body
+from conference.core.errors import DomainError, RateLimited
+from conference.core.ratelimit import is_over_limit
+from conference.core.security import is_safe_redirect
+from conference.core.signals import api_token_revoked, login_session_ended
+from conference.extensions import db
+
+bp = Blueprint("auth", __name__)
+
+
+def _redirect_next(target: str | None) -> Response:
+    return redirect(target if is_safe_redirect(target) else url_for("events.home"))
+
+
+def _check_login_rate(email: str) -> None:
+    """Limit attempts per account and per client address; X-Forwarded-For counts only via a trusted proxy."""
+    store = current_app.extensions["conference_rate_limits"]
+    limit, window = current_app.config["LOGIN_RATE_LIMIT"]
+    keys = [f"login:email:{services.normalise_email(email)}", f"login:ip:{request.remote_addr}"]
+    if any(is_over_limit(store, key, limit, window) for key in keys):
+        raise RateLimited(_("Too many login attempts. Please wait a few minutes and try again."))
+
+
+def _start_browser_login(user: Any) -> None:
+    """Renew the session at login (against fixation) and bind it to a fresh server-side login session."""
+    locale = session.get("locale")
+    session.clear()
+    token = services.start_login_session(user, user_agent=request.user_agent.string)
+    user._login_token = token
+    after_commit.commit()
+    login_user(user)
+    if locale:
+        session["locale"] = locale
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Any:
+    form = RegistrationForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(email=form.email.data or "", name=form.name.data or "",
+                                        password=form.password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "email").errors.append(error.message)
+        else:
+            _start_browser_login(user)
+            flash(_("Welcome, %(name)s! Your account has been created.", name=user.name), "success")
+            return _redirect_next(form.next.data)
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/register.html", form=form), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        email = form.email.data or ""
+        _check_login_rate(email)
+        user = services.authenticate(email, form.password.data or "")
+        if user is None:
+            form.password.errors.append(_("E-mail or password is not correct."))
+        else:
+            _start_browser_login(user)
+            flash(_("You are logged in."), "success")
+            return _redirect_next(form.next.data)
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    EmptyForm()  # CSRF is checked for every POST before we get here
+    token = session.get("_user_id")
+    user_id = current_user.id if current_user.is_authenticated else None
+    if token:
+        services.end_login_session(token)
+        after_commit.commit()
+        login_session_ended.send(current_app._get_current_object(),  # type: ignore[attr-defined]
+                                 user_id=user_id, login_token=token)
+    logout_user()
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("events.home"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> Any:
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, current_password=form.current_password.data or "",
+                                     new_password=form.new_password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "new_password").errors.append(error.message)
+        else:
+            after_commit.commit()
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("auth.account"))
+    tokens = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
+    ).all()
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/account.html", form=form, token_form=TokenForm(), revoke_form=EmptyForm(),
+                           tokens=tokens), status
+
+
+@bp.route("/account/tokens", methods=["POST"])
+@login_required
+def create_token() -> Any:
+    form = TokenForm()
+    if not form.validate_on_submit():
+        flash(_("The token name may have at most 80 characters."), "error")
+        return redirect(url_for("auth.account")), 303
+    token = services.issue_api_token(current_user, name=form.name.data or "")
+    after_commit.commit()
+    flash(_("Your new API token (shown only once): %(token)s", token=token), "token")
+    return redirect(url_for("auth.account")), 303
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int) -> Any:
+    services.revoke_api_token(current_user, token_id=token_id)
+    after_commit.commit()
+    api_token_revoked.send(current_app._get_current_object(),  # type: ignore[attr-defined]
+                           user_id=current_user.id, token_id=token_id)
+    flash(_("The token has been revoked."), "info")
+    return redirect(url_for("auth.account")), 303
+
+
+# --- JSON API ---------------------------------------------------------------------------------
+
+
+@bp.route("/api/v1/auth/token", methods=["POST"])
+def api_issue_token() -> Any:
+    data = json_body()
+    email = field(data, "email", str, max_length=254)
+    password = field(data, "password", str, max_length=1024)
+    name = field(data, "name", str, required=False, max_length=80) or "api"
+    _check_login_rate(email)
+    user = services.authenticate(email, password)
+    if user is None:
+        return jsonify({"ok": False, "error": "invalid_credentials",
+                        "message": _("E-mail or password is not correct.")}), 401
+    token = services.issue_api_token(user, name=name)
+    after_commit.commit()
+    return jsonify({"token": token}), 201
+
+
+@bp.route("/api/v1/auth/tokens", methods=["GET"])
+@api_login_required
+def api_list_tokens() -> Any:
+    tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)).all()
+    return jsonify({"tokens": [
+        {"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at.isoformat(),
+         "revoked": t.revoked_at is not None} for t in tokens
+    ]})
+
+
+@bp.route("/api/v1/auth/tokens/<int:token_id>", methods=["DELETE"])
+@api_login_required
+def api_revoke_token(token_id: int) -> Any:
+    services.revoke_api_token(current_user, token_id=token_id)
+    after_commit.commit()
+    api_token_revoked.send(current_app._get_current_object(),  # type: ignore[attr-defined]
+                           user_id=current_user.id, token_id=token_id)
+    return "", 204
+
+
+@bp.route("/api/v1/me", methods=["GET"])
+@api_login_required
+def api_me() -> Any:
+    return jsonify({"id": current_user.id, "name": current_user.name, "email": current_user.email,
+                    "roles": {m.event.slug: m.role for m in current_user.memberships}})

@@ -1,0 +1,162 @@
+"""Account rules: registration, password checks, login sessions, API tokens. Services flush, never commit."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from conference.auth.models import ApiToken, LoginSession, User, hash_secret
+from conference.core.db import utcnow
+from conference.core.errors import Conflict, NotFound, ValidationFailed
+from conference.extensions import db
+
+EMAIL_PATTERN = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}\.[^@\s<>\"'.]{2,}$")
+TOKEN_PREFIX = "cft_"
+
+# A hash of a random password, checked when the e-mail is unknown so both cases cost the same time.
+_DUMMY_HASH: str | None = None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def validate_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationFailed(_("Please enter your name."), field="name")
+    if len(name) > 120:
+        raise ValidationFailed(_("The name may have at most 120 characters."), field="name")
+    if any(ord(ch) < 32 or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069 for ch in name):
+        raise ValidationFailed(_("The name contains characters that are not allowed."), field="name")
+    return name
+
+
+def validate_email(email: str) -> str:
+    email = normalise_email(email)
+    if len(email) > 254 or not EMAIL_PATTERN.match(email):
+        raise ValidationFailed(_("Please enter a valid e-mail address."), field="email")
+    return email
+
+
+def validate_password(password: str) -> str:
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise ValidationFailed(
+            _("The password must have at least %(n)d characters.", n=minimum), field="password"
+        )
+    if len(password) > 1024:
+        raise ValidationFailed(_("The password is too long."), field="password")
+    return password
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def create_user(*, email: str, name: str, password: str, is_admin: bool = False,
+                password_hash: str | None = None) -> User:
+    """Create an account. Raises `Conflict` if the e-mail is taken. Adds the user to the session."""
+    email = validate_email(email)
+    name = validate_name(name)
+    if password_hash is None:
+        password_hash = hash_password(validate_password(password))
+    if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
+        raise Conflict(_("An account with this e-mail address already exists."), field="email")
+    user = User(email=email, name=name, password_hash=password_hash, is_admin=is_admin)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user if e-mail and password match, else None. Same work for unknown users and wrong passwords."""
+    global _DUMMY_HASH
+    user = find_user_by_email(email) if len(email) <= 254 else None
+    if user is None or user.is_disabled:
+        if _DUMMY_HASH is None:
+            _DUMMY_HASH = hash_password(secrets.token_hex(16))
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def change_password(user: User, *, current_password: str, new_password: str) -> None:
+    """Set a new password and end every other login session and no token (tokens are separate grants)."""
+    if not check_password_hash(user.password_hash, current_password):
+        raise ValidationFailed(_("The current password is not correct."), field="current_password")
+    user.password_hash = hash_password(validate_password(new_password))
+    db.session.flush()
+
+
+def start_login_session(user: User, *, user_agent: str | None) -> str:
+    """Create a server-side login session and return its secret token (kept in the signed cookie)."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(LoginSession(user_id=user.id, token_hash=hash_secret(token), user_agent=(user_agent or "")[:255]))
+    db.session.flush()
+    return token
+
+
+def end_login_session(token: str) -> None:
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.token_hash == hash_secret(token), LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+
+
+def user_for_login_token(token: str) -> User | None:
+    if not token:
+        return None
+    row = db.session.execute(
+        select(User, LoginSession.id)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.token_hash == hash_secret(token), LoginSession.ended_at.is_(None))
+    ).first()
+    if row is None or row[0].is_disabled:
+        return None
+    user: User = row[0]
+    user._login_token = token  # type: ignore[attr-defined]
+    return user
+
+
+def issue_api_token(user: User, *, name: str = "") -> str:
+    """Create an API token; the plain token is returned once and only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user_id=user.id, name=name[:80], token_hash=hash_secret(token), prefix=token[:10]))
+    db.session.flush()
+    return token
+
+
+def revoke_api_token(user: User, *, token_id: int) -> None:
+    """Revoke one of the user's own tokens. Another user's token is reported as not found."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound(_("No such token."))
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    db.session.flush()
+
+
+def user_for_api_token(token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    row = db.session.execute(
+        select(User, ApiToken.id)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_secret(token), ApiToken.revoked_at.is_(None))
+    ).first()
+    if row is None or row[0].is_disabled:
+        return None
+    return row[0]

@@ -1,0 +1,178 @@
+"""The `conference` command: run, demo, users (and `db`, from Flask-Migrate)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from conference.core.permissions import Role
+
+
+def _create_app() -> Flask:
+    from conference.factory import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(name="conference", create_app=_create_app, add_default_commands=False,
+                 add_version_option=False, load_dotenv=False, help="Virtual conference platform.")
+
+
+def upgrade_database() -> None:
+    """Bring the schema to the newest migration (all heads)."""
+    from flask_migrate import upgrade
+
+    upgrade(directory=current_app.extensions["migrate"].directory, revision="heads")
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def run_command(host: str, port: int) -> None:
+    """Upgrade the database to the newest schema, then serve with the configured async server."""
+    from conference.wsgi import serve
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    upgrade_database()
+    click.echo(f"Serving on http://{host}:{port}/ ({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
+    serve(app, host=host, port=port)
+
+
+@click.command("demo")
+@click.option("--attendees", default=130, show_default=True, type=click.IntRange(0, 100_000))
+@click.option("--token-file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@with_appcontext
+def demo_command(attendees: int, token_file: Path | None) -> None:
+    """Load the demo conference (idempotent) and print the demo logins."""
+    from conference.demo import load_demo
+
+    upgrade_database()
+    result = load_demo(attendees=attendees, with_tokens=token_file is not None)
+    if token_file is not None:
+        token_file.write_text("".join(f"{token}\n" for token in result.tokens))
+        click.echo(f"Wrote {len(result.tokens)} attendee API tokens to {token_file}")
+    click.echo(f"Demo conference: {result.event_title} (/events/{result.event_slug}/)")
+    click.echo("Demo logins (password for all: %s):" % result.password)
+    for label, email in result.logins:
+        click.echo(f"  {label:<14} {email}")
+
+
+users = click.Group("users", help="Create, list, import users and issue API tokens.")
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--event", "event_slug", help="Event slug for the role.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=None)
+@click.option("--admin", is_flag=True, help="Make the user a site administrator.")
+@with_appcontext
+def users_create(email: str, name: str, event_slug: str | None, role: str | None, admin: bool) -> None:
+    """Create a user; the password is read from standard input (one line)."""
+    from conference.auth import services as auth_services
+    from conference.core.after_commit import commit
+    from conference.core.errors import DomainError
+    from conference.events import services as event_services
+
+    password = sys.stdin.readline().rstrip("\n")
+    try:
+        event = _event_or_fail(event_slug) if event_slug else None
+        if role and event is None:
+            raise click.UsageError("--role needs --event")
+        user = auth_services.create_user(email=email, name=name, password=password, is_admin=admin)
+        if event is not None:
+            event_services.set_role(event, user=user, role=role or Role.ATTENDEE)
+        commit()
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Created user {user.id} <{user.email}>")
+
+
+@users.command("list")
+@click.option("--event", "event_slug")
+@click.option("--role", type=click.Choice([r.value for r in Role]))
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def users_list(event_slug: str | None, role: str | None, as_json: bool) -> None:
+    """List users, optionally only those with a role in an event."""
+    from conference.auth.models import User
+    from conference.events.models import EventMembership
+    from conference.extensions import db
+
+    query: Any = select(User).order_by(User.id)
+    if event_slug or role:
+        query = query.join(EventMembership, EventMembership.user_id == User.id)
+        if event_slug:
+            query = query.where(EventMembership.event_id == _event_or_fail(event_slug).id)
+        if role:
+            query = query.where(EventMembership.role == role)
+        query = query.distinct()
+    rows = [{"id": u.id, "email": u.email, "name": u.name, "admin": u.is_admin}
+            for u in db.session.scalars(query)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>6}  {row['email']:<40} {row['name']}{'  (admin)' if row['admin'] else ''}")
+
+
+@users.command("token")
+@click.option("--email", required=True)
+@click.option("--name", default="cli")
+@with_appcontext
+def users_token(email: str, name: str) -> None:
+    """Print a fresh API token for a user."""
+    from conference.auth import services as auth_services
+    from conference.core.after_commit import commit
+
+    user = auth_services.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No user with e-mail {email}")
+    token = auth_services.issue_api_token(user, name=name)
+    commit()
+    click.echo(token)
+
+
+@users.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--event", "event_slug", required=True)
+@with_appcontext
+def users_import(csv_file: io.TextIOBase, event_slug: str) -> None:
+    """Import a registration list (columns: email, name, optional role and password). All or nothing."""
+    from conference.core.after_commit import commit
+    from conference.events.importing import ImportFailed, import_registrations
+    from conference.extensions import db
+
+    event = _event_or_fail(event_slug)
+    try:
+        created, updated = import_registrations(event, csv.reader(csv_file))
+        commit()
+    except ImportFailed as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Imported {created + updated} rows: {created} new accounts, {updated} existing accounts.")
+
+
+def _event_or_fail(slug: str) -> Any:
+    from conference.events.models import Event
+    from conference.extensions import db
+
+    event = db.session.scalar(select(Event).where(Event.slug == slug))
+    if event is None:
+        raise click.ClickException(f"No event with slug {slug!r}")
+    return event
+
+
+def register_cli(app: Flask) -> None:
+    for command in (run_command, demo_command, users):
+        app.cli.add_command(command)

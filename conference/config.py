@@ -1,0 +1,78 @@
+"""Settings: defaults here, overridden by `CONFERENCE_*` environment variables, then by `create_app(config)`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ASYNC_MODES = ("eventlet", "gevent", "threading")
+
+
+class Config:
+    """Defaults. Anything here can be set as `CONFERENCE_<NAME>` in the environment."""
+
+    DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
+    SECRET_KEY: str | None = None  # default: generated once, kept in the instance folder
+    UPLOAD_DIR: str | None = None  # default: <instance>/uploads
+    MESSAGE_QUEUE: str | None = None  # unset: one process
+    ASYNC_MODE = "eventlet"
+    EXTERNAL_URL: str | None = None  # e.g. https://konferenz.example.org; used in mails and Origin checks
+    BABEL_DEFAULT_LOCALE = "de"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+    LANGUAGES = ("de", "en")
+    MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # upload limit (presentations), bytes
+    MAX_FORM_MEMORY_SIZE = 500 * 1024
+    MAX_FORM_PARTS = 100
+    PASSWORD_MIN_LENGTH = 10
+    # scrypt with werkzeug's default cost; tests may lower the cost, never the algorithm
+    PASSWORD_HASH_METHOD = "scrypt"
+    LOGIN_RATE_LIMIT = (10, 300)  # attempts per window (seconds), per account and per client address
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_NAME = "conference_session"
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = 14 * 24 * 3600
+    WTF_CSRF_TIME_LIMIT = None  # token valid for the session's lifetime
+    WTF_CSRF_CHECK_DEFAULT = False  # checked in `conference.core.security.check_csrf`
+    TRUSTED_PROXY_COUNT = 0  # set to 1 behind nginx so X-Forwarded-* are believed
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_FROM = "konferenz@localhost"
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+
+
+def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
+    """Read `CONFERENCE_*` variables; values that look like JSON numbers stay strings except known ints."""
+    environ = environ if environ is not None else os.environ
+    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT"}
+    settings: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith("CONFERENCE_"):
+            continue
+        name = key.removeprefix("CONFERENCE_")
+        settings[name] = int(value) if name in ints else value
+    return settings
+
+
+def ensure_secret_key(instance_path: Path) -> str:
+    """Return the instance's secret key, creating it once with restrictive permissions."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        key = key_file.read_text().strip()
+        if key:
+            return key
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def sqlalchemy_settings(database_url: str) -> dict[str, Any]:
+    """Engine options per backend: pre-ping and pooling for servers, a longer timeout for SQLite."""
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 5, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}

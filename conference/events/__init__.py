@@ -1,0 +1,1 @@
+"""Events (each conference edition) and people's roles in them."""

@@ -1,0 +1,40 @@
+"""Event forms."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from conference.core.permissions import Role
+
+
+class EventRegistrationForm(FlaskForm):
+    code = StringField(_l("Registration code"), validators=[Optional(), Length(max=64)])
+
+
+class EventSettingsForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=10_000)])
+    start_date = DateField(_l("First day"), validators=[DataRequired()])
+    end_date = DateField(_l("Last day"), validators=[DataRequired()])
+    timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
+    language = SelectField(_l("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+    registration_mode = SelectField(_l("Registration"), choices=[
+        ("open", _l("Open to everyone with an account")),
+        ("code", _l("Only with the registration code")),
+        ("closed", _l("Closed")),
+    ])
+    registration_code = StringField(_l("Registration code"), validators=[Optional(), Length(max=64)])
+    is_published = BooleanField(_l("Published"))
+
+
+class RoleForm(FlaskForm):
+    email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    role = SelectField(_l("Role"), choices=[
+        (Role.ATTENDEE.value, _l("Attendee")),
+        (Role.SPEAKER.value, _l("Speaker")),
+        (Role.MODERATOR.value, _l("Moderator")),
+        (Role.ORGANISER.value, _l("Organiser")),
+    ])

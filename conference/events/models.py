@@ -1,0 +1,85 @@
+"""Events and memberships (a person's role in one event)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from conference.auth.models import User
+from conference.core.db import UTCDateTime, utcnow
+from conference.core.permissions import Role
+from conference.extensions import db
+
+
+class RegistrationMode(StrEnum):
+    OPEN = "open"
+    CODE = "code"  # attendees need the organiser's registration code
+    CLOSED = "closed"
+
+
+class Event(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    language: Mapped[str] = mapped_column(String(5), default="de")
+    is_published: Mapped[bool] = mapped_column(default=False)
+    registration_mode: Mapped[str] = mapped_column(String(10), default=RegistrationMode.OPEN)
+    registration_code: Mapped[str | None] = mapped_column(String(64))
+    chat_retention_days: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    memberships: Mapped[list[EventMembership]] = relationship(
+        back_populates="event", cascade="all, delete-orphan"
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def starts_at(self) -> datetime:
+        """The first moment of the first day, in UTC."""
+        return datetime.combine(self.start_date, time.min, self.zone).astimezone(ZoneInfo("UTC"))
+
+    @property
+    def ends_at(self) -> datetime:
+        """The end of the last day (midnight after it), in UTC."""
+        return datetime.combine(self.end_date + timedelta(days=1), time.min, self.zone).astimezone(
+            ZoneInfo("UTC")
+        )
+
+    def is_past(self, today: date) -> bool:
+        return self.end_date < today
+
+    def days(self) -> list[date]:
+        count = (self.end_date - self.start_date).days + 1
+        return [self.start_date + timedelta(days=i) for i in range(count)]
+
+    def __repr__(self) -> str:
+        return f"<Event {self.slug}>"
+
+
+class EventMembership(db.Model):  # type: ignore[name-defined,misc]
+    """A person's role in one event; registering as an attendee creates one."""
+
+    __tablename__ = "event_memberships"
+    __table_args__ = (UniqueConstraint("event_id", "user_id", name="uq_event_memberships_event_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16), default=Role.ATTENDEE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="memberships")
+    user: Mapped[User] = relationship(back_populates="memberships")

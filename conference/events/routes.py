@@ -1,0 +1,127 @@
+"""Event pages, registration, organiser settings and the events API."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from conference.auth.models import User
+from conference.auth.services import find_user_by_email
+from conference.core import after_commit
+from conference.core.errors import DomainError
+from conference.core.permissions import Permission, has_permission
+from conference.events import services
+from conference.events.access import event_permission_required, load_event
+from conference.events.forms import EventRegistrationForm, EventSettingsForm, RoleForm
+from conference.events.models import Event, EventMembership
+from conference.extensions import db
+
+bp = Blueprint("events", __name__)
+
+
+def visible_events() -> list[Event]:
+    events = db.session.scalars(select(Event).order_by(Event.start_date.desc())).all()
+    return [e for e in events if e.is_published or has_permission(current_user, e, Permission.VIEW_EVENT)]
+
+
+@bp.route("/")
+def home() -> Any:
+    events = visible_events()
+    if len(events) == 1:
+        return redirect(url_for("events.event_page", slug=events[0].slug))
+    today = date.today()
+    upcoming = sorted((e for e in events if not e.is_past(today)), key=lambda e: e.start_date)
+    past = [e for e in events if e.is_past(today)]
+    return render_template("events/home.html", upcoming=upcoming, past=past)
+
+
+@bp.route("/events/<slug>/")
+def event_page(slug: str) -> Any:
+    event = load_event(slug)
+    role = current_user.role_in(event) if current_user.is_authenticated else None
+    return render_template("events/event.html", event=event, role=role, form=EventRegistrationForm(),
+                           can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT))
+
+
+@bp.route("/events/<slug>/register", methods=["POST"])
+@login_required
+def register_for_event(slug: str) -> Any:
+    event = load_event(slug)
+    form = EventRegistrationForm()
+    form.validate()
+    try:
+        services.register_attendee(event, user=current_user, code=form.code.data)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return render_template("events/event.html", event=event, role=None, form=form, can_manage=False), \
+            error.status
+    after_commit.commit()
+    flash(_("You are registered for %(title)s.", title=event.title), "success")
+    return redirect(url_for("events.event_page", slug=event.slug), code=303)
+
+
+@bp.route("/manage/events/<slug>/", methods=["GET", "POST"])
+@event_permission_required(Permission.MANAGE_EVENT)
+def manage_event(event: Event) -> Any:
+    form = EventSettingsForm(obj=event)
+    if form.validate_on_submit():
+        changes = {name: getattr(form, name).data for name in (
+            "title", "description", "start_date", "end_date", "timezone", "language", "registration_mode",
+            "registration_code", "is_published")}
+        changes["registration_code"] = (changes["registration_code"] or "").strip() or None
+        try:
+            services.update_event(event, **changes)
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "title").errors.append(error.message)
+        else:
+            after_commit.commit()
+            flash(_("The settings have been saved."), "success")
+            return redirect(url_for("events.manage_event", slug=event.slug), code=303)
+    status = 400 if form.is_submitted() else 200
+    return render_template("events/manage.html", event=event, form=form), status
+
+
+@bp.route("/manage/events/<slug>/people", methods=["GET", "POST"])
+@event_permission_required(Permission.MANAGE_EVENT)
+def manage_people(event: Event) -> Any:
+    form = RoleForm()
+    if form.validate_on_submit():
+        user = find_user_by_email(form.email.data or "")
+        if user is None:
+            form.email.errors.append(_("No account with this e-mail address."))
+        else:
+            try:
+                services.set_role(event, user=user, role=form.role.data or "", actor=current_user)
+            except DomainError as error:
+                db.session.rollback()
+                form.role.errors.append(error.message)
+            else:
+                after_commit.commit()
+                flash(_("%(name)s is now %(role)s.", name=user.name, role=form.role.data), "success")
+                return redirect(url_for("events.manage_people", slug=event.slug), code=303)
+    counts = dict(db.session.execute(
+        select(EventMembership.role, func.count()).where(EventMembership.event_id == event.id)
+        .group_by(EventMembership.role)).all())
+    staff = db.session.execute(
+        select(User, EventMembership.role).join(EventMembership, EventMembership.user_id == User.id)
+        .where(EventMembership.event_id == event.id, EventMembership.role != "attendee").order_by(User.name)
+    ).all()
+    status = 400 if form.is_submitted() else 200
+    return render_template("events/people.html", event=event, form=form, counts=counts, staff=staff), status
+
+
+@bp.route("/api/v1/events")
+def api_events() -> Any:
+    return jsonify({"events": [services.event_payload(e) for e in visible_events()]})
+
+
+@bp.route("/api/v1/events/<slug>")
+def api_event(slug: str) -> Any:
+    return jsonify(services.event_payload(load_event(slug)))

@@ -1,0 +1,138 @@
+"""Event rules: creating events, registering attendees, giving roles. Services flush, never commit."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from datetime import date
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from conference.auth.models import User
+from conference.core.errors import Conflict, NotAllowed, ValidationFailed
+from conference.core.permissions import ROLE_RANK, Role
+from conference.core.signals import membership_changed
+from conference.core.timeutil import is_valid_timezone
+from conference.events.models import Event, EventMembership, RegistrationMode
+from conference.extensions import db
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}[a-z0-9]$")
+
+
+def create_event(*, slug: str, title: str, start_date: date, end_date: date, timezone: str = "Europe/Berlin",
+                 language: str = "de", description: str = "", is_published: bool = False) -> Event:
+    if not SLUG_PATTERN.match(slug):
+        raise ValidationFailed(_("The short name may use a-z, 0-9 and '-' (4 to 64 characters)."), field="slug")
+    if db.session.scalar(select(Event.id).where(Event.slug == slug)):
+        raise Conflict(_("This short name is already taken."), field="slug")
+    validate_event_fields(title=title, start_date=start_date, end_date=end_date, timezone=timezone,
+                          language=language)
+    event = Event(slug=slug, title=title.strip(), start_date=start_date, end_date=end_date, timezone=timezone,
+                  language=language, description=description, is_published=is_published)
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def validate_event_fields(*, title: str, start_date: date, end_date: date, timezone: str, language: str) -> None:
+    if not title.strip() or len(title) > 200:
+        raise ValidationFailed(_("The title must have 1 to 200 characters."), field="title")
+    if end_date < start_date:
+        raise ValidationFailed(_("The event cannot end before it starts."), field="end_date")
+    if (end_date - start_date).days > 31:
+        raise ValidationFailed(_("An event may last at most 32 days."), field="end_date")
+    if not is_valid_timezone(timezone):
+        raise ValidationFailed(_("Unknown time zone."), field="timezone")
+    if language not in current_app.config["LANGUAGES"]:
+        raise ValidationFailed(_("Unknown language."), field="language")
+
+
+def update_event(event: Event, **changes: Any) -> Event:
+    """Change settings. Registration with a code needs a code."""
+    merged = {k: changes.get(k, getattr(event, k)) for k in ("title", "start_date", "end_date", "timezone",
+                                                              "language")}
+    validate_event_fields(**merged)
+    mode = changes.get("registration_mode", event.registration_mode)
+    if mode not in set(RegistrationMode):
+        raise ValidationFailed(_("Unknown registration mode."), field="registration_mode")
+    code = changes.get("registration_code", event.registration_code)
+    if mode == RegistrationMode.CODE and not (code or "").strip():
+        raise ValidationFailed(_("Set a registration code for registration with a code."),
+                               field="registration_code")
+    for key, value in changes.items():
+        setattr(event, key, value)
+    db.session.flush()
+    return event
+
+
+def register_attendee(event: Event, *, user: User, code: str | None = None) -> EventMembership:
+    """Register `user` for `event` as an attendee; people who already hold a role keep it."""
+    existing = membership_of(event, user)
+    if existing is not None:
+        return existing
+    if event.registration_mode == RegistrationMode.CLOSED:
+        raise NotAllowed(_("Registration for this event is closed."), code="registration_closed")
+    if event.registration_mode == RegistrationMode.CODE and not hmac.compare_digest(
+        (code or "").strip().encode(), (event.registration_code or "").encode()
+    ):
+        raise ValidationFailed(_("The registration code is not correct."), field="code", code="wrong_code")
+    membership = EventMembership(event_id=event.id, user_id=user.id, role=Role.ATTENDEE)
+    db.session.add(membership)
+    db.session.flush()
+    user.forget_roles()
+    return membership
+
+
+def membership_of(event: Event, user: User) -> EventMembership | None:
+    return db.session.scalar(
+        select(EventMembership).where(EventMembership.event_id == event.id, EventMembership.user_id == user.id)
+    )
+
+
+def set_role(event: Event, *, user: User, role: Role | str, actor: User | None = None,
+             keep_higher: bool = False) -> EventMembership:
+    """Give `user` a role in `event` (creating the membership). Open sockets learn of it via a signal.
+
+    With `keep_higher`, a person who already holds a higher role keeps it (e.g. an organiser invited to speak).
+    """
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValidationFailed(_("Unknown role."), field="role") from None
+    membership = membership_of(event, user)
+    if membership is None:
+        membership = EventMembership(event_id=event.id, user_id=user.id, role=role)
+        db.session.add(membership)
+    elif not (keep_higher and ROLE_RANK[Role(membership.role)] >= ROLE_RANK[role]):
+        if actor is not None and actor.id == user.id and membership.role == Role.ORGANISER and role != Role.ORGANISER:
+            raise NotAllowed(_("You cannot remove your own organiser role."), field="role")
+        membership.role = role
+    db.session.flush()
+    user.forget_roles()
+    _notify_membership_changed(user.id, event.id)
+    return membership
+
+
+def _notify_membership_changed(user_id: int, event_id: int) -> None:
+    from conference.core import after_commit
+
+    after_commit.defer(membership_changed.send, current_app._get_current_object(),  # type: ignore[attr-defined]
+                       user_id=user_id, event_id=event_id)
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """One JSON shape for an event, used by the API."""
+    return {
+        "slug": event.slug,
+        "title": event.title,
+        "description": event.description,
+        "start": event.start_date.isoformat(),
+        "end": event.end_date.isoformat(),
+        "timezone": event.timezone,
+        "language": event.language,
+        "registration": event.registration_mode,
+        "published": event.is_published,
+    }

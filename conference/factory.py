@@ -1,0 +1,154 @@
+"""The application factory: config -> extensions -> blueprints -> socket handlers -> CLI -> error handlers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from conference.config import ASYNC_MODES, Config, ensure_secret_key, settings_from_environment, sqlalchemy_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # a chat frame is small; the library default of 1 MB invites abuse
+
+
+class RequestAwareSessionInterface(SecureCookieSessionInterface):
+    """The session cookie is `Secure` whenever the request itself came over https (directly or via proxy)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("CONFERENCE_INSTANCE_PATH") \
+        or str(PROJECT_ROOT / "instance")
+    app = Flask(
+        "conference",
+        instance_path=str(Path(instance_path).resolve()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    _configure(app, config or {})
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_sockets(app)
+    _register_cli(app)
+    _register_template_helpers(app)
+    from conference.core.errors import register_error_handlers
+
+    register_error_handlers(app)
+    return app
+
+
+def _configure(app: Flask, overrides: dict[str, Any]) -> None:
+    app.config.from_object(Config)
+    app.config.update(settings_from_environment())
+    app.config.update(overrides)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = ensure_secret_key(instance)
+    url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'conference.sqlite3'}"
+    app.config["DATABASE_URL"] = url
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**sqlalchemy_settings(url),
+                                               **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
+    upload_dir = Path(app.config.get("UPLOAD_DIR") or instance / "uploads")
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    app.config["UPLOAD_DIR"] = str(upload_dir)
+    if app.config["ASYNC_MODE"] not in ASYNC_MODES:
+        raise ValueError(f"CONFERENCE_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
+    proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore
+    app.session_interface = RequestAwareSessionInterface()
+
+
+def _init_extensions(app: Flask) -> None:
+    from conference.core.i18n import select_locale
+    from conference.core.ratelimit import make_store
+    from conference.core.security import register_security
+    from conference import models  # noqa: F401  (every table known to Alembic and create_all)
+    from conference.extensions import babel, csrf, db, login_manager, migrate, socketio
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    login_manager.login_message = None  # type: ignore[assignment]
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(PROJECT_ROOT / "conference" / "translations"))
+    origins = app.config.get("EXTERNAL_URL")
+    socketio.init_app(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        message_queue=app.config.get("MESSAGE_QUEUE") or None,
+        cors_allowed_origins=[origins.rstrip("/")] if origins else None,
+        max_http_buffer_size=SOCKET_MAX_MESSAGE_BYTES,
+        ping_interval=25,
+        ping_timeout=20,
+        manage_session=False,
+    )
+    app.extensions["conference_rate_limits"] = make_store(app.config.get("MESSAGE_QUEUE"))
+    register_security(app)
+
+    @app.teardown_request
+    def _drop_deferred(exc: BaseException | None) -> None:
+        from conference.core.after_commit import discard_deferred
+
+        discard_deferred()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from conference.agenda.routes import bp as agenda_bp
+    from conference.auth.routes import bp as auth_bp
+    from conference.core.health import bp as health_bp
+    from conference.core.i18n import bp as i18n_bp
+    from conference.core.security import csrf_exempt_endpoint
+    from conference.events.routes import bp as events_bp
+    from conference.live.routes import bp as live_bp
+    from conference.presentations.routes import bp as presentations_bp
+    from conference.speakers.routes import bp as speakers_bp
+
+    for blueprint in (auth_bp, events_bp, i18n_bp, health_bp, agenda_bp, speakers_bp, presentations_bp, live_bp):
+        app.register_blueprint(blueprint)
+    csrf_exempt_endpoint("auth.api_issue_token")
+
+
+def _register_sockets(app: Flask) -> None:
+    from conference.extensions import socketio
+    from conference.live import sockets as live_sockets
+
+    live_sockets.register(socketio)
+
+
+def _register_cli(app: Flask) -> None:
+    from conference.cli import register_cli
+
+    register_cli(app)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+    from flask_login import current_user
+
+    from conference.core.permissions import Permission, has_permission
+    from conference.core.rendering import register_filters
+
+    register_filters(app)
+
+    @app.context_processor
+    def inject_globals() -> dict[str, Any]:
+        return {
+            "current_locale": str(get_locale()),
+            "languages": app.config["LANGUAGES"],
+            "Permission": Permission,
+            "can": lambda event, permission: has_permission(current_user, event, permission),
+        }

@@ -1,0 +1,1 @@
+"""live models (filled in by the live issue)."""

@@ -1,0 +1,1 @@
+"""Presentation uploads: slide versions, visibility, previews."""

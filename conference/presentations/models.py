@@ -1,0 +1,1 @@
+"""presentations models (filled in by the presentations issue)."""

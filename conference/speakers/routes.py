@@ -1,0 +1,7 @@
+"""speakers pages and API endpoints."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("speakers", __name__)

@@ -1,0 +1,86 @@
+"""Shared fixtures: an app on a fresh SQLite file per test, clients, and the factories in tests/fixtures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from conference import create_app
+from conference.extensions import db
+
+pytest_plugins = ["tests.fixtures.accounts"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
+STRICT_SERVICES = os.environ.get("CONFERENCE_TEST_STRICT") == "1" or os.environ.get("CI") == "true"
+
+
+def test_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "ASYNC_MODE": "threading",
+        "MESSAGE_QUEUE": None,
+        # The same algorithm as production with a lower work factor, so hundreds of test logins stay fast.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        "EXTERNAL_URL": "http://localhost",
+        "SERVER_NAME": None,
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> dict[str, Any]:
+    """Override in a test module to change settings for `app`."""
+    return test_settings(tmp_path)
+
+
+class IsolatedClient(FlaskClient):
+    """Each request gets its own application context (own `g`, own database session), as in production.
+
+    Without this, requests would reuse the test's long-lived app context and share `g` and the session.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def app(app_settings: dict[str, Any]) -> Iterator[Flask]:
+    application = create_app(app_settings)
+    application.test_client_class = IsolatedClient
+    with application.app_context():
+        db.create_all()
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+def require_service(name: str, available: bool, reason: str) -> None:
+    """Skip when a local service is missing, except under CI where a missing service is a failure."""
+    if available:
+        return
+    if STRICT_SERVICES:
+        pytest.fail(f"{name} is required under CI but not available: {reason}")
+    pytest.skip(f"{name} not available: {reason}")
