@@ -14,3 +14,8 @@ membership_changed = _signals.signal("membership-changed")
 agenda_released = _signals.signal("agenda-released")
 # sender: the app; kwargs: user_id, token_id
 api_token_revoked = _signals.signal("api-token-revoked")
+# sender: the app; kwargs: event. Receivers return {session_id: [{"title", "url", "type"}]} of published
+# attachments (slides) that exports should list; the presentations domain answers it.
+session_attachments = _signals.signal("session-attachments")
+# sender: the app; kwargs: event_id, session_id (a session started or ended: open pages may update)
+session_state_changed = _signals.signal("session-state-changed")
