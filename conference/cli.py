@@ -62,7 +62,7 @@ def demo_command(attendees: int, token_file: Path | None) -> None:
         token_file.write_text("".join(f"{token}\n" for token in result.tokens))
         click.echo(f"Wrote {len(result.tokens)} attendee API tokens to {token_file}")
     click.echo(f"Demo conference: {result.event_title} (/events/{result.event_slug}/)")
-    click.echo("Demo logins (password for all: %s):" % result.password)
+    click.echo(f"Demo logins (password for all: {result.password}):")
     for label, email in result.logins:
         click.echo(f"  {label:<14} {email}")
 

@@ -87,7 +87,7 @@ PROGRAMME: list[tuple[str, str, int | None, SessionKind, str, str, list[tuple[st
      "Wirtschaft"),
     ("11:00", "12:00", 1, SessionKind.PANEL, "Podium: Neue Arbeitswelten",
      "Mobiles Arbeiten, Schichtplanung per App, Weiterbildung: wie Arbeit in der Region sich verändert.",
-     [("lorenz", "moderator"), ("becker", "speaker"), ("nguyen", "speaker")], "Arbeit"),
+     [("lorenz", "moderator"), ("becker", "speaker"), ("weber", "speaker")], "Arbeit"),
     ("11:00", "12:00", 2, SessionKind.WORKSHOP, "Workshop: Fördermittel für Digitalisierungsprojekte",
      "Welche Programme gibt es, wie stellt man einen Antrag? Mit Fragerunde.",
      [("koenig", "speaker")], "Wirtschaft"),
@@ -97,7 +97,7 @@ PROGRAMME: list[tuple[str, str, int | None, SessionKind, str, str, list[tuple[st
      [("kuehnel", "moderator"), ("hartung", "speaker"), ("krause", "speaker"), ("vogel", "speaker")],
      "Stadt"),
     ("13:00", "13:45", 1, SessionKind.TALK, "Smarte Region: Daten als Infrastruktur",
-     "Offene Daten und Sensorik für Verkehr, Energie und Verwaltung.", [("vogel", "speaker")], "Stadt"),
+     "Offene Daten und Sensorik für Verkehr, Energie und Verwaltung.", [("lorenz", "speaker")], "Stadt"),
     ("13:00", "13:45", 2, SessionKind.TALK, "KI im Mittelstand: drei Praxisbeispiele",
      "Von der Angebotskalkulation bis zur Qualitätsprüfung.", [("weber", "speaker")], "Wirtschaft"),
     ("14:00", "15:00", 0, SessionKind.PANEL, "Podium: Digitalisierung und Vernetzung als Chance",
@@ -201,12 +201,12 @@ def _create_event_with_programme(password_hash: str) -> Event:
         db.session.add(EventMembership(event_id=event.id, user_id=user.id, role=role))
 
     profiles: dict[str, SpeakerProfile] = {}
-    for key, title, name, position, organisation, bio in SPEAKERS:
+    for key, title, name, job, organisation, bio in SPEAKERS:
         account = _user(f"sprecher.{key}@{DEMO_DOMAIN}", name, password_hash)
         db.session.flush()
         db.session.add(EventMembership(event_id=event.id, user_id=account.id, role=Role.SPEAKER))
         profiles[key] = SpeakerProfile(event_id=event.id, user_id=account.id, name=name, academic_title=title,
-                                       position=position, organisation=organisation, bio=bio)
+                                       position=job, organisation=organisation, bio=bio)
         db.session.add(profiles[key])
     rooms = [Room(event_id=event.id, name=name, position=i, stream_kind=kind, stream_url=url)
              for i, (name, kind, url) in enumerate(ROOMS)]
@@ -225,9 +225,9 @@ def _create_event_with_programme(password_hash: str) -> Event:
                                     track_id=tracks[track].id if track else None)
         db.session.add(session)
         db.session.flush()
-        for position, (key, role) in enumerate(speakers):
-            db.session.add(SessionSpeaker(session_id=session.id, speaker_id=profiles[key].id, role=role,
-                                          position=position))
+        for order, (key, speaker_role) in enumerate(speakers):
+            db.session.add(SessionSpeaker(session_id=session.id, speaker_id=profiles[key].id, role=speaker_role,
+                                          position=order))
         for room in rooms if room_index is None else [rooms[room_index]]:
             db.session.add(TimetableSlot(session_id=session.id, room_id=room.id, start_at=at(start),
                                          end_at=at(end)))
@@ -239,7 +239,7 @@ def _ensure_attendees(event: Event, count: int, password_hash: str) -> list[int]
     """Bulk-create missing demo attendees 1..count with memberships; returns their ids in order."""
     wanted = [attendee_email(n) for n in range(1, count + 1)]
     existing = dict(db.session.execute(
-        select(User.email, User.id).where(User.email.like(f"teilnehmer%@{DEMO_DOMAIN}"))).tuples().all())
+        select(User.email, User.id).where(User.email.like(f"teilnehmer%@{DEMO_DOMAIN}"))).all())
     missing = [(n, email) for n, email in enumerate(wanted, start=1) if email not in existing]
     if missing:
         db.session.execute(insert(User), [
@@ -248,7 +248,7 @@ def _ensure_attendees(event: Event, count: int, password_hash: str) -> list[int]
              "password_hash": password_hash, "is_admin": False, "is_disabled": False}
             for n, email in missing])
         existing = dict(db.session.execute(
-            select(User.email, User.id).where(User.email.like(f"teilnehmer%@{DEMO_DOMAIN}"))).tuples().all())
+            select(User.email, User.id).where(User.email.like(f"teilnehmer%@{DEMO_DOMAIN}"))).all())
     ids = [existing[email] for email in wanted]
     members = set(db.session.scalars(select(EventMembership.user_id).where(EventMembership.event_id == event.id)))
     new_members = [uid for uid in ids if uid not in members]

@@ -69,10 +69,10 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
+    from conference import models  # noqa: F401  (every table known to Alembic and create_all)
     from conference.core.i18n import select_locale
     from conference.core.ratelimit import make_store
     from conference.core.security import register_security
-    from conference import models  # noqa: F401  (every table known to Alembic and create_all)
     from conference.extensions import babel, csrf, db, login_manager, migrate, socketio
 
     db.init_app(app)

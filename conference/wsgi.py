@@ -6,6 +6,7 @@ sockets, locks and the PostgreSQL driver cooperate with the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -55,10 +56,8 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
             """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms."""
 
             def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
-                try:
+                with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                except OSError:
-                    pass
                 super().__init__(sock, address, server, rfile)
 
         server = WSGIServer(listener or (host, port), app, handler_class=NoDelayHandler, log=None,

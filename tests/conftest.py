@@ -21,7 +21,7 @@ SHARED_DIR = PROJECT_ROOT.parent / "shared"
 STRICT_SERVICES = os.environ.get("CONFERENCE_TEST_STRICT") == "1" or os.environ.get("CI") == "true"
 
 
-def test_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+def settings_for_tests(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
@@ -42,7 +42,7 @@ def test_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def app_settings(tmp_path: Path) -> dict[str, Any]:
     """Override in a test module to change settings for `app`."""
-    return test_settings(tmp_path)
+    return settings_for_tests(tmp_path)
 
 
 class IsolatedClient(FlaskClient):
@@ -50,6 +50,10 @@ class IsolatedClient(FlaskClient):
 
     Without this, requests would reuse the test's long-lived app context and share `g` and the session.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
         with self.application.app_context():
@@ -60,6 +64,7 @@ class IsolatedClient(FlaskClient):
 def app(app_settings: dict[str, Any]) -> Iterator[Flask]:
     application = create_app(app_settings)
     application.test_client_class = IsolatedClient
+    # Tests read English unless they ask for German (the platform's own default is German).
     with application.app_context():
         db.create_all()
         yield application
@@ -75,6 +80,18 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the translation catalogues (.mo files are build products, not committed)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (PROJECT_ROOT / "conference" / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as source, mo.open("wb") as target:
+                write_mo(target, read_po(source))
 
 
 def require_service(name: str, available: bool, reason: str) -> None:

@@ -25,7 +25,7 @@ bp = Blueprint("auth", __name__)
 
 
 def _redirect_next(target: str | None) -> Response:
-    return redirect(target if is_safe_redirect(target) else url_for("events.home"))
+    return redirect(target if target and is_safe_redirect(target) else url_for("events.home"))
 
 
 def _check_login_rate(email: str) -> None:

@@ -125,9 +125,9 @@ def register_error_handlers(app: Flask) -> None:
             return error
         description = error.description if getattr(error, "custom_message", False) else None
         response, code = error_response(status, description)
-        if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
-            if isinstance(response, Response):
-                response.headers["Allow"] = ", ".join(error.valid_methods)
+        valid_methods = getattr(error, "valid_methods", None)
+        if status == 405 and valid_methods and isinstance(response, Response):
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response, code
 
     @app.errorhandler(Exception)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 import markdown as markdown_lib
 import nh3
 from flask import Flask

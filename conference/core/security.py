@@ -32,6 +32,8 @@ def install_login_loaders() -> None:
 
     @login_manager.user_loader
     def load_user(token: str) -> Any:
+        if bearer_token() is not None:
+            return None  # an explicit bearer token decides alone; the cookie does not count then
         return services.user_for_login_token(token)
 
     @login_manager.request_loader

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from conference.core.permissions import Role
@@ -20,11 +21,11 @@ class EventSettingsForm(FlaskForm):
     start_date = DateField(_l("First day"), validators=[DataRequired()])
     end_date = DateField(_l("Last day"), validators=[DataRequired()])
     timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
-    language = SelectField(_l("Language"), choices=[("de", "Deutsch"), ("en", "English")])
+    language = SelectField(_l("Language"), choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")])
     registration_mode = SelectField(_l("Registration"), choices=[
-        ("open", _l("Open to everyone with an account")),
-        ("code", _l("Only with the registration code")),
-        ("closed", _l("Closed")),
+        SelectChoice("open", _l("Open to everyone with an account")),
+        SelectChoice("code", _l("Only with the registration code")),
+        SelectChoice("closed", _l("Closed")),
     ])
     registration_code = StringField(_l("Registration code"), validators=[Optional(), Length(max=64)])
     is_published = BooleanField(_l("Published"))
@@ -33,8 +34,8 @@ class EventSettingsForm(FlaskForm):
 class RoleForm(FlaskForm):
     email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     role = SelectField(_l("Role"), choices=[
-        (Role.ATTENDEE.value, _l("Attendee")),
-        (Role.SPEAKER.value, _l("Speaker")),
-        (Role.MODERATOR.value, _l("Moderator")),
-        (Role.ORGANISER.value, _l("Organiser")),
+        SelectChoice(Role.ATTENDEE.value, _l("Attendee")),
+        SelectChoice(Role.SPEAKER.value, _l("Speaker")),
+        SelectChoice(Role.MODERATOR.value, _l("Moderator")),
+        SelectChoice(Role.ORGANISER.value, _l("Organiser")),
     ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -24,28 +25,36 @@ class ImportFailed(Exception):
     """A row is bad; the message names the line. Nothing has been written."""
 
 
+@dataclass(frozen=True)
+class Registration:
+    line: int
+    email: str
+    name: str
+    role: str
+    password: str
+
+
 def import_registrations(event: Event, rows: Iterable[list[str]]) -> tuple[int, int]:
     """Create missing accounts and give everyone their role. Returns (created, existing). Flushes only."""
     parsed = _parse(rows)
     existing = {u.email: u for u in db.session.scalars(
-        select(User).where(User.email.in_([row["email"] for row in parsed])))}
+        select(User).where(User.email.in_([row.email for row in parsed])))}
     created = 0
     with db.session.no_autoflush:
         for row in parsed:
             try:
-                user = existing.get(row["email"])
+                user = existing.get(row.email)
                 if user is None:
-                    user = auth_services.create_user(
-                        email=row["email"], name=row["name"],
-                        password=row["password"] or secrets.token_urlsafe(24))
+                    user = auth_services.create_user(email=row.email, name=row.name,
+                                                     password=row.password or secrets.token_urlsafe(24))
                     created += 1
-                event_services.set_role(event, user=user, role=row["role"], keep_higher=True)
+                event_services.set_role(event, user=user, role=row.role, keep_higher=True)
             except DomainError as error:
-                raise ImportFailed(f"line {row['line']}: {error.message}") from None
+                raise ImportFailed(f"line {row.line}: {error.message}") from None
     return created, len(parsed) - created
 
 
-def _parse(rows: Iterable[list[str]]) -> list[dict[str, str | int]]:
+def _parse(rows: Iterable[list[str]]) -> list[Registration]:
     iterator = iter(rows)
     try:
         header = [column.strip().lower() for column in next(iterator)]
@@ -56,7 +65,7 @@ def _parse(rows: Iterable[list[str]]) -> list[dict[str, str | int]]:
     if missing or unknown:
         raise ImportFailed(f"line 1: header needs columns email,name (optional role,password); "
                            f"missing: {', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'}")
-    parsed: list[dict[str, str | int]] = []
+    parsed: list[Registration] = []
     seen: set[str] = set()
     for line, values in enumerate(iterator, start=2):
         if not any(v.strip() for v in values):
@@ -81,7 +90,7 @@ def _parse(rows: Iterable[list[str]]) -> list[dict[str, str | int]]:
                 auth_services.validate_password(password)
             except DomainError as error:
                 raise ImportFailed(f"line {line}: {error.message}") from None
-        parsed.append({"line": line, "email": email, "name": name, "role": role, "password": password})
+        parsed.append(Registration(line, email, name, role, password))
         if len(parsed) > MAX_ROWS:
             raise ImportFailed(f"line {line}: at most {MAX_ROWS} rows per import")
     return parsed

@@ -1,0 +1,85 @@
+"""Start the real `conference` server process for integration tests, and stop it again."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+CONFERENCE = [sys.executable, "-c", "from conference.entry import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    instance: Path
+    env: dict[str, str]
+    log: Path
+
+
+def server_env(instance: Path, async_mode: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFERENCE_")}
+    env.update({"CONFERENCE_INSTANCE_PATH": str(instance), "CONFERENCE_ASYNC_MODE": async_mode,
+                "PYTHONWARNINGS": "ignore", **extra})
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CONFERENCE, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=True)
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise TimeoutError(f"server at {url} did not come up in {timeout}s")
+
+
+@contextmanager
+def running_server(instance: Path, async_mode: str = "eventlet", *, demo_attendees: int | None = 130,
+                   **extra_env: str) -> Iterator[RunningServer]:
+    """Load the demo (unless None), start `conference run` on a free port, yield, then stop it."""
+    env = server_env(instance, async_mode, **extra_env)
+    if demo_attendees is not None:
+        run_cli(["demo", "--attendees", str(demo_attendees)], env)
+    port = free_port()
+    log = instance / f"server-{port}.log"
+    instance.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as log_file:
+        process = subprocess.Popen([*CONFERENCE, "run", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                                   cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield RunningServer(url, process, instance, env, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
