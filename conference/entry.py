@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 
 def main() -> None:
+    # Eventlet announces its bugfix-only status on every import; we know (gevent is the alternative).
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         from conference.wsgi import prepare_async
 
