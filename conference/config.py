@@ -71,6 +71,20 @@ def ensure_secret_key(instance_path: Path) -> str:
     return key
 
 
+def cooperative_database_url(url: str, async_mode: str) -> str:
+    """Pick a PostgreSQL driver that yields to the event loop instead of blocking it.
+
+    psycopg 3 cooperates with gevent by itself (3.1.14 and newer) but not with eventlet; psycopg2 with
+    psycogreen's wait callback cooperates with both. So under eventlet every PostgreSQL URL uses psycopg2.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("postgresql"):
+        return url
+    if async_mode == "eventlet" or scheme == "postgresql":
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
 def sqlalchemy_settings(database_url: str) -> dict[str, Any]:
     """Engine options per backend: pre-ping and pooling for servers, a longer timeout for SQLite."""
     if database_url.startswith("sqlite"):

@@ -10,7 +10,14 @@ from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from conference.config import ASYNC_MODES, Config, ensure_secret_key, settings_from_environment, sqlalchemy_settings
+from conference.config import (
+    ASYNC_MODES,
+    Config,
+    cooperative_database_url,
+    ensure_secret_key,
+    settings_from_environment,
+    sqlalchemy_settings,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # a chat frame is small; the library default of 1 MB invites abuse
@@ -52,7 +59,8 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
     instance.mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = ensure_secret_key(instance)
-    url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'conference.sqlite3'}"
+    url = cooperative_database_url(app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'conference.sqlite3'}",
+                                   app.config["ASYNC_MODE"])
     app.config["DATABASE_URL"] = url
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**sqlalchemy_settings(url),

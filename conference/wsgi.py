@@ -30,10 +30,15 @@ def prepare_async(mode: str, database_url: str = "") -> None:
     else:
         return
     if database_url.startswith("postgresql"):
-        import psycogreen.eventlet
-        import psycogreen.gevent
+        # psycopg2's wait callback makes its socket waits green (see config.cooperative_database_url).
+        if mode == "eventlet":
+            import psycogreen.eventlet
 
-        (psycogreen.eventlet if mode == "eventlet" else psycogreen.gevent).patch_psycopg()
+            psycogreen.eventlet.patch_psycopg()
+        else:
+            import psycogreen.gevent
+
+            psycogreen.gevent.patch_psycopg()
 
 
 def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = None) -> None:

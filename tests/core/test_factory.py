@@ -106,3 +106,17 @@ def test_language_switch_is_a_post_with_csrf(client) -> None:
     assert "Log in" in client.get("/login").get_data(as_text=True)
     client.post("/language", data={"locale": "de", "next": "/login", "csrf_token": token})
     assert "Anmelden" in client.get("/login").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("url", "mode", "expected"), [
+    ("postgresql+psycopg://u@h/db", "eventlet", "postgresql+psycopg2://u@h/db"),
+    ("postgresql://u@h/db", "eventlet", "postgresql+psycopg2://u@h/db"),
+    ("postgresql+psycopg://u@h/db", "gevent", "postgresql+psycopg://u@h/db"),
+    ("postgresql://u@h/db", "gevent", "postgresql+psycopg2://u@h/db"),
+    ("postgresql+psycopg2://u@h/db", "gevent", "postgresql+psycopg2://u@h/db"),
+    ("sqlite:////tmp/x.db", "eventlet", "sqlite:////tmp/x.db"),
+])
+def test_postgres_driver_cooperates_with_async_server(url: str, mode: str, expected: str) -> None:
+    from conference.config import cooperative_database_url
+
+    assert cooperative_database_url(url, mode) == expected
