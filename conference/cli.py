@@ -37,13 +37,26 @@ def upgrade_database() -> None:
 @click.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="CONFERENCE_WORKERS",
+              help="Worker processes on consecutive ports from --port; more than one needs CONFERENCE_MESSAGE_QUEUE.")
+@click.option("--no-upgrade", is_flag=True, hidden=True, help="Skip the schema upgrade (workers of a supervisor).")
 @with_appcontext
-def run_command(host: str, port: int) -> None:
+def run_command(host: str, port: int, workers: int, no_upgrade: bool) -> None:
     """Upgrade the database to the newest schema, then serve with the configured async server."""
-    from conference.wsgi import serve
+    from conference.wsgi import serve, supervise_workers
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    upgrade_database()
+    if workers > 1 and not app.config.get("MESSAGE_QUEUE"):
+        raise click.UsageError("--workers > 1 needs CONFERENCE_MESSAGE_QUEUE (e.g. redis://127.0.0.1:6379/0)")
+    if app.config["DATABASE_URL"].startswith("sqlite") and workers > 1:
+        raise click.UsageError("--workers > 1 needs a database server (CONFERENCE_DATABASE_URL=postgresql+...)")
+    if not no_upgrade:
+        upgrade_database()
+    if workers > 1:
+        click.echo(f"Starting {workers} workers on http://{host}:{port}-{port + workers - 1}/ "
+                   f"({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
+        supervise_workers(host=host, port=port, workers=workers)
+        return
     click.echo(f"Serving on http://{host}:{port}/ ({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
     serve(app, host=host, port=port)
 

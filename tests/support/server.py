@@ -18,10 +18,24 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 CONFERENCE = [sys.executable, "-c", "from conference.entry import main; main()"]
 
 
-def free_port() -> int:
+def free_port(count: int = 1) -> int:
+    """A free port, or the first of `count` consecutive free ports."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = int(sock.getsockname()[1])
+        if count == 1 or all(_port_free(first + i) for i in range(1, count)):
+            return first
+    raise RuntimeError("no free consecutive ports")
+
+
+def _port_free(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass
@@ -31,6 +45,10 @@ class RunningServer:
     instance: Path
     env: dict[str, str]
     log: Path
+    ports: list[int]
+
+    def worker_url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.ports[index]}"
 
 
 def server_env(instance: Path, async_mode: str, **extra: str) -> dict[str, str]:
@@ -61,21 +79,24 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 @contextmanager
 def running_server(instance: Path, async_mode: str = "eventlet", *, demo_attendees: int | None = 130,
-                   **extra_env: str) -> Iterator[RunningServer]:
+                   workers: int = 1, **extra_env: str) -> Iterator[RunningServer]:
     """Load the demo (unless None), start `conference run` on a free port, yield, then stop it."""
     env = server_env(instance, async_mode, **extra_env)
+    instance.mkdir(parents=True, exist_ok=True)
     if demo_attendees is not None:
         run_cli(["demo", "--attendees", str(demo_attendees)], env)
-    port = free_port()
+    port = free_port(workers)
     log = instance / f"server-{port}.log"
-    instance.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as log_file:
-        process = subprocess.Popen([*CONFERENCE, "run", "--host", "127.0.0.1", "--port", str(port)], env=env,
+        process = subprocess.Popen([*CONFERENCE, "run", "--host", "127.0.0.1", "--port", str(port),
+                                    "--workers", str(workers)], env=env,
                                    cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+    ports = [port + i for i in range(workers)]
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, process)
-        yield RunningServer(url, process, instance, env, log)
+        for worker_port in ports:
+            wait_until_up(f"http://127.0.0.1:{worker_port}", process)
+        yield RunningServer(url, process, instance, env, log, ports)
     finally:
         process.terminate()
         try:
