@@ -53,6 +53,8 @@ def check_csrf() -> None:
         return
     if bearer_token() is not None:
         return
+    if request.path.startswith("/api/") and not session.get("_user_id"):
+        return  # no cookie login to ride on: the API answers 401 itself (CSRF protects cookie sessions)
     view = request.endpoint and request.url_rule and request.url_rule.endpoint
     if view in _exempt_endpoints:
         return

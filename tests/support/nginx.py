@@ -54,8 +54,9 @@ http {{
     conf.write_text(main)
     check = subprocess.run([NGINX, "-t", "-p", str(workdir), "-c", str(conf)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off; user root;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with (workdir / "logs" / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off; user root;"],
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 10
         import socket
