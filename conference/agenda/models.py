@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from conference.auth.models import User
 from conference.core.db import UTCDateTime, utcnow
 from conference.events.models import Event
 from conference.extensions import db
@@ -23,6 +24,10 @@ class StreamKind(StrEnum):
     IFRAME = "iframe"
     JITSI = "jitsi"
     BIGBLUEBUTTON = "bigbluebutton"
+
+
+EMBEDDED_STREAM_KINDS = frozenset({StreamKind.YOUTUBE, StreamKind.VIMEO, StreamKind.PEERTUBE, StreamKind.IFRAME})
+LINK_STREAM_KINDS = frozenset({StreamKind.JITSI, StreamKind.BIGBLUEBUTTON})
 
 
 class SessionKind(StrEnum):
@@ -51,6 +56,11 @@ class Room(db.Model):  # type: ignore[name-defined,misc]
 
     event: Mapped[Event] = relationship()
     slots: Mapped[list[TimetableSlot]] = relationship(back_populates="room")
+
+    @property
+    def is_embedded_player(self) -> bool:
+        """A third-party player that may load only after the viewer consents (not a meeting link)."""
+        return self.stream_kind in EMBEDDED_STREAM_KINDS
 
 
 class Track(db.Model):  # type: ignore[name-defined,misc]
@@ -133,3 +143,67 @@ class TimetableSlot(db.Model):  # type: ignore[name-defined,misc]
 
     def is_live(self, now: datetime) -> bool:
         return self.start_at <= now < self.end_at
+
+
+class AgendaRelease(db.Model):  # type: ignore[name-defined,misc]
+    """A published, immutable version of the agenda: what public pages and exports show.
+
+    `snapshot` is the whole programme as JSON (rooms, tracks, sessions with slots and speakers, UTC times),
+    `changes` the change log against the previous release (added, moved, changed, cancelled sessions).
+    """
+
+    __tablename__ = "agenda_releases"
+    __table_args__ = (
+        UniqueConstraint("event_id", "sequence", name="uq_agenda_releases_event_sequence"),
+        UniqueConstraint("event_id", "name", name="uq_agenda_releases_event_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    sequence: Mapped[int] = mapped_column()
+    name: Mapped[str] = mapped_column(String(60))
+    changes: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    snapshot: Mapped[str] = mapped_column(Text, deferred=True)  # JSON; large, loaded only when needed
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+
+    event: Mapped[Event] = relationship()
+    published_by: Mapped[User | None] = relationship()
+
+
+class StarredSession(db.Model):  # type: ignore[name-defined,misc]
+    """A session in a person's own agenda."""
+
+    __tablename__ = "starred_sessions"
+    __table_args__ = (UniqueConstraint("user_id", "session_id", name="uq_starred_sessions_user_session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("conference_sessions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    session: Mapped[ConferenceSession] = relationship()
+
+
+class CalendarFeed(db.Model):  # type: ignore[name-defined,misc]
+    """A person's secret calendar address for one event.
+
+    The URL token is an HMAC of `nonce` under the app's secret key: the database alone does not reveal it,
+    yet the page can show the same address (and its QR code) again. Revoking sets `revoked_at`.
+    """
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+    event: Mapped[Event] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,7 +1,275 @@
-"""agenda pages and API endpoints."""
+"""Agenda pages: the public programme, session pages, exports and the personal agenda.
+
+The organiser editor (`manage`) and the JSON API (`api`) register their views on the same blueprint.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import io
+import json
+import threading
+from collections import OrderedDict
+from datetime import date
+from typing import Any
 
-bp = Blueprint("agenda", __name__)
+import qrcode
+import qrcode.image.svg
+from babel.dates import format_date
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import select
+
+from conference.agenda import api, manage, services  # noqa: F401  (their views register on `bp`)
+from conference.agenda.blueprint import bp, published_or_404
+from conference.agenda.exports import schedule_ics, schedule_json, schedule_xml
+from conference.agenda.forms import KIND_LABELS, LANGUAGE_LABELS, ActionForm
+from conference.agenda.models import Track
+from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_next, parse_filters, published_schedule
+from conference.core import after_commit
+from conference.core.db import utcnow
+from conference.core.security import is_safe_redirect
+from conference.events.access import load_event
+from conference.events.models import Event
+from conference.extensions import db
+
+__all__ = ["bp"]
+
+
+def _session_url(event: Event) -> Any:
+    return lambda session_id: url_for("agenda.session_page", slug=event.slug, session_id=session_id,
+                                      _external=True)
+
+
+def _speaker_url(event: Event) -> Any:
+    from flask import current_app
+
+    if "speakers.speaker_page" not in current_app.view_functions:
+        return None
+    return lambda speaker_id: url_for("speakers.speaker_page", slug=event.slug, speaker_id=speaker_id,
+                                      _external=True)
+
+
+@bp.route("/events/<slug>/agenda")
+def schedule(slug: str) -> Any:
+    event = load_event(slug)
+    published = published_schedule(event)
+    if published is None:
+        return render_template("agenda/schedule.html", event=event, schedule=None, days=[], day=None, rows=[],
+                               filters=parse_filters(request.args), starred=set(), action_form=None,
+                               kinds=KIND_LABELS, languages=LANGUAGE_LABELS)
+    days = published.days()
+    requested = request.args.get("day", "")
+    try:
+        day = date.fromisoformat(requested) if requested else None
+    except ValueError:
+        day = None
+    if day not in days:
+        day = default_day(published, utcnow().astimezone(event.zone).date())
+    filters = parse_filters(request.args)
+    rows = day_grid(published, day, filters) if day else []
+    grid_html = _grid_html(event, published, day, filters, rows) if rows else ""
+    return render_template("agenda/schedule.html", event=event, schedule=published, days=days, day=day, rows=rows,
+                           grid_html=grid_html,
+                           day_label=format_date(day, "full", locale=get_locale() or "de") if day else None,
+                           filters=filters, kinds=KIND_LABELS, languages=LANGUAGE_LABELS)
+
+
+GRID_CACHE_SIZE = 256
+_grid_lock = threading.Lock()
+
+
+def _grid_html(event: Event, published: Schedule, day: date | None, filters: Any, rows: list[Any]) -> Markup:
+    """The grid as HTML. For anonymous visitors it depends only on the release, day, filters and language,
+    so it is rendered once and reused (logged-in people get their own star buttons)."""
+    personal = current_user.is_authenticated
+    context = {"event": event, "schedule": published, "rows": rows, "kinds": KIND_LABELS,
+               "starred": services.starred_session_ids(event, current_user) if personal else set(),
+               "action_form": ActionForm() if personal else None}
+    if personal:
+        return Markup(render_template("agenda/_grid.html", **context))  # noqa: S704 - rendered by Jinja
+    key = (event.slug, event.timezone, published.version, published.published_at, day, filters,
+           str(get_locale()))
+    cache: OrderedDict[Any, Markup] = current_app.extensions.setdefault("agenda_grid_cache", OrderedDict())
+    with _grid_lock:
+        html = cache.get(key)
+    if html is None:
+        html = Markup(render_template("agenda/_grid.html", **context))  # noqa: S704 - rendered by Jinja
+        with _grid_lock:
+            cache[key] = html
+            while len(cache) > GRID_CACHE_SIZE:
+                cache.popitem(last=False)
+    return html
+
+
+@bp.route("/events/<slug>/agenda/tracks.css")
+def track_styles(slug: str) -> Any:
+    """Track colours as a style sheet (the CSP allows no inline styles)."""
+    event = load_event(slug)
+    tracks = db.session.scalars(select(Track).where(Track.event_id == event.id)).all()
+    css = "".join(f".track-{t.id}{{--track-color:{t.color}}}\n" for t in tracks
+                  if services.COLOR_PATTERN.match(t.color))
+    response = Response(css, mimetype="text/css")
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.route("/events/<slug>/agenda/now")
+def now_next(slug: str) -> Any:
+    event = load_event(slug)
+    published = published_schedule(event)
+    now = utcnow()
+    rows = now_and_next(published, now) if published else []
+    return render_template("agenda/now.html", event=event, schedule=published, rows=rows, now=now)
+
+
+@bp.route("/events/<slug>/sessions/<int:session_id>")
+def session_page(slug: str, session_id: int) -> Any:
+    event = load_event(slug)
+    published = published_or_404(event)
+    entry = published.session(session_id)
+    session = services.session_in_event(event, session_id) if entry is not None else None
+    if entry is None or session is None:
+        abort(404)
+    starred = session_id in services.starred_session_ids(event, current_user)
+    return render_template("agenda/session.html", event=event, session=session, entry=entry, schedule=published,
+                           is_starred=starred, kinds=KIND_LABELS,
+                           action_form=ActionForm() if current_user.is_authenticated else None)
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+
+def _export_response(body: bytes | str, mimetype: str, version: str | None) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["X-Schedule-Version"] = version or ""
+    return response
+
+
+@bp.route("/events/<slug>/schedule.xml")
+def export_xml(slug: str) -> Any:
+    event = load_event(slug)
+    published = published_or_404(event)
+    body = schedule_xml(event, published, self_url=request.base_url, base_url=url_for(
+        "events.event_page", slug=event.slug, _external=True), session_url=_session_url(event),
+        speaker_url=_speaker_url(event))
+    return _export_response(body, "application/xml", published.version)
+
+
+@bp.route("/events/<slug>/schedule.json")
+def export_json(slug: str) -> Any:
+    event = load_event(slug)
+    published = published_or_404(event)
+    data = schedule_json(event, published, base_url=url_for("events.event_page", slug=event.slug, _external=True),
+                         session_url=_session_url(event), speaker_url=_speaker_url(event))
+    return _export_response(json.dumps(data, ensure_ascii=False), "application/json", published.version)
+
+
+@bp.route("/events/<slug>/schedule.ics")
+def export_ics(slug: str) -> Any:
+    event = load_event(slug)
+    published = published_or_404(event)
+    body = schedule_ics(event, published, published.sessions, name=event.title, session_url=_session_url(event),
+                        stamp=published.published_at or utcnow())
+    return _export_response(body, "text/calendar", published.version)
+
+
+# --- personal agenda ----------------------------------------------------------------------------
+
+
+def _back(event: Event, session_id: int) -> Any:
+    target = request.form.get("next")
+    if target and is_safe_redirect(target):
+        return redirect(target, code=303)
+    return redirect(url_for("agenda.session_page", slug=event.slug, session_id=session_id), code=303)
+
+
+@bp.route("/events/<slug>/sessions/<int:session_id>/star", methods=["POST"])
+@login_required
+def star(slug: str, session_id: int) -> Any:
+    event = load_event(slug)
+    session = services.session_in_event(event, session_id)
+    if request.form.get("action") == "unstar":
+        services.unstar_session(session, user=current_user)
+        message = _("Removed from your agenda.")
+    else:
+        services.star_session(session, user=current_user)
+        message = _("Added to your agenda.")
+    after_commit.commit()
+    flash(message, "success")
+    return _back(event, session_id)
+
+
+@bp.route("/events/<slug>/my-agenda")
+@login_required
+def my_agenda(slug: str) -> Any:
+    event = load_event(slug)
+    published = published_schedule(event)
+    starred = services.starred_session_ids(event, current_user)
+    entries = [s for s in published.sessions if s.id in starred] if published else []
+    feed = services.active_calendar_feed(event, current_user)
+    feed_url = url_for("agenda.calendar_feed", slug=event.slug, token=services.calendar_feed_token(feed),
+                       _external=True) if feed else None
+    return render_template("agenda/my_agenda.html", event=event, schedule=published, entries=entries,
+                           feed_url=feed_url, action_form=ActionForm(), kinds=KIND_LABELS)
+
+
+@bp.route("/events/<slug>/my-agenda/feed", methods=["POST"])
+@login_required
+def create_feed(slug: str) -> Any:
+    event = load_event(slug)
+    services.create_calendar_feed(event, user=current_user)
+    after_commit.commit()
+    flash(_("Your calendar address is ready. Any previous address no longer works."), "success")
+    return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303)
+
+
+@bp.route("/events/<slug>/my-agenda/feed/revoke", methods=["POST"])
+@login_required
+def revoke_feed(slug: str) -> Any:
+    event = load_event(slug)
+    services.revoke_calendar_feed(event, user=current_user)
+    after_commit.commit()
+    flash(_("Your calendar address has been switched off."), "info")
+    return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303)
+
+
+@bp.route("/events/<slug>/my-agenda/feed.svg")
+@login_required
+def feed_qr(slug: str) -> Any:
+    event = load_event(slug)
+    feed = services.active_calendar_feed(event, current_user)
+    if feed is None:
+        abort(404)
+    url = url_for("agenda.calendar_feed", slug=event.slug, token=services.calendar_feed_token(feed),
+                  _external=True)
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return Response(buffer.getvalue(), mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+@bp.route("/events/<slug>/calendar/<token>.ics")
+def calendar_feed(slug: str, token: str) -> Any:
+    """The secret personal feed: no login (calendar apps cannot log in); the token is the credential."""
+    event = load_event(slug)
+    feed = services.calendar_feed_for_token(event, token)
+    if feed is None:
+        abort(404)
+    published = published_schedule(event)
+    starred = services.starred_session_ids(event, feed.user)
+    entries = [s for s in published.sessions if s.id in starred] if published else []
+    stamp = published.published_at if published and published.published_at else utcnow()
+    body = schedule_ics(event, published or _empty(event), entries,
+                        name=_("%(title)s: my agenda", title=event.title), session_url=_session_url(event),
+                        stamp=stamp)
+    response = _export_response(body, "text/calendar", published.version if published else None)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _empty(event: Event) -> Schedule:
+    return Schedule(event.slug, event.timezone, None, None, [], [], [])
