@@ -155,6 +155,9 @@ def load_demo(*, attendees: int = 130, with_tokens: bool = False) -> DemoResult:
     attendee_ids = _ensure_attendees(event, attendees, password_hash)
     commit()
     _publish_demo_agenda(event)
+    from conference.presentations.demo import load_demo_presentations
+
+    load_demo_presentations(event)
     tokens = _ensure_tokens(attendee_ids) if with_tokens else []
     return DemoResult(event.slug, event.title, DEMO_PASSWORD, logins, tokens)
 

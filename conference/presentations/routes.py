@@ -1,7 +1,339 @@
-"""presentations pages and API endpoints."""
+"""Slide pages and the presentations API: upload (streamed), list, download, delete, publish, dashboard."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import tempfile
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, same_origin, validate_csrf
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.wrappers import Response
+from wtforms import ValidationError
+
+from conference.agenda.models import ConferenceSession, SessionKind
+from conference.auth.forms import EmptyForm
+from conference.core import after_commit
+from conference.core.api import Unauthenticated, api_login_required, field, json_body
+from conference.core.db import utcnow
+from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound
+from conference.core.permissions import Permission
+from conference.core.security import bearer_token, csrf_exempt_endpoint
+from conference.core.signals import session_attachments
+from conference.events.access import can_see_event, event_permission_required, load_event
+from conference.events.models import Event
+from conference.extensions import db
+from conference.presentations import services
+from conference.presentations.models import Presentation, ThumbnailState, session_ends_at
+from conference.presentations.storage import (
+    ALLOWED_TYPES,
+    MULTIPART_OVERHEAD,
+    UploadTooLarge,
+    receive_upload,
+)
 
 bp = Blueprint("presentations", __name__)
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+UPLOAD_ENDPOINTS = ("presentations.api_upload", "presentations.upload_form")
+COMMIT_ATTEMPTS = 5
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    services.ensure_directories(state.app)  # type: ignore[arg-type]
+    for endpoint in UPLOAD_ENDPOINTS:  # CSRF is checked inside, without parsing the body as a form
+        csrf_exempt_endpoint(endpoint)
+    session_attachments.connect(services.session_attachments)
+
+
+@bp.app_context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"presentation_panel": presentation_panel}
+
+
+def presentation_panel(event: Event, session: ConferenceSession) -> dict[str, Any]:
+    """What the session page's slides partial shows to the current user."""
+    decks = services.visible_presentations(current_user, session)
+    return {
+        "decks": decks,
+        "latest": decks[0].version if decks else None,
+        "can_upload": not session.is_break and services.can_upload(current_user, session),
+        "can_manage": services.can_manage(current_user, event),
+        "max_bytes": services.max_upload_bytes(),
+        "max_mb": f"{services.max_upload_bytes() / (1024 * 1024):g}",
+        "accept": ",".join(f".{t}" for t in ALLOWED_TYPES),
+        "now": utcnow(),
+        "ends_at": session_ends_at(session),
+        "delete_form": EmptyForm(),
+    }
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+
+
+def _load_session(session_id: int) -> ConferenceSession:
+    session = db.session.get(ConferenceSession, session_id)
+    if session is None or not can_see_event(current_user, session.event):
+        raise NotFound(_("No such session."))
+    return session
+
+
+def _load_presentation(session_id: int, presentation_id: int) -> Presentation:
+    """The version if the caller may see it; unpublished decks are 404 to everyone else."""
+    presentation = db.session.get(Presentation, presentation_id)
+    if presentation is None or presentation.session_id != session_id \
+            or not can_see_event(current_user, presentation.event) \
+            or not services.can_view(current_user, presentation):
+        raise NotFound(_("No such presentation."))
+    return presentation
+
+
+def _load_event_session(event: Event, session_id: int) -> ConferenceSession:
+    session = db.session.get(ConferenceSession, session_id)
+    if session is None or session.event_id != event.id:
+        raise NotFound(_("No such session."))
+    return session
+
+
+# --- upload ----------------------------------------------------------------------------------------------
+
+
+def _check_csrf(token: str | None) -> None:
+    strict = request.is_secure and current_app.config.get("WTF_CSRF_SSL_STRICT", True)
+    if strict and (not request.referrer or not same_origin(request.referrer, request.host_url)):
+        raise CSRFError(_("The referrer does not match this site."))
+    try:
+        validate_csrf(token)
+    except ValidationError as error:
+        raise CSRFError(str(error.args[0]) if error.args else "CSRF") from None
+
+
+def _receive_upload(session: ConferenceSession) -> Presentation:
+    """Permission and limits first (no body read), then stream to disk, check, store as a new version."""
+    if not current_user.is_authenticated:
+        raise Unauthenticated(_("Log in or send an API token (Authorization: Bearer ...)."))
+    if not services.can_upload(current_user, session):
+        raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
+    limit = services.max_upload_bytes()
+    quota = services.remaining_quota(current_user, session.event)
+    message = _("The file is larger than %(mb)s MB.", mb=f"{limit / (1024 * 1024):g}")
+    if quota is not None and quota < limit:
+        limit, message = quota, _("Your upload quota for this event is used up.")
+    request.max_content_length = limit + MULTIPART_OVERHEAD
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise UploadTooLarge(message)
+    csrf_pending = bearer_token() is None
+    header_token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
+    if csrf_pending and header_token:
+        _check_csrf(header_token)
+        csrf_pending = False
+
+    def on_file(fields: dict[str, str]) -> None:
+        if csrf_pending:
+            _check_csrf(fields.get("csrf_token"))
+
+    upload = receive_upload(request.stream, content_type=request.headers.get("Content-Type"), limit=limit,
+                            directory=services.presentations_dir(), on_file=on_file)
+    for _attempt in range(COMMIT_ATTEMPTS):
+        presentation = None
+        try:
+            presentation = services.add_presentation(session, upload=upload, actor=current_user)
+            after_commit.commit()
+            return presentation
+        except (IntegrityError, OperationalError):
+            # Another upload for this session took the same version number first: take the next one.
+            db.session.rollback()
+            if presentation is not None:
+                services.undo_add(presentation, upload)
+        except BaseException:
+            db.session.rollback()
+            if presentation is not None:
+                services.undo_add(presentation, upload)
+            upload.discard()
+            raise
+    upload.discard()
+    raise Conflict(_("Too many uploads at the same time. Please try again."))
+
+
+@bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["POST"])
+def api_upload(session_id: int) -> Any:
+    presentation = _receive_upload(_load_session(session_id))
+    return jsonify(services.presentation_payload(presentation)), 201
+
+
+@bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["GET"])
+def api_list(session_id: int) -> Any:
+    session = _load_session(session_id)
+    decks = services.visible_presentations(current_user, session)
+    latest = services.current_version(session)
+    return jsonify({"presentations": [services.presentation_payload(p, latest=latest) for p in decks]})
+
+
+@bp.route("/events/<slug>/sessions/<int:session_id>/slides", methods=["POST"])
+def upload_form(slug: str, session_id: int) -> Any:
+    """The same upload for browsers without JavaScript: a plain multipart form, answered with a redirect."""
+    event = load_event(slug)
+    session = _load_event_session(event, session_id)
+    try:
+        presentation = _receive_upload(session)
+    except Unauthenticated:
+        return redirect(url_for("auth.login", next=url_for(".session_slides", slug=slug, session_id=session_id)))
+    except UploadTooLarge as error:
+        flash(error.message, "error")
+        return redirect(url_for(".session_slides", slug=slug, session_id=session_id), code=303)
+    except DomainError as error:
+        if error.status in (401, 403, 404):
+            raise
+        flash(error.message, "error")
+        return redirect(url_for(".session_slides", slug=slug, session_id=session_id), code=303)
+    flash(_("Version %(n)d of your slides has been saved.", n=presentation.version), "success")
+    return redirect(url_for(".session_slides", slug=slug, session_id=session_id), code=303)
+
+
+# --- download, preview, delete, visibility -----------------------------------------------------------------
+
+
+def _private_file_headers(response: Response) -> Response:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>/download")
+def download(session_id: int, presentation_id: int) -> Any:
+    presentation = _load_presentation(session_id, presentation_id)
+    path = services.file_path(presentation)
+    if not path.exists():
+        raise NotFound(_("The file is missing."))
+    response = send_file(path, mimetype=presentation.content_type, as_attachment=True,
+                         download_name="slides", conditional=True, max_age=0, etag=presentation.sha256)
+    response.headers["Content-Disposition"] = services.content_disposition(presentation.original_filename)
+    return _private_file_headers(response)
+
+
+@bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>/thumbnail")
+def thumbnail(session_id: int, presentation_id: int) -> Any:
+    presentation = _load_presentation(session_id, presentation_id)
+    if presentation.thumbnail_state != ThumbnailState.READY or not presentation.thumbnail_filename:
+        raise NotFound(_("No preview yet."))
+    response = send_file(services.thumbnails_dir() / presentation.thumbnail_filename, mimetype="image/png",
+                         conditional=True, max_age=0)
+    return _private_file_headers(response)
+
+
+@bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>", methods=["DELETE"])
+@api_login_required
+def api_delete(session_id: int, presentation_id: int) -> Any:
+    services.delete_presentation(_load_presentation(session_id, presentation_id), actor=current_user)
+    after_commit.commit()
+    return "", 204
+
+
+@bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>", methods=["PATCH"])
+@api_login_required
+def api_update(session_id: int, presentation_id: int) -> Any:
+    presentation = _load_presentation(session_id, presentation_id)
+    mode = field(json_body(), "visibility_mode", str, max_length=16)
+    services.set_visibility(presentation, mode=mode, actor=current_user)
+    after_commit.commit()
+    return jsonify(services.presentation_payload(presentation))
+
+
+@bp.route("/events/<slug>/sessions/<int:session_id>/slides/<int:presentation_id>/delete", methods=["POST"])
+def delete_form(slug: str, session_id: int, presentation_id: int) -> Any:
+    load_event(slug)
+    if not current_user.is_authenticated:
+        raise Unauthenticated(_("Please log in."))
+    services.delete_presentation(_load_presentation(session_id, presentation_id), actor=current_user)
+    after_commit.commit()
+    flash(_("The version has been deleted."), "info")
+    return redirect(url_for(".session_slides", slug=slug, session_id=session_id), code=303)
+
+
+@bp.route("/manage/events/<slug>/presentations/<int:presentation_id>/visibility", methods=["POST"])
+@event_permission_required(Permission.MANAGE_PRESENTATIONS)
+def visibility_form(event: Event, presentation_id: int) -> Any:
+    presentation = db.session.get(Presentation, presentation_id)
+    if presentation is None or presentation.event_id != event.id:
+        raise NotFound(_("No such presentation."))
+    services.set_visibility(presentation, mode=request.form.get("visibility_mode", ""), actor=current_user)
+    after_commit.commit()
+    flash(_("The visibility has been changed."), "success")
+    return redirect(url_for(".dashboard", slug=event.slug), code=303)
+
+
+# --- pages -----------------------------------------------------------------------------------------------
+
+
+@bp.route("/events/<slug>/sessions/<int:session_id>/slides")
+def session_slides(slug: str, session_id: int) -> Any:
+    """The session's slides on their own page (the agenda's session page includes the same partial)."""
+    event = load_event(slug)
+    session = _load_event_session(event, session_id)
+    return render_template("presentations/session.html", event=event, session=session)
+
+
+@bp.route("/events/<slug>/presentations")
+def event_presentations(slug: str) -> Any:
+    event = load_event(slug)
+    return render_template("presentations/event.html", event=event,
+                           decks=services.published_presentations(event))
+
+
+@bp.route("/events/<slug>/presentations/archive.zip")
+def archive(slug: str) -> Any:
+    """All published decks in one zip, built in an unnamed temporary file on disk (never in memory)."""
+    event = load_event(slug)
+    decks = [p for p in services.published_presentations(event) if services.file_path(p).exists()]
+    if not decks:
+        raise NotFound(_("No slides have been published yet."))
+    target = tempfile.TemporaryFile(dir=services.presentations_dir())  # noqa: SIM115 - send_file closes it
+    try:
+        services.write_archive(decks, target)
+        target.seek(0)
+    except BaseException:
+        target.close()
+        raise
+    response = send_file(target, mimetype="application/zip", as_attachment=True,
+                         download_name=f"{event.slug}-slides.zip", max_age=0)
+    return _private_file_headers(response)
+
+
+@bp.route("/manage/events/<slug>/presentations")
+@event_permission_required(Permission.MANAGE_PRESENTATIONS)
+def dashboard(event: Event) -> Any:
+    sessions = db.session.scalars(select(ConferenceSession).where(
+        ConferenceSession.event_id == event.id, ConferenceSession.kind != SessionKind.BREAK,
+        ConferenceSession.is_cancelled.is_(False))).all()
+    counts = dict(db.session.execute(
+        select(Presentation.session_id, func.count()).where(Presentation.event_id == event.id)
+        .group_by(Presentation.session_id)).all())
+    now = utcnow()
+    ordered = sorted(sessions, key=lambda s: (min((sl.start_at for sl in s.slots), default=now), s.title))
+    return render_template("presentations/dashboard.html", event=event, sessions=ordered, counts=counts,
+                           missing=[s for s in ordered if not counts.get(s.id)], form=EmptyForm(), now=now,
+                           ends_at=session_ends_at)
+
+
+@bp.route("/manage/events/<slug>/presentations/remind/<int:session_id>", methods=["POST"])
+@event_permission_required(Permission.MANAGE_PRESENTATIONS)
+def remind(event: Event, session_id: int) -> Any:
+    count = services.send_slide_reminder(_load_event_session(event, session_id), actor=current_user)
+    after_commit.commit()
+    flash(_("Reminder sent to %(n)d speakers.", n=count), "success")
+    return redirect(url_for(".dashboard", slug=event.slug), code=303)

@@ -1,0 +1,389 @@
+"""Slide rules: who may upload, versions, visibility, deletion, previews, reminders, archive, export links.
+
+Services flush, never commit. Files are moved into place before the commit and removed after it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import unicodedata
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from flask import Flask, current_app, has_request_context, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from conference.agenda.models import ConferenceSession, SessionSpeaker
+from conference.auth.models import User
+from conference.core import after_commit
+from conference.core.db import utcnow
+from conference.core.errors import NotAllowed, NotFound, ValidationFailed
+from conference.core.mail import external_url, send_mail
+from conference.core.permissions import Permission, has_permission
+from conference.events.models import Event
+from conference.extensions import db, socketio
+from conference.presentations.models import (
+    Presentation,
+    ThumbnailState,
+    Visibility,
+    VisibilityMode,
+    session_ends_at,
+)
+from conference.presentations.storage import ReceivedFile, new_stored_name
+from conference.speakers.models import SpeakerInvitation, SpeakerProfile
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+DEFAULT_USER_QUOTA_BYTES = 1024 * 1024 * 1024
+RENDER_TIMEOUT_SECONDS = 60
+
+
+# --- storage locations -----------------------------------------------------------------------------------
+
+
+def presentations_dir(app: Flask | None = None) -> Path:
+    return Path((app or current_app).config["UPLOAD_DIR"]) / "presentations"
+
+
+def thumbnails_dir(app: Flask | None = None) -> Path:
+    return Path((app or current_app).config["UPLOAD_DIR"]) / "thumbnails"
+
+
+def ensure_directories(app: Flask) -> None:
+    for directory in (presentations_dir(app), thumbnails_dir(app)):
+        directory.mkdir(parents=True, exist_ok=True)
+
+
+def file_path(presentation: Presentation) -> Path:
+    return presentations_dir() / presentation.stored_filename
+
+
+def max_upload_bytes() -> int:
+    return int(current_app.config.get("PRESENTATION_MAX_BYTES") or DEFAULT_MAX_BYTES)
+
+
+# --- permissions -----------------------------------------------------------------------------------------
+
+
+def is_session_speaker(user: Any, session: ConferenceSession) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(db.session.scalar(
+        select(func.count()).select_from(SessionSpeaker)
+        .join(SpeakerProfile, SpeakerProfile.id == SessionSpeaker.speaker_id)
+        .where(SessionSpeaker.session_id == session.id, SpeakerProfile.user_id == user.id)
+    ))
+
+
+def can_manage(user: Any, event: Event) -> bool:
+    return has_permission(user, event, Permission.MANAGE_PRESENTATIONS)
+
+
+def can_upload(user: Any, session: ConferenceSession) -> bool:
+    """Organisers, and the session's own speakers while they hold the speaker permission."""
+    if can_manage(user, session.event):
+        return True
+    return has_permission(user, session.event, Permission.UPLOAD_OWN_SLIDES) and is_session_speaker(user, session)
+
+
+def can_see_private(user: Any, session: ConferenceSession) -> bool:
+    """Unpublished decks and earlier versions: organisers and the session's own speakers."""
+    return can_manage(user, session.event) or is_session_speaker(user, session)
+
+
+def current_version(session: ConferenceSession) -> int | None:
+    return db.session.scalar(select(func.max(Presentation.version)).where(Presentation.session_id == session.id))
+
+
+def visibility_of(presentation: Presentation, now: datetime | None = None) -> Visibility:
+    return presentation.visibility(session_ends_at(presentation.session), now or utcnow())
+
+
+def is_public(presentation: Presentation, now: datetime | None = None) -> bool:
+    """The current version of a session, once published, is for everyone who may see the event."""
+    return presentation.version == current_version(presentation.session) and \
+        visibility_of(presentation, now) == Visibility.PUBLISHED
+
+
+def can_view(user: Any, presentation: Presentation) -> bool:
+    return is_public(presentation) or can_see_private(user, presentation.session)
+
+
+def visible_presentations(user: Any, session: ConferenceSession) -> list[Presentation]:
+    """Newest first: every version for organisers and the session's speakers, else the published current one."""
+    versions = list(db.session.scalars(
+        select(Presentation).where(Presentation.session_id == session.id).order_by(Presentation.version.desc())))
+    if can_see_private(user, session):
+        return versions
+    now = utcnow()
+    ends = session_ends_at(session)
+    if versions and versions[0].visibility(ends, now) == Visibility.PUBLISHED:
+        return versions[:1]
+    return []
+
+
+def remaining_quota(user: User, event: Event) -> int | None:
+    """Bytes the user may still upload in `event`; None for organisers (no quota)."""
+    if can_manage(user, event):
+        return None
+    quota = int(current_app.config.get("PRESENTATION_USER_QUOTA_BYTES") or DEFAULT_USER_QUOTA_BYTES)
+    used = db.session.scalar(select(func.coalesce(func.sum(Presentation.size_bytes), 0)).where(
+        Presentation.event_id == event.id, Presentation.uploaded_by_id == user.id)) or 0
+    return max(0, quota - int(used))
+
+
+# --- changes ---------------------------------------------------------------------------------------------
+
+
+def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor: User) -> Presentation:
+    """Store `upload` as the session's next version. Moves the file into place; the caller commits.
+
+    Side effects: the file is renamed into the upload folder now (call `undo_add` if the commit fails); after
+    the commit a PDF gets its preview rendered in the background.
+    """
+    if not can_upload(actor, session):
+        raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
+    if session.is_break:
+        raise ValidationFailed(_("Breaks have no slides."), code="no_slides_for_breaks")
+    latest = db.session.scalar(select(Presentation).where(Presentation.session_id == session.id)
+                               .order_by(Presentation.version.desc()).limit(1))
+    presentation = Presentation(
+        event_id=session.event_id, session_id=session.id, version=(latest.version + 1) if latest else 1,
+        original_filename=upload.filename, stored_filename=new_stored_name(upload.file_type),
+        file_type=upload.file_type, size_bytes=upload.size, sha256=upload.sha256,
+        # A fix uploaded after an organiser published or hid the deck keeps that decision.
+        visibility_mode=latest.visibility_mode if latest else VisibilityMode.AUTOMATIC,
+        thumbnail_state=ThumbnailState.PENDING if upload.file_type == "pdf" else ThumbnailState.NONE,
+        uploaded_by_id=actor.id,
+    )
+    db.session.add(presentation)
+    db.session.flush()
+    os.replace(upload.temp_path, presentations_dir() / presentation.stored_filename)
+    if presentation.file_type == "pdf":
+        after_commit.defer(start_thumbnail, current_app._get_current_object(),  # type: ignore[attr-defined]
+                           presentation.id)
+    return presentation
+
+
+def undo_add(presentation: Presentation, upload: ReceivedFile) -> None:
+    """After a failed commit: put the file back where it came from, so a retry (or discard) can use it."""
+    placed = presentations_dir() / presentation.stored_filename
+    if placed.exists():
+        os.replace(placed, upload.temp_path)
+
+
+def delete_presentation(presentation: Presentation, *, actor: User) -> None:
+    """Delete one version. Side effect: its file and preview are removed after the commit."""
+    if not can_upload(actor, presentation.session):
+        raise NotFound(_("No such presentation.")) if not can_view(actor, presentation) else \
+            NotAllowed(_("Only the session's speakers and the organisers may delete slides."))
+    paths = [file_path(presentation)]
+    if presentation.thumbnail_filename:
+        paths.append(thumbnails_dir() / presentation.thumbnail_filename)
+    db.session.delete(presentation)
+    db.session.flush()
+    after_commit.defer(_remove_files, paths)
+
+
+def _remove_files(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def set_visibility(presentation: Presentation, *, mode: str, actor: User) -> Presentation:
+    """Organisers publish or hide by hand, or return the deck to automatic publication after the session."""
+    if not can_manage(actor, presentation.event):
+        raise NotAllowed(_("Only organisers may publish or hide slides."))
+    try:
+        presentation.visibility_mode = VisibilityMode(mode)
+    except ValueError:
+        raise ValidationFailed(_("Unknown visibility; use automatic, published or hidden."),
+                               field="visibility_mode") from None
+    db.session.flush()
+    return presentation
+
+
+def send_slide_reminder(session: ConferenceSession, *, actor: User) -> int:
+    """Mail the session's speakers that slides are missing. Returns the number of mails queued."""
+    if not can_manage(actor, session.event):
+        raise NotAllowed(_("Only organisers may send reminders."))
+    event = session.event
+    link = external_url("presentations.session_slides", slug=event.slug, session_id=session.id)
+    count = 0
+    for address, name in speaker_addresses(session):
+        body = _(
+            "Hello %(name)s,\n\nwe have not yet received the slides for your session \"%(title)s\" at "
+            "%(event)s. Please upload them here (PDF, PowerPoint, OpenDocument or Keynote):\n\n%(link)s\n\n"
+            "Thank you!\n%(event)s", name=name, title=session.title, event=event.title, link=link)
+        send_mail(to=address, subject=_("Your slides for %(title)s", title=session.title)[:200], body=body,
+                  event_id=event.id)
+        count += 1
+    if not count:
+        raise ValidationFailed(_("This session has no speaker with an e-mail address."), code="no_recipients")
+    return count
+
+
+def speaker_addresses(session: ConferenceSession) -> list[tuple[str, str]]:
+    """E-mail addresses of the session's speakers: their account, else their latest invitation."""
+    result: dict[str, str] = {}
+    for link in session.speakers:
+        profile = link.speaker
+        if profile.user is not None:
+            result.setdefault(profile.user.email, profile.name)
+            continue
+        email = db.session.scalar(select(SpeakerInvitation.email).where(SpeakerInvitation.speaker_id == profile.id)
+                                  .order_by(SpeakerInvitation.created_at.desc()).limit(1))
+        if email:
+            result.setdefault(email, profile.name)
+    return list(result.items())
+
+
+# --- previews --------------------------------------------------------------------------------------------
+
+_tasks: list[Any] = []
+
+
+def start_thumbnail(app: Flask, presentation_id: int) -> None:
+    """Render the preview outside the request, as a background task of the configured async mode."""
+    task = socketio.start_background_task(render_thumbnail, app, presentation_id)
+    _tasks.append(task)
+    del _tasks[:-50]
+
+
+def wait_for_background_tasks(timeout: float = 10.0) -> None:
+    """Join finished or running preview tasks (tests and shutdown)."""
+    for task in list(_tasks):
+        join = getattr(task, "join", None)
+        if join is not None:
+            join(timeout)
+    _tasks.clear()
+
+
+def render_thumbnail(app: Flask, presentation_id: int) -> None:
+    """Render page 1 of the PDF into a PNG no larger than THUMBNAIL_BOX. Never raises: failures are recorded."""
+    with app.app_context():
+        try:
+            presentation = db.session.get(Presentation, presentation_id)
+            if presentation is None:
+                return
+            source = presentations_dir(app) / presentation.stored_filename
+            name = f"{presentation.stored_filename.rsplit('.', 1)[0]}.png"
+            _render_pdf_page(source, thumbnails_dir(app) / name)
+            presentation = db.session.get(Presentation, presentation_id)
+            if presentation is None:  # deleted meanwhile
+                (thumbnails_dir(app) / name).unlink(missing_ok=True)
+                return
+            presentation.thumbnail_filename = name
+            presentation.thumbnail_state = ThumbnailState.READY
+            db.session.commit()
+        except Exception as error:  # noqa: BLE001 - a broken PDF must not take the worker down
+            db.session.rollback()
+            app.logger.warning("preview of presentation %s failed: %s", presentation_id, error)
+            try:
+                failed = db.session.get(Presentation, presentation_id)
+                if failed is not None:
+                    failed.thumbnail_state = ThumbnailState.FAILED
+                    db.session.commit()
+            except Exception:  # noqa: BLE001
+                db.session.rollback()
+        finally:
+            db.session.remove()
+
+
+def _render_pdf_page(source: Path, target: Path) -> None:
+    """Render in a child process (see `conference.presentations.render`); cooperative under eventlet/gevent."""
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module, paths we generated
+        [sys.executable, "-m", "conference.presentations.render", str(source), str(target)],
+        capture_output=True, timeout=RENDER_TIMEOUT_SECONDS, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.decode("utf-8", "replace")[-500:] or f"exit {result.returncode}")
+
+
+# --- payloads, headers, archive, export links --------------------------------------------------------------
+
+
+def presentation_payload(presentation: Presentation, *, now: datetime | None = None,
+                         latest: int | None = None) -> dict[str, Any]:
+    """The one JSON shape of a presentation version (API list, upload answer)."""
+    latest = latest if latest is not None else current_version(presentation.session)
+    urls = {"download_url": url_for("presentations.download", session_id=presentation.session_id,
+                                    presentation_id=presentation.id)}
+    if presentation.thumbnail_state == ThumbnailState.READY:
+        urls["thumbnail_url"] = url_for("presentations.thumbnail", session_id=presentation.session_id,
+                                        presentation_id=presentation.id)
+    return {
+        "id": presentation.id,
+        "session_id": presentation.session_id,
+        "version": presentation.version,
+        "is_current": presentation.version == latest,
+        "filename": presentation.original_filename,
+        "file_type": presentation.file_type,
+        "size": presentation.size_bytes,
+        "sha256": presentation.sha256,
+        "visibility": str(visibility_of(presentation, now)),
+        "visibility_mode": presentation.visibility_mode,
+        "thumbnail": presentation.thumbnail_state,
+        "created_at": presentation.created_at.isoformat(),
+        **urls,
+    }
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback `filename` plus `filename*` in UTF-8; nothing can break out of the header."""
+    folded = "".join(unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii") or "_"
+                     for ch in filename)
+    ascii_name = "".join(ch if ch.isalnum() or ch in " ._-()+" else "_" for ch in folded).strip() or "slides"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def published_presentations(event: Event, now: datetime | None = None) -> list[Presentation]:
+    """The current, published version of every session's slides in `event`, ordered by session start."""
+    now = now or utcnow()
+    latest = (select(Presentation.session_id, func.max(Presentation.version).label("version"))
+              .where(Presentation.event_id == event.id).group_by(Presentation.session_id).subquery())
+    rows = db.session.scalars(
+        select(Presentation).join(latest, (Presentation.session_id == latest.c.session_id)
+                                  & (Presentation.version == latest.c.version))
+        .join(ConferenceSession, ConferenceSession.id == Presentation.session_id)
+        .where(ConferenceSession.is_cancelled.is_(False))
+    ).all()
+    published = [p for p in rows if p.visibility(session_ends_at(p.session), now) == Visibility.PUBLISHED]
+    return sorted(published, key=lambda p: (session_ends_at(p.session) or now, p.session.title))
+
+
+def write_archive(presentations: list[Presentation], target: IO[bytes]) -> None:
+    """All decks into one zip, stored (slides are compressed already), file by file from disk."""
+    used: set[str] = set()
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for number, presentation in enumerate(presentations, start=1):
+            title = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in presentation.session.title)
+            name = f"{number:02d} {title.strip()[:80]}/{presentation.original_filename}"
+            while name in used:
+                name = f"{number:02d}-{len(used)} {title.strip()[:80]}/{presentation.original_filename}"
+            used.add(name)
+            archive.write(file_path(presentation), arcname=name)
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    if current_app.config.get("EXTERNAL_URL") or not has_request_context():
+        return external_url(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def session_attachments(sender: Any, *, event: Event, **_kwargs: Any) -> dict[int, list[dict[str, str]]]:
+    """Receiver of `core.signals.session_attachments`: the published slides with absolute download links."""
+    result: dict[int, list[dict[str, str]]] = {}
+    for presentation in published_presentations(event):
+        result.setdefault(presentation.session_id, []).append({
+            "title": _("Slides: %(name)s", name=presentation.original_filename),
+            "url": absolute_url("presentations.download", session_id=presentation.session_id,
+                                presentation_id=presentation.id),
+            "type": "slides",
+        })
+    return result
+

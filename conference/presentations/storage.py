@@ -1,0 +1,290 @@
+"""Receiving slide files: streamed multipart parsing into a temporary file, checks by name and by content.
+
+Nothing here holds the body in memory: the multipart stream is decoded piece by piece, written to a temporary
+file in the upload folder and hashed on the way. Office files are checked as archives (central directory
+only) before a single member is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tempfile
+import unicodedata
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from flask_babel import gettext as _
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from conference.core.errors import DomainError, ValidationFailed
+
+CHUNK_SIZE = 256 * 1024
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the CSRF field around the file
+MAX_FIELD_BYTES = 4096
+MAX_FIELDS = 8
+MAX_FILENAME_LENGTH = 200
+
+ALLOWED_TYPES = ("pdf", "pptx", "odp", "ppt", "key")
+# Names like `talk.html.pdf` or `x.exe.pptx` are refused: they are made to mislead people and tools.
+RISKY_INNER_SUFFIXES = frozenset({
+    "html", "htm", "xhtml", "shtml", "svg", "svgz", "js", "mjs", "php", "phtml", "asp", "aspx", "jsp", "cgi",
+    "exe", "com", "bat", "cmd", "scr", "msi", "ps1", "vbs", "sh", "jar", "hta", "xml", "swf", "pif", "lnk",
+})
+HTML_MARKERS = (b"<html", b"<script", b"<!doctype", b"<body", b"<head", b"<iframe", b"<svg", b"<?xml-stylesheet")
+
+ZIP_MAX_ENTRIES = 10_000
+ZIP_MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # uncompressed, all members together
+ZIP_MAX_RATIO = 200  # per member larger than 1 MB uncompressed
+ZIP_MAX_METADATA_BYTES = 1024 * 1024  # [Content_Types].xml, mimetype
+OLE2_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+PPTX_CONTENT_TYPES = (
+    b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+    b"application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml",
+)
+ODP_MIMETYPE = b"application/vnd.oasis.opendocument.presentation"
+
+
+class UploadRefused(ValidationFailed):
+    code = "invalid_file"
+
+
+class UploadTooLarge(DomainError):
+    code = "too_large"
+    status = 413
+
+
+def accepted_text() -> str:
+    return _("Accepted are PDF (.pdf), PowerPoint (.pptx, .ppt), OpenDocument (.odp) and Keynote (.key) files.")
+
+
+@dataclass
+class ReceivedFile:
+    """A completely received upload in a temporary file; `discard()` removes it, `move_to()` keeps it."""
+
+    temp_path: Path
+    filename: str
+    file_type: str
+    size: int
+    sha256: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        self.temp_path.unlink(missing_ok=True)
+
+
+def check_filename(raw: str) -> tuple[str, str]:
+    """The display name and lower-case type for an uploaded file name, or `UploadRefused` saying why."""
+    name = unicodedata.normalize("NFC", raw or "").strip()
+    if not name:
+        raise UploadRefused(_("The file has no name. %(accepted)s", accepted=accepted_text()), field="file")
+    if len(name) > MAX_FILENAME_LENGTH:
+        raise UploadRefused(_("The file name may have at most %(n)d characters.", n=MAX_FILENAME_LENGTH),
+                            field="file")
+    if "/" in name or "\\" in name or name.startswith(".") or ".." in name:
+        raise UploadRefused(_("The file name must not contain a path."), field="file", code="invalid_filename")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") for ch in name) or '"' in name:
+        raise UploadRefused(_("The file name contains characters that are not allowed."), field="file",
+                            code="invalid_filename")
+    stem, dot, suffix = name.rpartition(".")
+    file_type = suffix.lower()
+    if not dot or not stem.strip() or file_type not in ALLOWED_TYPES:
+        raise UploadRefused(_("This type of file is not accepted. %(accepted)s", accepted=accepted_text()),
+                            field="file", code="unsupported_type")
+    inner = {part.strip().lower() for part in stem.split(".")[1:]}
+    if inner & RISKY_INNER_SUFFIXES:
+        raise UploadRefused(_("File names with a second, misleading extension are not accepted."), field="file",
+                            code="invalid_filename")
+    return name, file_type
+
+
+def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, directory: Path,
+                   on_file: Callable[[dict[str, str]], None] | None = None) -> ReceivedFile:
+    """Decode a multipart body from `stream`; the part `file` goes to a temporary file in `directory`.
+
+    `on_file(fields)` runs when the file part begins, with the small fields sent before it (e.g. the CSRF
+    token), before a byte of the file is written. More than `limit` file bytes: `UploadTooLarge`, and the
+    temporary file is gone.
+    """
+    mimetype, options = parse_options_header(content_type or "")
+    boundary = options.get("boundary", "")
+    if mimetype != "multipart/form-data" or not boundary or len(boundary) > 200:
+        raise UploadRefused(_("Send the file as multipart/form-data in the field 'file'."), code="invalid_body")
+    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=CHUNK_SIZE + MULTIPART_OVERHEAD,
+                               max_parts=MAX_FIELDS + 1)
+    fields: dict[str, str] = {}
+    current_field: tuple[str, bytearray] | None = None
+    sink: IO[bytes] | None = None
+    temp_path: Path | None = None
+    digest = hashlib.sha256()
+    size = 0
+    display_name = file_type = ""
+    done = False
+    try:
+        while not done:
+            event = decoder.next_event()
+            if isinstance(event, NeedData):
+                chunk = stream.read(CHUNK_SIZE)
+                if not chunk:
+                    if decoder.complete:
+                        raise UploadRefused(_("The upload was incomplete."), code="incomplete")
+                    decoder.receive_data(None)
+                else:
+                    decoder.receive_data(chunk)
+            elif isinstance(event, File):
+                if event.name != "file" or sink is not None or temp_path is not None:
+                    raise UploadRefused(_("Send exactly one file, in the field 'file'."), code="invalid_body")
+                display_name, file_type = check_filename(event.filename)
+                if on_file is not None:
+                    on_file(fields)
+                handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
+                temp_path = Path(temp_name)
+                sink = os.fdopen(handle, "wb")
+            elif isinstance(event, Field):
+                if len(fields) >= MAX_FIELDS:
+                    raise UploadRefused(_("Too many form fields."), code="invalid_body")
+                current_field = (event.name, bytearray())
+            elif isinstance(event, Data):
+                if sink is not None and current_field is None:
+                    size += len(event.data)
+                    if size > limit:
+                        raise UploadTooLarge(_("The file is larger than %(mb)s MB.", mb=_megabytes(limit)))
+                    digest.update(event.data)
+                    sink.write(event.data)
+                    if not event.more_data:
+                        sink.flush()
+                        os.fsync(sink.fileno())
+                        sink.close()
+                        sink = None
+                elif current_field is not None:
+                    current_field[1].extend(event.data)
+                    if len(current_field[1]) > MAX_FIELD_BYTES:
+                        raise UploadRefused(_("A form field is too long."), code="invalid_body")
+                    if not event.more_data:
+                        fields[current_field[0]] = current_field[1].decode("utf-8", "replace")
+                        current_field = None
+            elif isinstance(event, Epilogue):
+                done = True
+    except RequestEntityTooLarge:
+        _remove(sink, temp_path)
+        raise UploadTooLarge(_("The file is larger than %(mb)s MB.", mb=_megabytes(limit))) from None
+    except ClientDisconnected:
+        _remove(sink, temp_path)
+        raise UploadRefused(_("The upload was incomplete."), code="incomplete") from None
+    except ValueError as error:  # malformed multipart from the decoder
+        _remove(sink, temp_path)
+        raise UploadRefused(_("The upload could not be read: %(error)s", error=str(error)),
+                            code="invalid_body") from None
+    except BaseException:
+        _remove(sink, temp_path)
+        raise
+    if temp_path is None or sink is not None:
+        _remove(sink, temp_path)
+        raise UploadRefused(_("Send the file in the multipart field 'file'."), field="file", code="missing_file")
+    received = ReceivedFile(temp_path, display_name, file_type, size, digest.hexdigest(), fields)
+    try:
+        check_content(temp_path, file_type, size)
+    except BaseException:
+        received.discard()
+        raise
+    return received
+
+
+def _remove(sink: IO[bytes] | None, path: Path | None) -> None:
+    if sink is not None:
+        sink.close()
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _megabytes(limit: int) -> str:
+    return f"{limit / (1024 * 1024):g}"
+
+
+def check_content(path: Path, file_type: str, size: int) -> None:
+    """The content must really be what the extension says; `UploadRefused` otherwise."""
+    if size == 0:
+        raise UploadRefused(_("The file is empty."), field="file", code="empty_file")
+    with path.open("rb") as handle:
+        head = handle.read(1024)
+        handle.seek(max(0, size - 1024))
+        tail = handle.read(1024)
+    mismatch = UploadRefused(
+        _("The content of the file does not match its extension .%(ext)s. %(accepted)s", ext=file_type,
+          accepted=accepted_text()), field="file", code="content_mismatch")
+    if file_type == "pdf":
+        if not head.startswith(b"%PDF-") or b"%%EOF" not in tail:
+            raise mismatch
+        if any(marker in head.lower() for marker in HTML_MARKERS):
+            raise UploadRefused(_("The PDF file contains HTML; it is not accepted."), field="file",
+                                code="content_mismatch")
+        return
+    if file_type == "ppt":
+        if not head.startswith(OLE2_MAGIC):
+            raise mismatch
+        return
+    if not head.startswith(b"PK\x03\x04"):
+        raise mismatch
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = check_archive(archive)
+            _check_office_kind(archive, members, file_type, mismatch)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError):
+        raise mismatch from None
+
+
+def check_archive(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """Entry count, total uncompressed size, compression ratio and paths, from the central directory only."""
+    members = archive.infolist()
+    if len(members) > ZIP_MAX_ENTRIES:
+        raise UploadRefused(_("The archive has too many entries."), field="file", code="archive_refused")
+    total = 0
+    for info in members:
+        total += info.file_size
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":") or "\x00" in name:
+            raise UploadRefused(_("The archive contains a file with an unsafe path."), field="file",
+                                code="archive_refused")
+        if info.file_size > 1024 * 1024 and info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
+            raise UploadRefused(_("The archive is compressed suspiciously strongly (zip bomb)."), field="file",
+                                code="archive_refused")
+    if total > ZIP_MAX_TOTAL_BYTES:
+        raise UploadRefused(_("The archive would unpack to more than %(mb)s MB.",
+                              mb=_megabytes(ZIP_MAX_TOTAL_BYTES)), field="file", code="archive_refused")
+    return members
+
+
+def _read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > ZIP_MAX_METADATA_BYTES:
+        raise UploadRefused(_("The archive is not a valid presentation."), field="file", code="content_mismatch")
+    with archive.open(info) as member:
+        return member.read(ZIP_MAX_METADATA_BYTES + 1)[:ZIP_MAX_METADATA_BYTES]
+
+
+def _check_office_kind(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], file_type: str,
+                       mismatch: UploadRefused) -> None:
+    by_name = {info.filename: info for info in members}
+    if file_type == "pptx":
+        info = by_name.get("[Content_Types].xml")
+        if info is None or not any(kind in _read_small(archive, info) for kind in PPTX_CONTENT_TYPES):
+            raise mismatch
+    elif file_type == "odp":
+        if not members or members[0].filename != "mimetype" or \
+                _read_small(archive, members[0]).strip() != ODP_MIMETYPE:
+            raise mismatch
+    elif file_type == "key":
+        if not any(info.filename.startswith("Index/") for info in members):
+            raise mismatch
+    else:
+        raise mismatch
+
+
+def new_stored_name(file_type: str) -> str:
+    return f"{secrets.token_hex(16)}.{file_type}"

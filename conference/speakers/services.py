@@ -1,0 +1,323 @@
+"""Speaker rules: profiles, photos, invitations and claiming a profile. Services flush, never commit."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import tempfile
+import unicodedata
+import warnings
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import func, select
+
+# The agenda's models import SpeakerProfile; the reverse import here (services only) closes no cycle and
+# is needed because accepting an invitation places the speaker in a session.
+from conference.agenda.models import ConferenceSession, SessionSpeaker, SpeakerRole
+from conference.auth.models import User
+from conference.auth.services import validate_email
+from conference.core import after_commit
+from conference.core.db import utcnow
+from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from conference.core.mail import external_url, send_mail
+from conference.core.permissions import Permission, Role, has_permission
+from conference.events import services as event_services
+from conference.events.models import Event
+from conference.extensions import db
+from conference.speakers.models import InvitationRole, SpeakerInvitation, SpeakerProfile
+
+PHOTO_MAX_BYTES = 5 * 1024 * 1024
+PHOTO_MAX_PIXELS = 24_000_000  # about 6000 x 4000; larger images are refused before decoding
+PHOTO_SIZE = (400, 400)
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+MAX_LINKS = 10
+INVITATION_SALT = "speaker-invitation"
+INVITATION_MAX_AGE = timedelta(days=14)
+
+Image.MAX_IMAGE_PIXELS = PHOTO_MAX_PIXELS
+
+
+class Gone(DomainError):
+    code = "gone"
+    status = 410
+
+
+# --- profiles --------------------------------------------------------------------------------------------
+
+
+def _text(value: str | None, *, name: str, max_length: int, required: bool = False) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise ValidationFailed(_("Please fill in this field."), field=name)
+    if len(text) > max_length:
+        raise ValidationFailed(_("At most %(n)d characters.", n=max_length), field=name)
+    if any(unicodedata.category(ch) == "Cc" for ch in text if ch not in "\r\n\t") or \
+            any(0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069 for ch in text):
+        raise ValidationFailed(_("The text contains characters that are not allowed."), field=name)
+    if name not in ("bio", "links") and any(ch in text for ch in "\r\n\t"):
+        raise ValidationFailed(_("The text contains characters that are not allowed."), field=name)
+    return text
+
+
+def clean_links(text: str | None) -> str:
+    """One http(s) URL per line, at most MAX_LINKS; anything else (javascript:, data:, ...) is refused."""
+    links = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(links) > MAX_LINKS:
+        raise ValidationFailed(_("At most %(n)d links.", n=MAX_LINKS), field="links")
+    for link in links:
+        parts = urlsplit(link)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc or len(link) > 500 \
+                or any(ch.isspace() or ord(ch) < 32 for ch in link):
+            raise ValidationFailed(_("Only http and https addresses are allowed as links: %(link)s",
+                                     link=link[:80]), field="links")
+    return "\n".join(links)
+
+
+def profile_fields(**values: Any) -> dict[str, str]:
+    return {
+        "name": _text(values.get("name"), name="name", max_length=120, required=True),
+        "academic_title": _text(values.get("academic_title"), name="academic_title", max_length=60),
+        "position": _text(values.get("position"), name="position", max_length=120),
+        "organisation": _text(values.get("organisation"), name="organisation", max_length=160),
+        "bio": _text(values.get("bio"), name="bio", max_length=5000),
+        "links": clean_links(values.get("links")),
+    }
+
+
+def create_profile(event: Event, *, actor: User, **values: Any) -> SpeakerProfile:
+    """An organiser creates an (unclaimed) profile."""
+    if not has_permission(actor, event, Permission.MANAGE_SPEAKERS):
+        raise NotAllowed(_("Only organisers may create speaker profiles."))
+    profile = SpeakerProfile(event_id=event.id, **profile_fields(**values))
+    db.session.add(profile)
+    db.session.flush()
+    return profile
+
+
+def update_profile(profile: SpeakerProfile, *, actor: User, photo: IO[bytes] | None = None,
+                   remove_photo: bool = False, **values: Any) -> SpeakerProfile:
+    """Change a profile (organisers: any in their event; speakers: their own claimed one).
+
+    Side effects: a new photo is written now; the replaced photo file is removed after the commit.
+    """
+    if not profile.can_edit(actor):
+        raise NotAllowed(_("You may edit only your own profile."))
+    fields = profile_fields(**values)
+    old_photo = profile.photo_filename
+    new_photo = store_photo(photo) if photo is not None else None
+    for key, value in fields.items():
+        setattr(profile, key, value)
+    if new_photo is not None:
+        profile.photo_filename = new_photo
+    elif remove_photo:
+        profile.photo_filename = None
+    if old_photo and old_photo != profile.photo_filename:
+        after_commit.defer(_remove_photo, photos_dir() / old_photo)
+    db.session.flush()
+    return profile
+
+
+def _remove_photo(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def photos_dir() -> Path:
+    return Path(current_app.config["UPLOAD_DIR"]) / "photos"
+
+
+def process_photo(source: IO[bytes]) -> bytes:
+    """A real image of bounded pixel count, decoded, oriented, resized to PHOTO_SIZE and re-encoded as JPEG.
+
+    Re-encoding drops every metadata block (EXIF with location, comments, ICC tricks) and any payload
+    hidden after the image data.
+    """
+    data = source.read(PHOTO_MAX_BYTES + 1)
+    if len(data) > PHOTO_MAX_BYTES:
+        raise ValidationFailed(_("The photo may be at most %(mb)d MB.", mb=PHOTO_MAX_BYTES // (1024 * 1024)),
+                               field="photo")
+    if not data:
+        raise ValidationFailed(_("The photo file is empty."), field="photo")
+    refused = ValidationFailed(_("The photo must be a JPEG, PNG, WebP or GIF image."), field="photo")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=PHOTO_FORMATS) as image:
+                width, height = image.size  # from the header only; nothing is decoded yet
+                if width < 1 or height < 1 or width * height > PHOTO_MAX_PIXELS:
+                    raise ValidationFailed(_("The photo has too many pixels (at most %(n)d megapixels).",
+                                             n=PHOTO_MAX_PIXELS // 1_000_000), field="photo")
+                image.seek(0)
+                image.load()
+                oriented = ImageOps.exif_transpose(image)
+                rgba = oriented.convert("RGBA")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValidationFailed(_("The photo has too many pixels (at most %(n)d megapixels).",
+                                 n=PHOTO_MAX_PIXELS // 1_000_000), field="photo") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise refused from None
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    background.thumbnail(PHOTO_SIZE, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    background.save(out, format="JPEG", quality=85, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+def store_photo(source: IO[bytes]) -> str:
+    """Process and write the photo under a server-generated name; returns that name."""
+    encoded = process_photo(source)
+    directory = photos_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.jpg"
+    handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".photo-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(encoded)
+        os.replace(temp_name, directory / name)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return name
+
+
+def profile_for_user(event: Event, user: Any) -> SpeakerProfile | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return db.session.scalar(select(SpeakerProfile).where(SpeakerProfile.event_id == event.id,
+                                                          SpeakerProfile.user_id == user.id))
+
+
+def public_speakers(event: Event) -> list[SpeakerProfile]:
+    """Profiles that speak in at least one session that is not cancelled, by name."""
+    return list(db.session.scalars(
+        select(SpeakerProfile).where(SpeakerProfile.event_id == event.id).where(
+            SpeakerProfile.id.in_(select(SessionSpeaker.speaker_id).join(ConferenceSession).where(
+                ConferenceSession.is_cancelled.is_(False))))
+        .order_by(func.lower(SpeakerProfile.name))))
+
+
+def is_public(profile: SpeakerProfile) -> bool:
+    return any(not link.session.is_cancelled for link in profile.session_links)
+
+
+# --- invitations -----------------------------------------------------------------------------------------
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=INVITATION_SALT)
+
+
+def invitation_token(invitation: SpeakerInvitation) -> str:
+    return _serializer().dumps({"id": invitation.id, "nonce": invitation.nonce})
+
+
+def invite_speaker(event: Event, *, session: ConferenceSession, email: str, actor: User,
+                   speaker: SpeakerProfile | None = None, name: str = "",
+                   role: str = InvitationRole.SPEAKER) -> SpeakerInvitation:
+    """Invite someone by e-mail to speak in `session` (a new profile named `name`, or `speaker`).
+
+    Side effect: the invitation mail (SMTP after commit, or the outbox row in this transaction).
+    """
+    if not has_permission(actor, event, Permission.MANAGE_SPEAKERS):
+        raise NotAllowed(_("Only organisers may invite speakers."))
+    if session.event_id != event.id or session.is_break:
+        raise ValidationFailed(_("Choose a session of this event (not a break)."), field="session_id")
+    email = validate_email(email)
+    try:
+        role = InvitationRole(role)
+    except ValueError:
+        raise ValidationFailed(_("Unknown role."), field="role") from None
+    if speaker is None:
+        speaker = create_profile(event, actor=actor, name=name)
+    elif speaker.event_id != event.id:
+        raise ValidationFailed(_("Choose a speaker of this event."), field="speaker_id")
+    invitation = SpeakerInvitation(
+        event_id=event.id, session_id=session.id, speaker_id=speaker.id, email=email, role=role,
+        nonce=secrets.token_hex(16), invited_by_id=actor.id, expires_at=utcnow() + INVITATION_MAX_AGE)
+    db.session.add(invitation)
+    db.session.flush()
+    link = external_url("speakers.invitation", slug=event.slug, token=invitation_token(invitation))
+    body = _(
+        "Hello %(name)s,\n\n%(inviter)s invites you to speak in \"%(title)s\" at %(event)s.\n\n"
+        "Please open this link to accept; you can log in or create an account there, then edit your "
+        "speaker profile and upload your slides:\n\n%(link)s\n\nThe link is valid until %(until)s (UTC).\n",
+        name=speaker.name, inviter=actor.name, title=session.title, event=event.title, link=link,
+        until=invitation.expires_at.strftime("%Y-%m-%d %H:%M"))
+    send_mail(to=email, subject=_("Invitation to speak at %(event)s", event=event.title)[:200], body=body,
+              event_id=event.id)
+    return invitation
+
+
+def load_invitation(event: Event, token: str) -> SpeakerInvitation:
+    """The invitation behind a signed link. Forged or foreign links are 404; expired ones 410."""
+    max_age = int(INVITATION_MAX_AGE.total_seconds())
+    try:
+        data = _serializer().loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise Gone(_("This invitation has expired. Please ask the organisers for a new one.")) from None
+    except BadSignature:
+        raise NotFound(_("This invitation link is not valid.")) from None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        raise NotFound(_("This invitation link is not valid."))
+    invitation = db.session.get(SpeakerInvitation, data["id"])
+    if invitation is None or invitation.event_id != event.id or \
+            not secrets.compare_digest(str(data.get("nonce", "")), invitation.nonce):
+        raise NotFound(_("This invitation link is not valid."))
+    if invitation.is_expired(utcnow()) and not invitation.is_accepted:
+        raise Gone(_("This invitation has expired. Please ask the organisers for a new one."))
+    return invitation
+
+
+def accept_invitation(invitation: SpeakerInvitation, *, user: User) -> SpeakerProfile:
+    """Claim the invited profile for `user`, give the speaker role (higher roles stay), join the session.
+
+    A person who already has a profile in the event keeps it; the invited, unclaimed placeholder is merged.
+    Side effects: membership change signal (via `set_role`).
+    """
+    if invitation.is_accepted:
+        if invitation.accepted_by_id == user.id:
+            profile = profile_for_user(invitation.event, user)
+            if profile is not None:
+                return profile
+        raise Conflict(_("This invitation has already been accepted."))
+    event = invitation.event
+    invited = invitation.speaker
+    own = profile_for_user(event, user)
+    if invited.user_id is not None and invited.user_id != user.id:
+        raise Conflict(_("This speaker profile belongs to another account."))
+    if own is None:
+        invited.user_id = user.id
+        profile = invited
+    else:
+        profile = own
+    existing = db.session.scalar(select(SessionSpeaker).where(SessionSpeaker.session_id == invitation.session_id,
+                                                              SessionSpeaker.speaker_id == profile.id))
+    if existing is None:
+        position = db.session.scalar(select(func.coalesce(func.max(SessionSpeaker.position) + 1, 0))
+                                     .where(SessionSpeaker.session_id == invitation.session_id)) or 0
+        role = SpeakerRole.MODERATOR if invitation.role == InvitationRole.MODERATOR else SpeakerRole.SPEAKER
+        db.session.add(SessionSpeaker(session_id=invitation.session_id, speaker_id=profile.id, role=role,
+                                      position=position))
+    invitation.accepted_at = utcnow()
+    invitation.accepted_by_id = user.id
+    db.session.flush()
+    if profile is not invited and invited.user_id is None and not invited.session_links:
+        # The placeholder created for this invitation is no longer needed; others may still point at it.
+        others = db.session.scalar(select(func.count()).select_from(SpeakerInvitation).where(
+            SpeakerInvitation.speaker_id == invited.id, SpeakerInvitation.id != invitation.id,
+            SpeakerInvitation.accepted_at.is_(None)))
+        if not others:
+            invitation.speaker_id = profile.id
+            db.session.flush()
+            db.session.delete(invited)
+    event_services.set_role(event, user=user, role=Role.SPEAKER, keep_higher=True)
+    db.session.flush()
+    return profile
