@@ -1,7 +1,192 @@
-"""live pages and API endpoints."""
+"""Live pages: the event lobby, the moderators' page (reports, sanctions, slow mode, announcements,
+retention), the chat history API, and the chat purge command."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
 
-bp = Blueprint("live", __name__)
+import click
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from conference.agenda.models import ConferenceSession
+from conference.auth.services import find_user_by_email
+from conference.core import after_commit
+from conference.core.errors import DomainError, NotFound, ValidationFailed
+from conference.core.permissions import Permission, has_permission
+from conference.events.access import event_permission_required, load_event, require
+from conference.events.models import Event
+from conference.extensions import db
+from conference.live import services
+from conference.live.models import ChatReport, LiveSanction
+
+bp = Blueprint("live", __name__, cli_group="live")
+
+
+@bp.route("/events/<slug>/lobby")
+@event_permission_required(Permission.JOIN_LIVE)
+def lobby(event: Event) -> Any:
+    return render_template("live/lobby.html", event=event, room=services.room_for(event),
+                           announcements=services.recent_announcements(event, limit=3))
+
+
+@bp.route("/api/v1/events/<slug>/chat")
+def api_history(slug: str) -> Any:
+    """Chat history for bots and exports: `?room=...&after_id=...` (the same payloads as the socket)."""
+    event = load_event(slug)
+    require(event, Permission.JOIN_LIVE)
+    room = services.resolve_room(request.args.get("room", ""))
+    if room.event.id != event.id:
+        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+    services.check_can_join(room, current_user)
+    after = request.args.get("after_id")
+    if after is not None and not after.isdigit():
+        raise ValidationFailed(_("The field 'after_id' must be a whole number."), field="after_id")
+    messages = services.history(room, after_id=int(after) if after else None)
+    return jsonify({"ok": True, "room": room.name, "messages": [services.message_payload(m) for m in messages]})
+
+
+# --- moderation page -------------------------------------------------------------------------------------
+
+def _back(event: Event) -> Any:
+    return redirect(url_for("live.manage", slug=event.slug), code=303)
+
+
+def _chat_rooms(event: Event) -> list[tuple[str, str]]:
+    sessions = db.session.scalars(select(ConferenceSession).where(ConferenceSession.event_id == event.id)
+                                  .order_by(ConferenceSession.title))
+    return [(services.room_for(event), _("Lobby"))] + [(services.room_for(s), s.title) for s in sessions]
+
+
+@bp.route("/manage/events/<slug>/live")
+@event_permission_required(Permission.MODERATE)
+def manage(event: Event) -> Any:
+    return render_template(
+        "live/manage.html", event=event, reports=services.open_reports(event),
+        sanctions=services.active_sanctions(event), rooms=_chat_rooms(event),
+        announcements=services.recent_announcements(event),
+        can_announce=has_permission(current_user, event, Permission.SEND_ANNOUNCEMENT),
+        can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT))
+
+
+def _report(event: Event, report_id: int) -> ChatReport:
+    report = db.session.get(ChatReport, report_id)
+    if report is None or report.event_id != event.id:
+        abort(404)
+    return report
+
+
+def _run(event: Event, action: Any, success: str) -> Any:
+    """One service call, then commit and back to the page; a refusal is flashed and changes nothing."""
+    try:
+        action()
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _back(event)
+    after_commit.commit()
+    flash(success, "success")
+    return _back(event)
+
+
+@bp.route("/manage/events/<slug>/live/reports/<int:report_id>/delete", methods=["POST"])
+@event_permission_required(Permission.MODERATE)
+def delete_reported(event: Event, report_id: int) -> Any:
+    report = _report(event, report_id)
+    return _run(event, lambda: services.delete_message(report.message, actor=current_user),
+                _("The message has been deleted."))
+
+
+@bp.route("/manage/events/<slug>/live/reports/<int:report_id>/dismiss", methods=["POST"])
+@event_permission_required(Permission.MODERATE)
+def dismiss_report(event: Event, report_id: int) -> Any:
+    report = _report(event, report_id)
+    return _run(event, lambda: services.dismiss_report(report, actor=current_user), _("The report is dismissed."))
+
+
+@bp.route("/manage/events/<slug>/live/sanctions", methods=["POST"])
+@event_permission_required(Permission.MODERATE)
+def add_sanction(event: Event) -> Any:
+    def action() -> None:
+        user = find_user_by_email(request.form.get("email", "")[:254])
+        if user is None:
+            raise NotFound(_("No account with this e-mail address."), field="email")
+        minutes_text = request.form.get("minutes", "").strip()
+        if minutes_text and not minutes_text.isdigit():
+            raise ValidationFailed(_("The duration must be a whole number of minutes."), field="minutes")
+        services.sanction_user(event, user=user, kind=request.form.get("kind", ""),
+                               minutes=int(minutes_text) if minutes_text else None, actor=current_user)
+
+    return _run(event, action, _("Saved."))
+
+
+@bp.route("/manage/events/<slug>/live/sanctions/<int:sanction_id>/lift", methods=["POST"])
+@event_permission_required(Permission.MODERATE)
+def lift_sanction(event: Event, sanction_id: int) -> Any:
+    sanction = db.session.get(LiveSanction, sanction_id)
+    if sanction is None or sanction.event_id != event.id:
+        abort(404)
+    return _run(event, lambda: services.lift_sanction(sanction, actor=current_user), _("Lifted."))
+
+
+@bp.route("/manage/events/<slug>/live/slow-mode", methods=["POST"])
+@event_permission_required(Permission.MODERATE)
+def slow_mode(event: Event) -> Any:
+    def action() -> None:
+        room = services.resolve_room(request.form.get("room", ""))
+        if room.event.id != event.id:
+            raise NotFound(_("There is no such room."), field="room")
+        seconds = request.form.get("seconds", "").strip()
+        if not seconds.isdigit():
+            raise ValidationFailed(_("Slow mode needs a whole number of seconds."), field="seconds")
+        services.set_slow_mode(room, seconds=int(seconds), actor=current_user)
+
+    return _run(event, action, _("Slow mode saved."))
+
+
+@bp.route("/manage/events/<slug>/live/announcements", methods=["POST"])
+@event_permission_required(Permission.SEND_ANNOUNCEMENT)
+def announce(event: Event) -> Any:
+    return _run(event, lambda: services.announce(event, text=request.form.get("text", ""), actor=current_user),
+                _("The announcement has been sent."))
+
+
+@bp.route("/manage/events/<slug>/live/retention", methods=["POST"])
+@event_permission_required(Permission.MANAGE_EVENT)
+def retention(event: Event) -> Any:
+    def action() -> None:
+        text = request.form.get("chat_retention_days", "").strip()
+        if text and not text.isdigit():
+            raise ValidationFailed(_("Days must be a whole number."), field="chat_retention_days")
+        services.set_chat_retention(event, days=int(text) if text else None, actor=current_user)
+
+    return _run(event, action, _("Chat retention saved."))
+
+
+@bp.app_context_processor
+def live_template_helpers() -> dict[str, Any]:
+    return {"live_session_context": session_context}
+
+
+def session_context(event: Event, session: ConferenceSession) -> dict[str, Any]:
+    """What the session page's live partial shows: chat panel or archive, and the questions."""
+    room = services.LiveRoom(services.room_for(session), "session", event, session)
+    member = current_user.is_authenticated and has_permission(current_user, event, Permission.JOIN_LIVE)
+    closed = services.chat_is_closed(room)
+    return {
+        "room": room.name,
+        "can_take_part": bool(member),
+        "is_closed": closed,
+        "archive": services.history(room, limit=500) if member and closed else [],
+        "questions": services.questions_for(session),
+    }
+
+
+@bp.cli.command("purge-chat")
+def purge_chat_command() -> None:
+    """Delete the chat of events whose retention period (days after the event) has passed."""
+    count = services.purge_expired_chat()
+    after_commit.commit()
+    click.echo(f"Deleted {count} chat messages.")

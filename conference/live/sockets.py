@@ -1,9 +1,466 @@
-"""Socket.IO handlers of the live layer (chat, Q&A, presence, moderation, announcements)."""
+"""Socket.IO handlers of the live layer (chat, Q&A, presence, moderation, announcements): transport only."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request, session
+from flask_babel import gettext as _
 from flask_socketio import SocketIO
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from conference.auth import services as auth_services
+from conference.auth.models import ApiToken, User, hash_secret
+from conference.core import after_commit
+from conference.core.errors import DomainError, NotAllowed, ValidationFailed
+from conference.core.permissions import Permission, has_permission
+from conference.core.signals import (
+    agenda_released,
+    api_token_revoked,
+    login_session_ended,
+    membership_changed,
+    session_state_changed,
+)
+from conference.events.models import Event
+from conference.extensions import db
+from conference.live import broadcast, services
+from conference.live.broadcast import LiveState, live_state
+from conference.live.models import CHAT_TEXT_LIMIT, QUESTION_TEXT_LIMIT
+from conference.live.state import SocketIdentity
+
+log = logging.getLogger("conference.live")
+
+
+@dataclass
+class SocketCall:
+    """One incoming event: who sent it (from the server's own records), its payload and its room."""
+
+    sid: str
+    user: User
+    identity: SocketIdentity
+    state: LiveState
+    data: dict[str, Any]
+    room: services.LiveRoom | None
+
+    def require(self, event: Event, permission: Permission) -> None:
+        if not has_permission(self.user, event, permission):
+            raise NotAllowed(_("You do not have permission to do this."))
+
+    def rate(self, action: str, limit: tuple[int, int]) -> None:
+        store = current_app.extensions["conference_rate_limits"]
+        services.check_rate(store, f"live:{action}:{self.user.id}", limit)
+
+
+def _fail(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    body = {"ok": False, "error": code, "message": message}
+    if field:
+        body["field"] = field
+    return body
+
+
+def socket_event(*, permission: Permission | None = None, room: bool = False,
+                 joined: bool = False) -> Callable[[Callable[[SocketCall], dict[str, Any]]], Callable[..., Any]]:
+    """Wrap a handler: known user only, payload is one JSON object, room resolved and permission checked,
+    one commit (after-commit broadcasts run then) or a rollback, and every refusal as an error ack."""
+
+    def decorator(handler: Callable[[SocketCall], dict[str, Any]]) -> Callable[..., Any]:
+        @wraps(handler)
+        def wrapper(*args: Any) -> dict[str, Any]:
+            state = live_state()
+            sid: str = request.sid  # type: ignore[attr-defined]
+            identity = state.registry.get(sid)
+            if identity is None:
+                return _fail("unauthenticated", _("Please log in."))
+            if len(args) != 1 or not isinstance(args[0], dict):
+                return _fail("invalid_payload", _("Send one JSON object as the payload."))
+            try:
+                user = db.session.get(User, identity.user_id)
+                if user is None or user.is_disabled:
+                    broadcast.disconnect([sid])
+                    return _fail("unauthenticated", _("Please log in."))
+                call = SocketCall(sid, user, identity, state, args[0], None)
+                if room:
+                    call.room = services.resolve_room(args[0].get("room"))
+                    if joined and call.room.name not in identity.rooms:
+                        raise NotAllowed(_("Join the room first."), code="not_joined", field="room")
+                    if permission is not None:
+                        call.require(call.room.event, permission)
+                result = handler(call)
+                after_commit.commit()
+            except DomainError as error:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                return error.as_dict()
+            except OperationalError:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                log.warning("database unavailable during %s", handler.__name__)
+                return _fail("unavailable", _("The service is temporarily unavailable. Please try again."))
+            except Exception:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                log.exception("live handler %s failed", handler.__name__)
+                return _fail("internal", _("Something went wrong on our side. Please try again."))
+            return {"ok": True, **result}
+
+        return wrapper
+
+    return decorator
+
+
+# --- connecting -------------------------------------------------------------------------------------------
+
+def _origin_allowed(origin: str) -> bool:
+    external = current_app.config.get("EXTERNAL_URL")
+    allowed = {_origin_of(external)} if external else {_origin_of(request.host_url)}
+    return _origin_of(origin) in allowed
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _identify(auth: Any) -> SocketIdentity | None:
+    """An API token in `auth`, or the browser's login session cookie (from this site's own pages only)."""
+    if auth is not None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or len(auth) != 1:
+            return None
+        user = auth_services.user_for_api_token(token)
+        if user is None:
+            return None
+        token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.token_hash == hash_secret(token)))
+        return SocketIdentity(user_id=user.id, token_id=token_id)
+    origin = request.headers.get("Origin")
+    if origin is not None and not _origin_allowed(origin):
+        return None
+    login_token = session.get("_user_id")
+    if not isinstance(login_token, str):
+        return None
+    user = auth_services.user_for_login_token(login_token)
+    if user is None:
+        return None
+    return SocketIdentity(user_id=user.id, login_token=login_token)
+
+
+def on_connect(auth: Any = None) -> None:
+    state = live_state()
+    identity = _identify(auth)
+    db.session.rollback()
+    if identity is None:
+        raise ConnectionRefusedError("unauthorized")
+    if not state.connections.acquire(identity.user_id, state.max_connections_per_user):
+        raise ConnectionRefusedError("too_many_connections")
+    state.registry.add(request.sid, identity)  # type: ignore[attr-defined]
+
+
+def on_disconnect(reason: Any = None) -> None:
+    state = live_state()
+    identity = state.registry.remove(request.sid)  # type: ignore[attr-defined]
+    if identity is None:
+        return
+    state.connections.release(identity.user_id)
+    for room in identity.rooms:
+        if not room.startswith("event:"):
+            state.presence.touch(room)
+
+
+def on_unknown(event: Any, *args: Any) -> dict[str, Any]:
+    """Unknown events change nothing; a client that asked for an ack learns why."""
+    return _fail("unknown_event", _("Unknown event."))
+
+
+# --- rooms ---------------------------------------------------------------------------------------------------
+
+@socket_event(room=True)
+def on_join(call: SocketCall) -> dict[str, Any]:
+    room = _room(call)
+    call.rate("join", call.state.join_rate)
+    services.check_can_join(room, call.user)
+    call.state.room_events[room.name] = room.event.id
+    broadcast.enter_room(call.sid, services.event_room(room.event), room.event.id)
+    broadcast.enter_room(call.sid, room.name, room.event.id)
+    reply: dict[str, Any] = {"room": room.name, "online": call.state.registry.online_count(room.name),
+                             "user": {"id": call.user.id, "name": call.user.name},
+                             "role": services.shown_role(call.user, room.event),
+                             "is_moderator": services.is_moderator(call.user, room.event)}
+    if room.has_chat:
+        reply["history"] = [services.message_payload(m) for m in
+                            services.history(room, limit=services.HISTORY_ON_JOIN)]
+        reply["slow_mode_seconds"] = services.slow_mode_seconds(room)
+        reply["is_closed"] = services.chat_is_closed(room)
+    announcement = services.latest_announcement(room.event)
+    if announcement is not None:
+        reply["announcement"] = services.announcement_payload(announcement, room.event)
+    return reply
+
+
+@socket_event(room=True)
+def on_leave(call: SocketCall) -> dict[str, Any]:
+    room = _room(call)
+    broadcast.leave_room(call.sid, room.name)
+    return {"room": room.name}
+
+
+@socket_event(room=True, joined=True, permission=Permission.SEE_PARTICIPANTS)
+def on_presence_who(call: SocketCall) -> dict[str, Any]:
+    room = _room(call)
+    ids = call.state.registry.online_users(room.name)
+    users: Any = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.name)) if ids else []
+    return {"room": room.name, "users": [{"id": u.id, "name": u.name,
+                                          "role": services.shown_role(u, room.event)} for u in users]}
+
+
+# --- chat ----------------------------------------------------------------------------------------------------
+
+@socket_event(room=True, joined=True, permission=Permission.CHAT)
+def on_chat_send(call: SocketCall) -> dict[str, Any]:
+    text = _text(call.data, "text", CHAT_TEXT_LIMIT)
+    client_id = services.clean_client_id(call.data.get("client_id"))
+    call.rate("chat", call.state.chat_rate)
+    message, _created = services.post_message(_room(call), author=call.user, text=text, client_id=client_id)
+    return {"message": services.message_payload(message)}
+
+
+@socket_event(room=True, permission=Permission.JOIN_LIVE)
+def on_chat_history(call: SocketCall) -> dict[str, Any]:
+    room = _room(call)
+    services.check_can_join(room, call.user)
+    after_id = call.data.get("after_id")
+    if after_id is not None:
+        after_id = services.clean_id(after_id, field="after_id")
+    messages = services.history(room, after_id=after_id, limit=services.HISTORY_PAGE + 1)
+    has_more = len(messages) > services.HISTORY_PAGE
+    if has_more:
+        messages = messages[:services.HISTORY_PAGE] if after_id is not None else messages[1:]
+    return {"room": room.name, "messages": [services.message_payload(m) for m in messages], "has_more": has_more}
+
+
+@socket_event()
+def on_chat_delete(call: SocketCall) -> dict[str, Any]:
+    message = services.message_in_event(services.clean_id(call.data.get("message_id"), field="message_id"))
+    room = services.resolve_room(message.room)
+    call.require(room.event, Permission.MODERATE)
+    services.delete_message(message, actor=call.user)
+    return {"id": message.id}
+
+
+@socket_event()
+def on_chat_report(call: SocketCall) -> dict[str, Any]:
+    message = services.message_in_event(services.clean_id(call.data.get("message_id"), field="message_id"))
+    room = services.resolve_room(message.room)
+    services.check_can_join(room, call.user)
+    reason = call.data.get("reason") or ""
+    if not isinstance(reason, str):
+        raise ValidationFailed(_("The field 'reason' must be text."), field="reason")
+    call.rate("report", call.state.action_rate)
+    report = services.report_message(message, reporter=call.user, reason=reason.strip())
+    return {"report_id": report.id}
+
+
+# --- moderation ------------------------------------------------------------------------------------------
+
+def _sanction(call: SocketCall, kind: str) -> dict[str, Any]:
+    room = _room(call)
+    target = services.user_in_event(room.event, services.clean_id(call.data.get("user_id"), field="user_id"))
+    minutes = call.data.get("minutes")
+    if minutes is not None:
+        minutes = services.clean_id(minutes, field="minutes")
+    services.sanction_user(room.event, user=target, kind=kind, minutes=minutes, actor=call.user)
+    return {"user_id": target.id, "kind": kind}
+
+
+@socket_event(room=True, permission=Permission.MODERATE)
+def on_mod_mute(call: SocketCall) -> dict[str, Any]:
+    return _sanction(call, "mute")
+
+
+@socket_event(room=True, permission=Permission.MODERATE)
+def on_mod_ban(call: SocketCall) -> dict[str, Any]:
+    return _sanction(call, "ban")
+
+
+@socket_event(room=True, permission=Permission.MODERATE)
+def on_mod_slow_mode(call: SocketCall) -> dict[str, Any]:
+    seconds = services.clean_id(call.data.get("seconds"), field="seconds")
+    services.set_slow_mode(_room(call), seconds=seconds, actor=call.user)
+    return {"room": _room(call).name, "slow_mode_seconds": seconds}
+
+
+# --- Q&A ---------------------------------------------------------------------------------------------------
+
+@socket_event(room=True, joined=True, permission=Permission.CHAT)
+def on_qa_ask(call: SocketCall) -> dict[str, Any]:
+    text = _text(call.data, "text", QUESTION_TEXT_LIMIT)
+    client_id = services.clean_client_id(call.data.get("client_id"))
+    call.rate("chat", call.state.chat_rate)
+    question, _created = services.ask_question(_room(call), author=call.user, text=text, client_id=client_id)
+    return {"question": services.question_payload(question)}
+
+
+@socket_event(room=True, permission=Permission.JOIN_LIVE)
+def on_qa_list(call: SocketCall) -> dict[str, Any]:
+    room = _room(call)
+    services.check_can_join(room, call.user)
+    if room.session is None:
+        raise ValidationFailed(_("Questions belong to a session."), code="no_qa", field="room")
+    voted = services.voted_question_ids(call.user, room.session)
+    return {"room": room.name, "questions": [services.question_payload(q, voted=q.id in voted)
+                                             for q in services.questions_for(room.session)]}
+
+
+def _question_room(call: SocketCall) -> tuple[Any, services.LiveRoom]:
+    question = services.question_in(services.clean_id(call.data.get("question_id"), field="question_id"))
+    return question, services.resolve_room(question.room)
+
+
+@socket_event()
+def on_qa_vote(call: SocketCall) -> dict[str, Any]:
+    question, room = _question_room(call)
+    call.require(room.event, Permission.CHAT)
+    call.rate("action", call.state.action_rate)
+    services.vote_question(question, room, voter=call.user)
+    return {"question": services.question_payload(question, voted=True)}
+
+
+@socket_event()
+def on_qa_answer(call: SocketCall) -> dict[str, Any]:
+    question, room = _question_room(call)
+    call.require(room.event, Permission.MODERATE)
+    answer = call.data.get("answer")
+    if answer is not None and not isinstance(answer, str):
+        raise ValidationFailed(_("The field 'answer' must be text."), field="answer")
+    services.answer_question(question, room, actor=call.user, answer=answer)
+    return {"question": services.question_payload(question)}
+
+
+# --- reactions and announcements --------------------------------------------------------------------
+
+@socket_event(room=True, joined=True, permission=Permission.CHAT)
+def on_react(call: SocketCall) -> dict[str, Any]:
+    room = _room(call)
+    reaction = call.data.get("reaction")
+    if reaction not in services.REACTIONS:
+        raise ValidationFailed(_("Unknown reaction."), field="reaction")
+    services.check_can_write(room, call.user)
+    call.rate("action", call.state.action_rate)
+    call.state.reactions.touch(room.name, str(reaction))
+    return {}
+
+
+@socket_event()
+def on_announce(call: SocketCall) -> dict[str, Any]:
+    slug = call.data.get("event")
+    if not isinstance(slug, str):
+        raise ValidationFailed(_("The field 'event' is required."), field="event")
+    room = services.resolve_room(f"event:{slug}")
+    call.require(room.event, Permission.SEND_ANNOUNCEMENT)
+    text = _text(call.data, "text", services.ANNOUNCEMENT_LIMIT)
+    announcement = services.announce(room.event, text=text, actor=call.user)
+    return {"announcement": services.announcement_payload(announcement, room.event)}
+
+
+def _room(call: SocketCall) -> services.LiveRoom:
+    assert call.room is not None
+    return call.room
+
+
+def _text(data: dict[str, Any], name: str, limit: int) -> str:
+    return services.clean_text(data.get(name), field=name, limit=limit)
+
+
+# --- reactions to other domains (logout, revoked tokens, role changes, agenda releases) -------------------
+# These run in the process that handled the change. With several worker processes they must be relayed
+# through the message queue; every receiver below only needs the signal's keyword arguments.
+
+def on_login_session_ended(sender: Flask, *, login_token: str | None = None, **kwargs: Any) -> None:
+    if not login_token:
+        return
+    sids = live_state(sender).registry.matching(lambda i: i.login_token == login_token)
+    broadcast.disconnect(sids)
+
+
+def on_api_token_revoked(sender: Flask, *, token_id: int | None = None, **kwargs: Any) -> None:
+    if token_id is None:
+        return
+    sids = live_state(sender).registry.matching(lambda i: i.token_id == token_id)
+    broadcast.disconnect(sids)
+
+
+def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwargs: Any) -> None:
+    """Re-check an open socket's rooms of that event: gone registration removes, a new role is told."""
+    state = live_state(sender)
+    sids = [sid for sid in state.registry.sids_of_user(user_id)
+            if event_id in (state.registry.get(sid) or SocketIdentity(0)).event_ids.values()]
+    if not sids:
+        return
+    user, event = db.session.get(User, user_id), db.session.get(Event, event_id)
+    if user is None or event is None:
+        return
+    user.forget_roles()
+    if not has_permission(user, event, Permission.JOIN_LIVE):
+        broadcast.remove_user_from_event(event_id, user_id, "not_registered")
+        return
+    payload = {"event": event.slug, "role": services.shown_role(user, event),
+               "is_moderator": services.is_moderator(user, event)}
+    for sid in sids:
+        broadcast.socketio.emit("live:role", payload, to=sid)
+
+
+def on_agenda_released(sender: Flask, *, event_id: int, **kwargs: Any) -> None:
+    slug = db.session.scalar(select(Event.slug).where(Event.id == event_id))
+    if slug is None:
+        return
+    version = kwargs.get("version")
+    payload: dict[str, Any] = {"event": slug, "reason": "release"}
+    if isinstance(version, int):
+        payload["version"] = version
+    broadcast.socketio.emit("agenda:changed", payload, to=f"event:{slug}")
+
+
+def on_session_state_changed(sender: Flask, *, event_id: int, session_id: int, **kwargs: Any) -> None:
+    slug = db.session.scalar(select(Event.slug).where(Event.id == event_id))
+    if slug is not None:
+        broadcast.socketio.emit("agenda:changed", {"event": slug, "reason": "session_state",
+                                                   "session_id": session_id}, to=f"event:{slug}")
+
+
+HANDLERS: dict[str, Callable[..., Any]] = {
+    "join": on_join,
+    "leave": on_leave,
+    "presence:who": on_presence_who,
+    "chat:send": on_chat_send,
+    "chat:history": on_chat_history,
+    "chat:delete": on_chat_delete,
+    "chat:report": on_chat_report,
+    "mod:mute": on_mod_mute,
+    "mod:ban": on_mod_ban,
+    "mod:slow_mode": on_mod_slow_mode,
+    "qa:ask": on_qa_ask,
+    "qa:list": on_qa_list,
+    "qa:vote": on_qa_vote,
+    "qa:answer": on_qa_answer,
+    "react": on_react,
+    "announce": on_announce,
+}
 
 
 def register(socketio: SocketIO) -> None:
     """Attach the live layer's handlers to `socketio`; called once by the factory."""
+    socketio.on_event("connect", on_connect)
+    socketio.on_event("disconnect", on_disconnect)
+    for name, handler in HANDLERS.items():
+        socketio.on_event(name, handler)
+    socketio.on_event("*", on_unknown)
+    login_session_ended.connect(on_login_session_ended)
+    api_token_revoked.connect(on_api_token_revoked)
+    membership_changed.connect(on_membership_changed)
+    agenda_released.connect(on_agenda_released)
+    session_state_changed.connect(on_session_state_changed)

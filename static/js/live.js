@@ -1,0 +1,452 @@
+/* Live layer client: chat panels, Q&A, presence, reactions, announcements and agenda pushes.
+ * User text is only ever inserted with textContent; links are built as <a> nodes for http(s) URLs only. */
+(function () {
+  "use strict";
+  if (typeof window.io !== "function") { return; }
+
+  var body = document.body;
+  var eventSlug = body.getAttribute("data-event-slug");
+  var panels = Array.prototype.slice.call(document.querySelectorAll("[data-live-room]"));
+  var banner = document.getElementById("announcement-banner");
+  if (!eventSlug && panels.length === 0) { return; }
+
+  var socket = window.io({ transports: ["websocket", "polling"], withCredentials: true });
+  var rooms = {};           // room name -> panel state
+  var outbox = {};          // client_id -> {room, text, kind}
+  var hasConnected = false;
+  var URL_PATTERN = /https?:\/\/[^\s<>"']+/g;
+
+  function label(panel, name, fallback) {
+    return (panel && panel.getAttribute("data-label-" + name)) || fallback;
+  }
+
+  function newClientId() {
+    if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  }
+
+  /* Text with http(s) links made clickable; everything else stays text. */
+  function appendLinkified(parent, text) {
+    var last = 0;
+    text.replace(URL_PATTERN, function (match, offset) {
+      var url = match.replace(/[).,;:!?]+$/, "");
+      parent.appendChild(document.createTextNode(text.slice(last, offset)));
+      var safe = null;
+      try {
+        var parsed = new URL(url);
+        if (parsed.protocol === "http:" || parsed.protocol === "https:") { safe = parsed.href; }
+      } catch (e) { safe = null; }
+      if (safe) {
+        var a = document.createElement("a");
+        a.href = safe;
+        a.rel = "noopener noreferrer nofollow ugc";
+        a.textContent = url;
+        parent.appendChild(a);
+      } else {
+        parent.appendChild(document.createTextNode(url));
+      }
+      last = offset + url.length;
+      return match;
+    });
+    parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function formatTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) { return ""; }
+    return d.toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function setStatus(state, text, kind) {
+    var el = state.panel.querySelector("[data-live-status]");
+    if (!el) { return; }
+    el.textContent = text;
+    el.className = "live-status live-status-" + kind;
+  }
+
+  function setAllStatus(name, kind) {
+    Object.keys(rooms).forEach(function (room) {
+      var state = rooms[room];
+      setStatus(state, label(state.panel, name, name), kind);
+    });
+  }
+
+  function showError(state, selector, text) {
+    var el = state.panel.querySelector(selector);
+    if (!el) { return; }
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
+  /* --- chat --------------------------------------------------------------------------------------- */
+
+  function renderMessage(state, message) {
+    if (state.ids[message.id]) { return; }
+    state.ids[message.id] = true;
+    if (message.id > state.lastId) { state.lastId = message.id; }
+    var li = document.createElement("li");
+    li.className = "chat-message";
+    li.setAttribute("data-id", String(message.id));
+    var author = document.createElement("span");
+    author.className = "chat-author";
+    author.textContent = message.author.name;
+    li.appendChild(author);
+    if (message.author.role && message.author.role !== "attendee") {
+      var badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = message.author.role;
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(badge);
+    }
+    var time = document.createElement("time");
+    time.dateTime = message.created_at;
+    time.textContent = formatTime(message.created_at);
+    li.appendChild(document.createTextNode(" "));
+    li.appendChild(time);
+    var text = document.createElement("p");
+    text.className = "chat-text";
+    appendLinkified(text, message.text);
+    li.appendChild(text);
+    var actions = document.createElement("span");
+    actions.className = "chat-actions";
+    if (state.isModerator) {
+      actions.appendChild(actionButton(label(state.panel, "delete", "Delete"), function () {
+        socket.emit("chat:delete", { message_id: message.id }, function () {});
+      }));
+      actions.appendChild(actionButton(label(state.panel, "mute", "Mute"), function () {
+        socket.emit("mod:mute", { room: state.room, user_id: message.author.id, minutes: 15 }, function () {});
+      }));
+    } else if (message.author.id !== state.userId) {
+      actions.appendChild(actionButton(label(state.panel, "report", "Report"), function (button) {
+        socket.emit("chat:report", { message_id: message.id }, function (ack) {
+          if (ack && ack.ok) { button.textContent = label(state.panel, "reported", "Reported"); button.disabled = true; }
+        });
+      }));
+    }
+    li.appendChild(actions);
+    // Keep id order even when broadcasts arrive out of order.
+    var list = state.list;
+    var next = null;
+    for (var node = list.lastElementChild; node; node = node.previousElementSibling) {
+      if (Number(node.getAttribute("data-id")) < message.id) { break; }
+      next = node;
+    }
+    list.insertBefore(li, next);
+    while (list.children.length > 500) { list.removeChild(list.firstElementChild); }
+    if (state.stickToBottom) { list.scrollTop = list.scrollHeight; }
+  }
+
+  function actionButton(text, onClick) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-button chat-action";
+    button.textContent = text;
+    button.addEventListener("click", function () { onClick(button); });
+    return button;
+  }
+
+  function fetchHistory(state) {
+    socket.emit("chat:history", { room: state.room, after_id: state.lastId }, function (ack) {
+      if (!ack || !ack.ok) { return; }
+      ack.messages.forEach(function (m) { renderMessage(state, m); });
+      if (ack.has_more) { fetchHistory(state); }
+    });
+  }
+
+  function sendChat(state, clientId, text) {
+    outbox[clientId] = { room: state.room, text: text, kind: "chat" };
+    socket.timeout(8000).emit("chat:send", { room: state.room, text: text, client_id: clientId }, function (err, ack) {
+      if (err) { return; } // no answer: stays in the outbox, resent with the same client_id after reconnecting
+      delete outbox[clientId];
+      if (ack && ack.ok) {
+        renderMessage(state, ack.message);
+        showError(state, "[data-live-error]", "");
+      } else if (ack) {
+        showError(state, "[data-live-error]", label(state.panel, "failed", "Not sent:") + " " + ack.message);
+      }
+    });
+  }
+
+  function resendOutbox() {
+    Object.keys(outbox).forEach(function (clientId) {
+      var item = outbox[clientId];
+      var state = rooms[item.room];
+      if (state && item.kind === "chat") { sendChat(state, clientId, item.text); }
+    });
+  }
+
+  /* --- Q&A ------------------------------------------------------------------------------------------ */
+
+  function renderQuestions(state) {
+    var list = state.panel.querySelector("[data-live-questions]");
+    if (!list) { return; }
+    var questions = Object.keys(state.questions).map(function (id) { return state.questions[id]; });
+    questions.sort(function (a, b) { return (b.votes - a.votes) || (a.id - b.id); });
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    questions.forEach(function (q) {
+      var li = document.createElement("li");
+      li.className = "qa-question" + (q.is_answered ? " is-answered" : "");
+      var text = document.createElement("p");
+      text.className = "qa-text";
+      appendLinkified(text, q.text);
+      li.appendChild(text);
+      var meta = document.createElement("p");
+      meta.className = "qa-meta";
+      meta.textContent = q.votes + " " + label(state.panel, "votes", "votes") + " · " + q.author.name +
+        (q.is_answered ? " · " + label(state.panel, "answered", "Answered") : "");
+      li.appendChild(meta);
+      if (q.answer) {
+        var answer = document.createElement("p");
+        answer.className = "qa-answer";
+        answer.textContent = q.answer;
+        li.appendChild(answer);
+      }
+      if (!q.voted && q.author.id !== state.userId) {
+        li.appendChild(actionButton(label(state.panel, "vote", "Vote"), function (button) {
+          button.disabled = true;
+          socket.emit("qa:vote", { question_id: q.id }, function (ack) {
+            if (ack && ack.ok) { q.voted = true; state.questions[q.id] = Object.assign(q, ack.question, { voted: true }); renderQuestions(state); }
+            else { button.disabled = false; }
+          });
+        }));
+      }
+      if (state.isModerator && !q.is_answered) {
+        var form = document.createElement("form");
+        form.className = "qa-answer-form";
+        var input = document.createElement("input");
+        input.type = "text";
+        input.maxLength = 4000;
+        input.setAttribute("aria-label", label(state.panel, "answer", "Answer"));
+        input.placeholder = label(state.panel, "answer", "Answer");
+        var submit = document.createElement("button");
+        submit.type = "submit";
+        submit.className = "button button-small";
+        submit.textContent = label(state.panel, "mark-answered", "Mark answered");
+        form.appendChild(input);
+        form.appendChild(submit);
+        form.addEventListener("submit", function (event) {
+          event.preventDefault();
+          socket.emit("qa:answer", { question_id: q.id, answer: input.value || null }, function () {});
+        });
+        li.appendChild(form);
+      }
+      list.appendChild(li);
+    });
+  }
+
+  function mergeQuestion(state, q) {
+    var old = state.questions[q.id];
+    if (old && old.voted) { q.voted = true; }
+    state.questions[q.id] = q;
+    renderQuestions(state);
+  }
+
+  /* --- rooms ---------------------------------------------------------------------------------------- */
+
+  function join(state) {
+    socket.emit("join", { room: state.room }, function (ack) {
+      if (!ack || !ack.ok) {
+        setStatus(state, (ack && ack.message) || "", "error");
+        return;
+      }
+      state.isModerator = !!ack.is_moderator;
+      state.userId = ack.user ? ack.user.id : null;
+      setStatus(state, label(state.panel, "connected", "Connected"), "ok");
+      setOnline(state, ack.online);
+      var who = state.panel.querySelector("[data-live-who]");
+      if (who) { who.hidden = !state.isModerator; }
+      if (ack.history) {
+        if (state.lastId === 0) { ack.history.forEach(function (m) { renderMessage(state, m); }); }
+        else { fetchHistory(state); }  // after a reconnect: everything after the last message seen
+      }
+      setSlowMode(state, ack.slow_mode_seconds || 0);
+      if (ack.announcement) { showAnnouncement(ack.announcement); }
+      if (state.panel.querySelector("[data-live-questions]")) {
+        socket.emit("qa:list", { room: state.room }, function (qa) {
+          if (!qa || !qa.ok) { return; }
+          state.questions = {};
+          qa.questions.forEach(function (q) { state.questions[q.id] = q; });
+          renderQuestions(state);
+        });
+      }
+    });
+  }
+
+  function setOnline(state, count) {
+    var el = state.panel.querySelector("[data-live-online]");
+    if (el) { el.textContent = String(count); }
+  }
+
+  function setSlowMode(state, seconds) {
+    var el = state.panel.querySelector("[data-live-slow]");
+    if (!el) { return; }
+    el.hidden = !seconds;
+    el.textContent = seconds ? "Slow mode: " + seconds + " s" : "";
+  }
+
+  function setupPanel(panel) {
+    var state = {
+      panel: panel, room: panel.getAttribute("data-live-room"), list: panel.querySelector("[data-live-messages]"),
+      ids: {}, lastId: 0, isModerator: false, userId: null, questions: {}, stickToBottom: true
+    };
+    rooms[state.room] = state;
+    state.list.addEventListener("scroll", function () {
+      state.stickToBottom = state.list.scrollTop + state.list.clientHeight >= state.list.scrollHeight - 8;
+    });
+    var form = panel.querySelector("[data-live-chat-form]");
+    if (form) {
+      var textarea = form.querySelector("textarea");
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var text = textarea.value.trim();
+        if (!text) { return; }
+        textarea.value = "";
+        sendChat(state, newClientId(), text);
+      });
+      textarea.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+          event.preventDefault();
+          form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit", { cancelable: true }));
+        }
+      });
+    }
+    var qaForm = panel.querySelector("[data-live-qa-form]");
+    if (qaForm) {
+      qaForm.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var area = qaForm.querySelector("textarea");
+        var text = area.value.trim();
+        if (!text) { return; }
+        socket.emit("qa:ask", { room: state.room, text: text, client_id: newClientId() }, function (ack) {
+          if (ack && ack.ok) { area.value = ""; mergeQuestion(state, ack.question); showError(state, "[data-live-qa-error]", ""); }
+          else if (ack) { showError(state, "[data-live-qa-error]", ack.message); }
+        });
+      });
+    }
+    Array.prototype.forEach.call(panel.querySelectorAll("[data-live-reaction]"), function (button) {
+      button.addEventListener("click", function () {
+        socket.emit("react", { room: state.room, reaction: button.getAttribute("data-live-reaction") }, function () {});
+      });
+    });
+    var who = panel.querySelector("[data-live-who]");
+    if (who) {
+      who.addEventListener("click", function () {
+        socket.emit("presence:who", { room: state.room }, function (ack) {
+          var list = panel.querySelector("[data-live-who-list]");
+          if (!ack || !ack.ok || !list) { return; }
+          while (list.firstChild) { list.removeChild(list.firstChild); }
+          ack.users.forEach(function (u) {
+            var li = document.createElement("li");
+            li.textContent = u.name + " (" + u.role + ")";
+            list.appendChild(li);
+          });
+          list.hidden = false;
+        });
+      });
+    }
+  }
+
+  /* --- announcements and agenda --------------------------------------------------------------------- */
+
+  function showAnnouncement(announcement) {
+    if (!banner) { return; }
+    banner.textContent = announcement.text;
+    banner.hidden = false;
+  }
+
+  function refreshLiveRegions() {
+    var targets = document.querySelectorAll("[data-live-refresh]");
+    if (targets.length === 0) {
+      var notice = document.getElementById("agenda-changed-notice");
+      if (notice) { return; }
+      notice = document.createElement("p");
+      notice.id = "agenda-changed-notice";
+      notice.className = "flash flash-info";
+      notice.setAttribute("role", "status");
+      var first = panels[0];
+      notice.textContent = label(first, "agenda", "The agenda has changed.") + " ";
+      var reload = actionButton(label(first, "reload", "Reload page"), function () { window.location.reload(); });
+      notice.appendChild(reload);
+      var main = document.getElementById("main");
+      if (main) { main.insertBefore(notice, main.firstChild); }
+      return;
+    }
+    // Same-origin HTML rendered (and escaped) by the server: swap the marked regions in place.
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        Array.prototype.forEach.call(targets, function (target) {
+          var key = target.getAttribute("data-live-refresh");
+          var replacement = fresh.querySelector('[data-live-refresh="' + key.replace(/"/g, "") + '"]');
+          if (replacement) { target.replaceWith(document.importNode(replacement, true)); }
+        });
+      })
+      .catch(function () {});
+  }
+
+  /* --- wiring ------------------------------------------------------------------------------------------- */
+
+  panels.forEach(setupPanel);
+  if (eventSlug && panels.length === 0) {
+    rooms["event:" + eventSlug] = { panel: document.body, room: "event:" + eventSlug, notice: true };
+  }
+
+  socket.on("connect", function () {
+    Object.keys(rooms).forEach(function (room) {
+      var state = rooms[room];
+      if (state.notice) { socket.emit("join", { room: room }, function (ack) { if (ack && ack.ok && ack.announcement) { showAnnouncement(ack.announcement); } }); }
+      else { join(state); }
+    });
+    if (hasConnected) { resendOutbox(); }
+    hasConnected = true;
+  });
+  socket.on("disconnect", function () {
+    Object.keys(rooms).forEach(function (room) { if (!rooms[room].notice) { setStatus(rooms[room], label(rooms[room].panel, "reconnecting", "Reconnecting…"), "warn"); } });
+  });
+  socket.on("connect_error", function () {
+    Object.keys(rooms).forEach(function (room) { if (!rooms[room].notice) { setStatus(rooms[room], label(rooms[room].panel, "reconnecting", "Reconnecting…"), "warn"); } });
+  });
+  socket.on("chat:message", function (m) { var s = rooms[m.room]; if (s && s.list) { renderMessage(s, m); } });
+  socket.on("chat:messages", function (batch) {
+    var s = rooms[batch.room];
+    if (s && s.list) { batch.messages.forEach(function (m) { renderMessage(s, m); }); }
+  });
+  socket.on("chat:deleted", function (d) {
+    var s = rooms[d.room];
+    if (!s || !s.list) { return; }
+    var li = s.list.querySelector('[data-id="' + Number(d.id) + '"]');
+    if (li) { li.parentNode.removeChild(li); }
+  });
+  socket.on("chat:settings", function (d) { var s = rooms[d.room]; if (s && s.list) { setSlowMode(s, d.slow_mode_seconds); } });
+  socket.on("presence", function (p) { var s = rooms[p.room]; if (s && s.list) { setOnline(s, p.online); } });
+  socket.on("reactions", function (r) {
+    var s = rooms[r.room];
+    if (!s || !s.list) { return; }
+    Object.keys(r.counts).forEach(function (key) {
+      var el = s.panel.querySelector('[data-live-reaction-count="' + key.replace(/[^a-z_]/g, "") + '"]');
+      if (!el) { return; }
+      el.textContent = "+" + r.counts[key];
+      window.setTimeout(function () { el.textContent = ""; }, 3000);
+    });
+  });
+  socket.on("qa:question", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
+  socket.on("qa:updated", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
+  socket.on("announcement", showAnnouncement);
+  socket.on("agenda:changed", function () {
+    document.dispatchEvent(new CustomEvent("conference:agenda-changed"));
+    refreshLiveRegions();
+  });
+  socket.on("room:removed", function (d) {
+    var s = rooms[d.room];
+    if (!s || s.notice) { return; }
+    setStatus(s, label(s.panel, "removed", "Removed"), "error");
+    var form = s.panel.querySelector("[data-live-chat-form]");
+    if (form) { form.hidden = true; }
+    delete rooms[d.room];
+  });
+  socket.on("live:role", function (d) {
+    Object.keys(rooms).forEach(function (room) { if (!rooms[room].notice) { rooms[room].isModerator = !!d.is_moderator; } });
+  });
+}());

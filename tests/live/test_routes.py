@@ -1,0 +1,113 @@
+"""Live pages: lobby, moderation page, session partial, retention and purge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import render_template
+from sqlalchemy import func, select
+
+from conference.core.permissions import Role
+from conference.extensions import db
+from conference.live import services
+from conference.live.models import Announcement, ChatMessage, Question
+from tests.fixtures.accounts import csrf_token, login
+
+
+def test_lobby_access(client: Any, create_event: Any, person: Any, create_user: Any) -> None:
+    event = create_event("lobby-test")
+    assert client.get("/events/lobby-test/lobby").status_code == 302
+    login(client, create_user().email)
+    assert client.get("/events/lobby-test/lobby").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    login(client, person(event, Role.ATTENDEE).email)
+    html = client.get("/events/lobby-test/lobby").get_data(as_text=True)
+    assert 'data-live-room="lobby:lobby-test"' in html and 'aria-live="polite"' in html
+    assert "vendor/socket.io/socket.io.min.js" in html and "js/live.js" in html
+
+
+def test_manage_page_permissions_and_announcement(client: Any, create_event: Any, person: Any) -> None:
+    event = create_event("manage-test")
+    login(client, person(event, Role.ATTENDEE).email)
+    assert client.get("/manage/events/manage-test/live").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    login(client, person(event, Role.ORGANISER).email)
+    assert client.get("/manage/events/manage-test/live").status_code == 200
+    assert client.post("/manage/events/manage-test/live/announcements", data={"text": "ohne csrf"}).status_code == 400
+    token = csrf_token(client, "/manage/events/manage-test/live")
+    response = client.post("/manage/events/manage-test/live/announcements", data={"text": "Los geht's",
+                                                                                   "csrf_token": token})
+    assert response.status_code == 303
+    assert db.session.scalar(select(Announcement.text)) == "Los geht's"
+    response = client.post("/manage/events/manage-test/live/retention", data={"chat_retention_days": "abc",
+                                                                              "csrf_token": token})
+    assert response.status_code == 303
+    db.session.refresh(event)
+    assert event.chat_retention_days is None
+    client.post("/manage/events/manage-test/live/retention", data={"chat_retention_days": "30", "csrf_token": token})
+    db.session.refresh(event)
+    assert event.chat_retention_days == 30
+
+
+def test_moderator_cannot_announce_or_set_retention(client: Any, create_event: Any, person: Any) -> None:
+    event = create_event("mod-test")
+    login(client, person(event, Role.MODERATOR).email)
+    token = csrf_token(client, "/manage/events/mod-test/live")
+    assert client.post("/manage/events/mod-test/live/announcements",
+                       data={"text": "x", "csrf_token": token}).status_code == 403
+    assert client.post("/manage/events/mod-test/live/retention",
+                       data={"chat_retention_days": "1", "csrf_token": token}).status_code == 403
+
+
+def test_session_partial_shows_questions_escaped(app: Any, create_event: Any, person: Any,
+                                                create_session: Any) -> None:
+    event = create_event("partial-test")
+    session = create_session(event)
+    author = person(event, Role.ATTENDEE, name="Fragende Person")
+    db.session.add(Question(event_id=event.id, session_id=session.id, author_id=author.id,
+                            author_name=author.name, text="<script>alert(1)</script>", client_id="q",
+                            vote_count=2, is_answered=True, answer="Antwort <b>fett</b>"))
+    db.session.commit()
+    with app.test_request_context("/"):
+        html = render_template("live/_session_live.html", event=event, session=session)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "Antwort &lt;b&gt;fett&lt;/b&gt;" in html
+    assert "Fragende Person" not in html  # anonymous visitors do not see who asked
+
+
+def test_purge_respects_retention(app: Any, create_event: Any, person: Any) -> None:
+    old = create_event("old-event", start=(datetime.now(UTC) - timedelta(days=40)).date(), chat_retention_days=30)
+    keep = create_event("keep-event", start=(datetime.now(UTC) - timedelta(days=40)).date())
+    recent = create_event("recent-event", start=(datetime.now(UTC) - timedelta(days=5)).date(),
+                          chat_retention_days=30)
+    for event in (old, keep, recent):
+        user = person(event, Role.ATTENDEE)
+        db.session.add(ChatMessage(event_id=event.id, room=f"lobby:{event.slug}", author_id=user.id,
+                                   author_name="x", author_role="attendee", text="hallo", client_id="c"))
+    db.session.commit()
+    assert services.purge_expired_chat() == 1
+    db.session.commit()
+    rooms = set(db.session.scalars(select(ChatMessage.room)))
+    assert rooms == {"lobby:keep-event", "lobby:recent-event"}
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["live", "purge-chat"])
+    assert "Deleted 0 chat messages." in result.output
+    assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 2
+
+
+def test_history_api(client: Any, create_event: Any, person: Any) -> None:
+    event = create_event("api-test")
+    user = person(event, Role.ATTENDEE)
+    db.session.add(ChatMessage(event_id=event.id, room="lobby:api-test", author_id=user.id, author_name="A",
+                               author_role="attendee", text="eins", client_id="c1"))
+    db.session.commit()
+    from tests.fixtures.accounts import api_token_for
+
+    headers = {"Authorization": f"Bearer {api_token_for(user)}"}
+    body = client.get("/api/v1/events/api-test/chat?room=lobby:api-test&after_id=0", headers=headers).get_json()
+    assert [m["text"] for m in body["messages"]] == ["eins"]
+    assert client.get("/api/v1/events/api-test/chat?room=lobby:other", headers=headers).status_code == 404
+    assert client.get("/api/v1/events/api-test/chat?room=lobby:api-test&after_id=x",
+                      headers=headers).status_code == 400
+    assert client.get("/api/v1/events/api-test/chat?room=lobby:api-test").status_code == 401
