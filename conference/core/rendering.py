@@ -41,4 +41,5 @@ def register_filters(app: Flask) -> None:
             return dates.format_time(value, "HH:mm", tzinfo=zone, locale=locale)
         if style == "date":
             return dates.format_date(value.astimezone(zone).date(), "full", locale=locale)
-        return dates.format_datetime(value, "medium", tzinfo=zone, locale=locale)
+        local = value.astimezone(zone)
+        return f"{dates.format_date(local.date(), 'medium', locale=locale)}, {local:%H:%M}"
