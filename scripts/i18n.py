@@ -34,8 +34,9 @@ def update() -> None:
             "--sort-output", "--omit-header", ".")
     for locale in LOCALES:
         if po_path(locale).exists():
+            # Keep the catalogue's header: without it the catalogue reads back as fuzzy and `compile` skips it.
             pybabel("update", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", locale, "--no-fuzzy-matching",
-                    "--ignore-obsolete", "--omit-header")
+                    "--ignore-obsolete")
         else:
             pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", locale)
 

@@ -104,7 +104,8 @@ def manage_people(event: Event) -> Any:
                 form.role.errors.append(error.message)
             else:
                 after_commit.commit()
-                flash(_("%(name)s is now %(role)s.", name=user.name, role=form.role.data), "success")
+                role = next((c.label for c in form.role.choices if c.value == form.role.data), form.role.data)
+                flash(_("%(name)s is now %(role)s.", name=user.name, role=role), "success")
                 return redirect(url_for("events.manage_people", slug=event.slug), code=303)
     counts = dict(db.session.execute(
         select(EventMembership.role, func.count()).where(EventMembership.event_id == event.id)

@@ -16,6 +16,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from flask import Flask, current_app, has_request_context, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -216,12 +217,13 @@ def send_slide_reminder(session: ConferenceSession, *, actor: User) -> int:
     link = external_url("presentations.session_slides", slug=event.slug, session_id=session.id)
     count = 0
     for address, name in speaker_addresses(session):
-        body = _(
-            "Hello %(name)s,\n\nwe have not yet received the slides for your session \"%(title)s\" at "
-            "%(event)s. Please upload them here (PDF, PowerPoint, OpenDocument or Keynote):\n\n%(link)s\n\n"
-            "Thank you!\n%(event)s", name=name, title=session.title, event=event.title, link=link)
-        send_mail(to=address, subject=_("Your slides for %(title)s", title=session.title)[:200], body=body,
-                  event_id=event.id)
+        with force_locale(event.language):  # the speakers' own language is unknown: use the event's
+            body = _(
+                "Hello %(name)s,\n\nwe have not yet received the slides for your session \"%(title)s\" at "
+                "%(event)s. Please upload them here (PDF, PowerPoint, OpenDocument or Keynote):\n\n%(link)s\n\n"
+                "Thank you!\n%(event)s", name=name, title=session.title, event=event.title, link=link)
+            subject = _("Your slides for %(title)s", title=session.title)[:200]
+        send_mail(to=address, subject=subject, body=body, event_id=event.id)
         count += 1
     if not count:
         raise ValidationFailed(_("This session has no speaker with an e-mail address."), code="no_recipients")

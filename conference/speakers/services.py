@@ -14,6 +14,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -245,14 +246,15 @@ def invite_speaker(event: Event, *, session: ConferenceSession, email: str, acto
     db.session.add(invitation)
     db.session.flush()
     link = external_url("speakers.invitation", slug=event.slug, token=invitation_token(invitation))
-    body = _(
-        "Hello %(name)s,\n\n%(inviter)s invites you to speak in \"%(title)s\" at %(event)s.\n\n"
-        "Please open this link to accept; you can log in or create an account there, then edit your "
-        "speaker profile and upload your slides:\n\n%(link)s\n\nThe link is valid until %(until)s (UTC).\n",
-        name=speaker.name, inviter=actor.name, title=session.title, event=event.title, link=link,
-        until=invitation.expires_at.strftime("%Y-%m-%d %H:%M"))
-    send_mail(to=email, subject=_("Invitation to speak at %(event)s", event=event.title)[:200], body=body,
-              event_id=event.id)
+    with force_locale(event.language):  # the invitee's language is unknown: write in the event's language
+        body = _(
+            "Hello %(name)s,\n\n%(inviter)s invites you to speak in \"%(title)s\" at %(event)s.\n\n"
+            "Please open this link to accept; you can log in or create an account there, then edit your "
+            "speaker profile and upload your slides:\n\n%(link)s\n\nThe link is valid until %(until)s (UTC).\n",
+            name=speaker.name, inviter=actor.name, title=session.title, event=event.title, link=link,
+            until=invitation.expires_at.strftime("%Y-%m-%d %H:%M"))
+        subject = _("Invitation to speak at %(event)s", event=event.title)[:200]
+    send_mail(to=email, subject=subject, body=body, event_id=event.id)
     return invitation
 
 

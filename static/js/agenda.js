@@ -29,7 +29,9 @@
     try { viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
     if (!eventZone || !viewerZone || eventZone === viewerZone) { return; }
     var lang = document.documentElement.lang || undefined;
-    var label = lang === "de" ? "Ihre Zeit" : "your time";
+    var texts = document.getElementById("page-texts");
+    var label = (texts && texts.getAttribute("data-label-your-time")) || "your time";
+    var zoneText = (texts && texts.getAttribute("data-label-your-zone")) || "Your time zone: %s.";
     var fmt = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", timeZone: viewerZone });
     var probe = new Date();
     var sameOffset = new Intl.DateTimeFormat("en", { timeZone: eventZone, hour: "numeric", minute: "numeric", day: "numeric" }).format(probe) ===
@@ -48,7 +50,7 @@
     });
     var zoneNote = document.querySelector(".local-zone-note");
     if (zoneNote) {
-      zoneNote.textContent = (lang === "de" ? "Ihre Zeitzone: " : "Your time zone: ") + viewerZone + ".";
+      zoneNote.textContent = zoneText.replace("%s", viewerZone);
       zoneNote.hidden = false;
     }
   }

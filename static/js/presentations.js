@@ -3,38 +3,34 @@
 (function () {
   "use strict";
 
-  var lang = (document.documentElement.lang || "de").slice(0, 2);
-  var TEXT = {
-    de: {
-      tooLarge: "Die Datei ist größer als erlaubt (%s MB).",
-      wrongType: "Dieser Dateityp wird nicht angenommen. Erlaubt sind PDF, PowerPoint (.pptx, .ppt), OpenDocument (.odp) und Keynote (.key).",
-      empty: "Die Datei ist leer.",
-      choose: "Bitte wählen Sie zuerst eine Datei.",
-      uploading: "Wird hochgeladen: %s %",
-      checking: "Die Datei wird geprüft …",
-      done: "Version %s wurde gespeichert.",
-      network: "Die Verbindung wurde unterbrochen. Bitte versuchen Sie es erneut.",
-      failed: "Das Hochladen ist fehlgeschlagen (%s)."
-    },
-    en: {
-      tooLarge: "The file is larger than allowed (%s MB).",
-      wrongType: "This type of file is not accepted. Accepted are PDF, PowerPoint (.pptx, .ppt), OpenDocument (.odp) and Keynote (.key).",
-      empty: "The file is empty.",
-      choose: "Please choose a file first.",
-      uploading: "Uploading: %s %",
-      checking: "Checking the file …",
-      done: "Version %s has been saved.",
-      network: "The connection was interrupted. Please try again.",
-      failed: "The upload failed (%s)."
-    }
+  // Texts come translated from the template (data-text-* on the form); English only as a fallback.
+  var FALLBACK = {
+    tooLarge: "The file is larger than allowed (%s MB).",
+    wrongType: "This type of file is not accepted. Accepted are PDF, PowerPoint (.pptx, .ppt), OpenDocument (.odp) and Keynote (.key).",
+    empty: "The file is empty.",
+    choose: "Please choose a file first.",
+    uploading: "Uploading: %s %",
+    checking: "Checking the file …",
+    done: "Version %s has been saved.",
+    network: "The connection was interrupted. Please try again.",
+    failed: "The upload failed (%s)."
   };
-  var t = TEXT[lang] || TEXT.de;
+
+  function texts(form) {
+    var t = {};
+    Object.keys(FALLBACK).forEach(function (key) {
+      var name = "text" + key.charAt(0).toUpperCase() + key.slice(1);
+      t[key] = form.dataset[name] || FALLBACK[key];
+    });
+    return t;
+  }
 
   function format(text, value) {
     return text.replace("%s", String(value));
   }
 
   function setup(form) {
+    var t = texts(form);
     var input = form.querySelector("input[type=file]");
     var zone = form.querySelector(".drop-zone");
     var progressRow = form.querySelector(".upload-progress-row");

@@ -225,7 +225,7 @@ def test_export_attachments_list_published_slides_with_absolute_urls(app: Flask,
     body = put_slides(client, slides_stage)
     put_slides(client, slides_stage, session=slides_stage.other_session)
     end_session(slides_stage.session)
-    with app.test_request_context("/", headers={"Host": "evil.example"}):
+    with app.test_request_context("/", headers={"Host": "evil.example", "Accept-Language": "en"}):
         results = session_attachments.send(app, event=slides_stage.event)
     merged: dict = {}
     for _receiver, value in results:
