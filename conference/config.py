@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -47,12 +48,19 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     """Read `CONFERENCE_*` variables; values that look like JSON numbers stay strings except known ints."""
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT"}
+    json_objects = {"SQLALCHEMY_ENGINE_OPTIONS"}  # e.g. '{"pool_size": 20, "max_overflow": 10}'
     settings: dict[str, Any] = {}
     for key, value in environ.items():
         if not key.startswith("CONFERENCE_"):
             continue
         name = key.removeprefix("CONFERENCE_")
-        settings[name] = int(value) if name in ints else value
+        if name in json_objects:
+            parsed = json.loads(value)
+            if not isinstance(parsed, dict):
+                raise ValueError(f"{key} must be a JSON object")
+            settings[name] = parsed
+        else:
+            settings[name] = int(value) if name in ints else value
     return settings
 
 
@@ -83,6 +91,19 @@ def cooperative_database_url(url: str, async_mode: str) -> str:
     if async_mode == "eventlet" or scheme == "postgresql":
         return f"postgresql+psycopg2://{rest}"
     return url
+
+
+def redis_options() -> dict[str, Any]:
+    """Redis client settings for request paths: fail within a second, no hidden retries with back-off.
+
+    A stopped Redis must not hold up a chat message: callers fall back (rate limits, presence) and retry
+    on their own schedule.
+    """
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 0}
 
 
 def sqlalchemy_settings(database_url: str) -> dict[str, Any]:

@@ -43,8 +43,10 @@ def prepare_async(mode: str, database_url: str = "") -> None:
 def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = None) -> None:
     """Serve `app` with its configured async server until interrupted."""
     from conference.extensions import socketio
+    from conference.live.relay import install
 
     mode = app.config["ASYNC_MODE"]
+    install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet

@@ -15,23 +15,36 @@ bp = Blueprint("health", __name__)
 def database_status() -> str:
     try:
         db.session.execute(text("SELECT 1"))
+        db.session.rollback()
         return "ok"
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means "down"
         db.session.rollback()
         return "down"
 
 
 def queue_status() -> str:
+    """`none` (one process), `ok`, or `down` when Redis does not answer or this worker's listener is cut off."""
     url = current_app.config.get("MESSAGE_QUEUE")
     if not url:
         return "none"
+    client = current_app.extensions.get("conference_health_redis")
     try:
-        import redis
+        if client is None:
+            import redis
 
-        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
-        return "ok"
-    except Exception:
+            from conference.config import redis_options
+
+            client = current_app.extensions.setdefault("conference_health_redis",
+                                                       redis.Redis.from_url(url, **redis_options()))
+        client.ping()
+    except Exception:  # noqa: BLE001
         return "down"
+    from conference.extensions import socketio
+
+    manager = getattr(socketio.server, "manager", None)
+    if getattr(manager, "listening", True) is False:
+        return "down"  # Redis answers again, but this worker has not re-subscribed yet
+    return "ok"
 
 
 @bp.route("/healthz")

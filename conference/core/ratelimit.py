@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, Protocol
+
+log = logging.getLogger("conference.ratelimit")
 
 
 class RateLimitStore(Protocol):
@@ -35,29 +38,42 @@ class MemoryRateLimitStore:
 
 
 class RedisRateLimitStore:
+    """Counts shared by all workers. While Redis is unreachable the limits still hold, per process."""
+
     def __init__(self, client: Any, prefix: str = "conference:rl:") -> None:
         self._client = client
         self._prefix = prefix
+        self._fallback = MemoryRateLimitStore()
 
     def hit(self, key: str, window: int) -> int:
         bucket = int(time.time()) // window
         redis_key = f"{self._prefix}{key}:{bucket}"
-        pipe = self._client.pipeline()
-        pipe.incr(redis_key)
-        pipe.expire(redis_key, window + 1)
-        count, _ = pipe.execute()
+        try:
+            pipe = self._client.pipeline()
+            pipe.incr(redis_key)
+            pipe.expire(redis_key, window + 1)
+            count, _ = pipe.execute()
+        except Exception as error:  # noqa: BLE001 - a stopped Redis must not stop chat or logins
+            log.warning("rate limits without Redis (per process) for now: %s", error)
+            return self._fallback.hit(key, window)
         return int(count)
 
     def reset(self, key: str) -> None:
-        for redis_key in self._client.scan_iter(f"{self._prefix}{key}:*"):
-            self._client.delete(redis_key)
+        self._fallback.reset(key)
+        try:
+            for redis_key in self._client.scan_iter(f"{self._prefix}{key}:*"):
+                self._client.delete(redis_key)
+        except Exception as error:  # noqa: BLE001
+            log.warning("could not reset a rate limit in Redis: %s", error)
 
 
 def make_store(message_queue: str | None) -> RateLimitStore:
     if message_queue and message_queue.startswith("redis"):
         import redis
 
-        return RedisRateLimitStore(redis.Redis.from_url(message_queue))
+        from conference.config import redis_options
+
+        return RedisRateLimitStore(redis.Redis.from_url(message_queue, **redis_options()))
     return MemoryRateLimitStore()
 
 

@@ -27,13 +27,13 @@ def render_site_config(worker_ports: list[int], listen_port: int) -> str:
 
 
 @contextmanager
-def running_nginx(workdir: Path, worker_ports: list[int]) -> Iterator[str]:
-    """Start nginx (foreground, own prefix and temp dirs) and yield its base URL."""
+def running_nginx(workdir: Path, worker_ports: list[int], port: int | None = None) -> Iterator[str]:
+    """Start nginx (foreground, own prefix and temp dirs) on `port` (default: a free one); yield its base URL."""
     assert NGINX is not None
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("logs", "tmp"):
         (workdir / sub).mkdir(exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     site = render_site_config(worker_ports, port)
     main = f"""
 worker_processes 1;

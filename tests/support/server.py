@@ -46,9 +46,22 @@ class RunningServer:
     env: dict[str, str]
     log: Path
     ports: list[int]
+    tokens: list[str]
 
     def worker_url(self, index: int) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"
+
+    def worker_pid(self, index: int) -> int:
+        """The pid of the worker process on `ports[index]` (a child of the supervisor when workers > 1)."""
+        if len(self.ports) == 1:
+            return self.process.pid
+        port = str(self.ports[index])
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        for child in children:
+            args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"--port" in args and args[args.index(b"--port") + 1].decode() == port:
+                return int(child)
+        raise LookupError(f"no worker on port {port}")
 
 
 def server_env(instance: Path, async_mode: str, **extra: str) -> dict[str, str]:
@@ -79,12 +92,17 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 @contextmanager
 def running_server(instance: Path, async_mode: str = "eventlet", *, demo_attendees: int | None = 130,
-                   workers: int = 1, **extra_env: str) -> Iterator[RunningServer]:
-    """Load the demo (unless None), start `conference run` on a free port, yield, then stop it."""
+                   workers: int = 1, tokens: bool = False, **extra_env: str) -> Iterator[RunningServer]:
+    """Load the demo (unless None; with attendee API tokens if `tokens`), start `conference run` on a free
+    port, yield, then stop it."""
     env = server_env(instance, async_mode, **extra_env)
     instance.mkdir(parents=True, exist_ok=True)
+    token_list: list[str] = []
     if demo_attendees is not None:
-        run_cli(["demo", "--attendees", str(demo_attendees)], env)
+        token_args = ["--token-file", str(instance / "tokens.txt")] if tokens else []
+        run_cli(["demo", "--attendees", str(demo_attendees), *token_args], env)
+        if tokens:
+            token_list = (instance / "tokens.txt").read_text().split()
     port = free_port(workers)
     log = instance / f"server-{port}.log"
     with log.open("wb") as log_file:
@@ -96,7 +114,7 @@ def running_server(instance: Path, async_mode: str = "eventlet", *, demo_attende
     try:
         for worker_port in ports:
             wait_until_up(f"http://127.0.0.1:{worker_port}", process)
-        yield RunningServer(url, process, instance, env, log, ports)
+        yield RunningServer(url, process, instance, env, log, ports, token_list)
     finally:
         process.terminate()
         try:
