@@ -8,8 +8,13 @@ connection, for the platform (persistence, auth, permissions on) and a plain Fla
     python bench/chat_load.py --smoke
     python bench/chat_load.py --clients 130 --senders 10 --messages 100 --rate 20
     python bench/chat_load.py --clients 1000 --senders 10 --messages 50 --rate 10 --procs 2 --storm
+    python bench/chat_load.py --clients 5000 --senders 5 --messages 20 --rate 1 --procs 2
+    python bench/chat_load.py ... --set LIVE_GROUP_WINDOW=0.05   (platform settings for tuning runs)
 
-Only 127.0.0.1; every run is bounded in clients (<= 6,000) and time.
+Server CPU per delivery is measured over the send phase only; with --storm the reconnect storm's CPU is
+printed apart (storm_cpu). Only 127.0.0.1; every run is bounded in clients (<= 6,000) and in time
+(--time-limit, default 20 minutes; servers are stopped and load processes end with it). The open-files and
+process limits are raised to what the run needs (up to the hard limit) before anything starts.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import resource
 import signal
 import socket
 import struct
@@ -232,6 +238,8 @@ async def _worker(conn: Any, port: int, tokens: list[str | None], sender_ids: li
         await asyncio.sleep(0.05)
     storm_seconds = None
     if storm:
+        conn.send(("sent", {"delivered": stats["delivered"]}))
+        await loop.run_in_executor(None, conn.recv)  # the parent has read the CPU counter of the send phase
         for client in clients:
             client.close()
         await asyncio.sleep(1.0)
@@ -283,14 +291,15 @@ def wait_http(port: int, timeout: float = 60) -> None:
     raise RuntimeError("server did not start")
 
 
-def start_platform(mode: str, clients: int, workdir: Path) -> tuple[subprocess.Popen[bytes], int, list[str]]:
+def start_platform(mode: str, clients: int, workdir: Path,
+                   settings: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int, list[str]]:
     conference = str(Path(sys.executable).parent / "conference")
     port = free_port()
     env = {**os.environ, "CONFERENCE_INSTANCE_PATH": str(workdir / "instance"), "CONFERENCE_ASYNC_MODE": mode,
            "CONFERENCE_EXTERNAL_URL": f"http://127.0.0.1:{port}",
            # The load senders send far faster than a person; the limit stays on, set above the load.
            "CONFERENCE_LIVE_CHAT_RATE_LIMIT": "100000/10", "CONFERENCE_LIVE_JOIN_RATE_LIMIT": "1000/10",
-           "PYTHONWARNINGS": "ignore"}
+           "PYTHONWARNINGS": "ignore", **{f"CONFERENCE_{k}": v for k, v in (settings or {}).items()}}
     env.pop("CONFERENCE_DATABASE_URL", None)
     token_file = workdir / "tokens.txt"
     subprocess.run([conference, "demo", "--attendees", str(clients), "--token-file", str(token_file)], env=env,
@@ -333,8 +342,9 @@ def run_load(pid: int, port: int, tokens: list[str | None], args: argparse.Names
     for chunk in chunks:
         parent, child = ctx.Pipe()
         senders = [(j, i) for j, i in enumerate(chunk) if i < args.senders]
-        process = ctx.Process(target=worker, args=(child, port, [tokens[i] for i in chunk], senders, args.messages,
-                                                   args.rate, args.senders * args.messages, storm))
+        process = ctx.Process(daemon=True, target=worker,
+                              args=(child, port, [tokens[i] for i in chunk], senders, args.messages,
+                                    args.rate, args.senders * args.messages, storm))
         process.start()
         pipes.append(parent)
         workers.append(process)
@@ -353,6 +363,13 @@ def run_load(pid: int, port: int, tokens: list[str | None], args: argparse.Names
     results = [parent.recv()[1] for parent in pipes]
     send_window = args.messages / args.rate
     cpu_used = cpu_seconds(pid) - cpu_before
+    storm_cpu = None
+    if storm:  # the send phase is over in every worker: now the reconnect storm, measured on its own
+        cpu_before = cpu_seconds(pid)
+        for parent in pipes:
+            parent.send("storm")
+        results = [parent.recv()[1] for parent in pipes]
+        storm_cpu = cpu_seconds(pid) - cpu_before
     for process in workers:
         process.join(timeout=10)
     latencies = sorted(x for r in results for x in r["latencies"])
@@ -369,16 +386,34 @@ def run_load(pid: int, port: int, tokens: list[str | None], args: argparse.Names
         "p50_ms": pct(0.50), "p99_ms": pct(0.99), "deliveries_per_s": delivered / send_window,
         "cpu_us_per_delivery": cpu_used / delivered * 1e6 if delivered else float("nan"),
         "kb_per_connection": (rss_after - rss_before) / n, "connect_s": connect_seconds,
-        "storm_s": max(storms) if storms else None,
+        "storm_s": max(storms) if storms else None, "storm_cpu_s": storm_cpu,
     }
 
 
 def print_row(label: str, r: dict[str, Any]) -> None:
-    storm = f" storm_back={r['storm_s']:.1f}s" if r["storm_s"] is not None else ""
+    storm = (f" storm_back={r['storm_s']:.1f}s storm_cpu={r['storm_cpu_s']:.1f}s"
+             if r["storm_s"] is not None else "")
     print(f"  {label:<9} clients={r['clients']} delivered={r['delivered']}/{r['expected']} lost={r['lost']} "
           f"dup={r['duplicates']} refused={r['refused']} p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms "
           f"deliveries/s={r['deliveries_per_s']:.0f} cpu/delivery={r['cpu_us_per_delivery']:.1f}us "
           f"mem/conn={r['kb_per_connection']:.1f}KB connect={r['connect_s']:.1f}s{storm}", flush=True)
+
+
+def raise_limits(clients: int) -> None:
+    """Open files (sockets) and processes: the load client and the servers it starts inherit these limits."""
+    need = 2 * clients + 1024
+    for name, limit in (("RLIMIT_NOFILE", need), ("RLIMIT_NPROC", 4096)):
+        kind = getattr(resource, name)
+        soft, hard = resource.getrlimit(kind)
+        wanted = hard if hard == resource.RLIM_INFINITY else max(soft, min(hard, max(limit, soft)))
+        if hard != resource.RLIM_INFINITY and hard < limit:
+            print(f"warning: {name} hard limit {hard} is below the {limit} this run needs", flush=True)
+        if soft != resource.RLIM_INFINITY and wanted > soft:
+            resource.setrlimit(kind, (wanted, hard))
+
+
+def _out_of_time(signum: int, frame: Any) -> None:
+    raise TimeoutError("chat_load: time limit reached")
 
 
 def main() -> int:
@@ -393,18 +428,25 @@ def main() -> int:
                         help="platform only: then close all and rejoin within 5 s with history (its CPU is counted)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="few clients, few seconds (used by the test suite)")
+    parser.add_argument("--time-limit", type=int, default=1200, help="seconds; the whole run stops after this")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="platform setting for the run, e.g. LIVE_GROUP_WINDOW=0.01 (repeatable)")
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
     if args.smoke:
         args.clients, args.senders, args.messages, args.rate = 12, 3, 10, 20.0
     if not 1 <= args.clients <= MAX_CLIENTS or not 0 <= args.senders <= args.clients:
         parser.error(f"1 <= clients <= {MAX_CLIENTS}, senders <= clients")
+    raise_limits(args.clients)
+    signal.signal(signal.SIGALRM, _out_of_time)
+    signal.alarm(args.time_limit)  # servers are stopped in the `finally` blocks below; workers are daemons
     print(f"chat_load: {args.clients} clients in one room, {args.senders} senders x {args.messages} messages "
           f"at {args.rate:g}/s", flush=True)
     failures = 0
     for mode in args.modes.split(","):
         print(f"[{mode}]", flush=True)
         with tempfile.TemporaryDirectory(prefix="chat-load-") as tmp:
-            process, port, tokens = start_platform(mode, args.clients, Path(tmp))
+            process, port, tokens = start_platform(mode, args.clients, Path(tmp), settings)
             try:
                 result = run_load(process.pid, port, list(tokens), args, storm=args.storm)
                 print_row("platform", result)
@@ -421,4 +463,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except TimeoutError as error:
+        print(error, flush=True)
+        sys.exit(2)

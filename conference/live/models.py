@@ -33,6 +33,8 @@ class ChatMessage(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         UniqueConstraint("author_id", "room", "client_id", name="uq_chat_messages_author_room_client"),
         Index("ix_chat_messages_room_id", "room", "id"),
+        # chat:history tells a catching-up client which messages were deleted: few rows per room.
+        Index("ix_chat_messages_room_deleted_at", "room", "deleted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -6,21 +6,24 @@ Broadcasts are queued with `after_commit.defer` and go out only after a successf
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import Insert, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from conference.agenda.models import ConferenceSession, TimetableSlot
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import NotAllowed, NotFound, RateLimited, ValidationFailed
-from conference.core.permissions import Permission, Role, has_permission
-from conference.events.models import Event
+from conference.core.permissions import Permission, Role, has_permission, permissions_for
+from conference.events.models import Event, EventMembership
 from conference.extensions import db
 from conference.live import broadcast
 from conference.live.models import (
@@ -40,6 +43,7 @@ from conference.live.models import (
 
 HISTORY_ON_JOIN = 50
 HISTORY_PAGE = 100
+HISTORY_DELETED_LIMIT = 500  # deleted ids reported by one chat:history answer (deletions are rare)
 ANNOUNCEMENT_LIMIT = 500
 REPORT_REASON_LIMIT = 500
 MAX_SLOW_MODE_SECONDS = 3600
@@ -98,35 +102,195 @@ def resolve_room(name: Any) -> LiveRoom:
     return LiveRoom(name, kind, event)
 
 
-# --- access -----------------------------------------------------------------------------------------------
+# --- snapshots for the frequent events: a room's settings, a person's standing ---------------------------
 
-def active_sanction(event: Event, user: User, kind: SanctionKind, now: datetime | None = None) -> LiveSanction | None:
-    sanction = db.session.scalar(select(LiveSanction).where(
-        LiveSanction.event_id == event.id, LiveSanction.user_id == user.id, LiveSanction.kind == kind))
-    if sanction is None or not sanction.is_active(now or utcnow()):
+@dataclass(frozen=True)
+class RoomInfo:
+    """What every chat message needs to know about its room, as plain values (no ORM objects).
+
+    Cached per process for a few seconds (see `broadcast.LiveState`); moderation changes drop it at once.
+    """
+
+    name: str
+    kind: str
+    event_id: int
+    event_slug: str
+    session_id: int | None
+    closes_at: datetime | None  # a session chat becomes a read-only archive then
+    slow_mode_seconds: int
+
+    @property
+    def has_chat(self) -> bool:
+        return self.kind in ("lobby", "session")
+
+    @property
+    def event_room(self) -> str:
+        return f"event:{self.event_slug}"
+
+    def is_closed(self, now: datetime | None = None) -> bool:
+        return self.closes_at is not None and self.closes_at <= (now or utcnow())
+
+
+def load_room_info(name: Any) -> RoomInfo:
+    """The room for a client-given name, as plain values; unknown or malformed names are errors."""
+    if not isinstance(name, str):
+        raise ValidationFailed(_("The field 'room' is required."), field="room")
+    match = ROOM_PATTERN.match(name)
+    if match is None:
+        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+    kind, key = match.groups()
+    session_id: int | None = None
+    closes_at: datetime | None = None
+    if kind == "session":
+        if not key.isdigit() or len(key) > 12:
+            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+        found = db.session.execute(select(ConferenceSession.id, Event.id, Event.slug)
+                                   .join(Event, Event.id == ConferenceSession.event_id)
+                                   .where(ConferenceSession.id == int(key))).first()
+        if found is None:
+            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+        session_id, event_id, slug = found
+        end = db.session.scalar(select(func.max(TimetableSlot.end_at)).where(TimetableSlot.session_id == session_id))
+        closes_at = end + CHAT_CLOSES_AFTER_SESSION if end is not None else None
+    else:
+        row = db.session.execute(select(Event.id, Event.slug).where(Event.slug == key)).first()
+        if row is None:
+            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+        event_id, slug = row
+    slow = 0
+    if kind != "event":
+        slow = db.session.scalar(select(LiveRoomSetting.slow_mode_seconds).where(
+            LiveRoomSetting.event_id == event_id, LiveRoomSetting.room == name)) or 0
+    return RoomInfo(name, kind, event_id, slug, session_id, closes_at, int(slow))
+
+
+def live_room(info: RoomInfo) -> LiveRoom:
+    """The ORM view of a room, for the rarer actions that need the event or session objects."""
+    event = db.session.get(Event, info.event_id)
+    session = db.session.get(ConferenceSession, info.session_id) if info.session_id is not None else None
+    if event is None or (info.session_id is not None and session is None):
+        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+    return LiveRoom(info.name, info.kind, event, session)
+
+
+_FOREVER = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One person's standing in one event (name, role, mute, ban) as a read-only snapshot.
+
+    The send path checks permissions against it instead of querying; it is cached per process for a few
+    seconds and dropped at once on a role change, mute, ban or lift (see `broadcast.forget_person`).
+    """
+
+    user_id: int
+    event_id: int
+    name: str
+    is_admin: bool
+    is_disabled: bool
+    role: Role | None
+    mute_ends: datetime | None = None  # None: not muted
+    ban_ends: datetime | None = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return not self.is_disabled
+
+    def role_in(self, event: Event) -> Role | None:
+        """`has_permission` protocol; a standing only knows its own event."""
+        if event.id != self.event_id:
+            raise ValueError("a standing belongs to one event")
+        return self.role
+
+    def may(self, permission: Permission) -> bool:
+        """The same answer as `has_permission(user, event, permission)`, from the snapshot."""
+        if self.is_disabled:
+            return False
+        return self.is_admin or permission in permissions_for(self.role)
+
+    @property
+    def shown_role(self) -> str:
+        if self.role is not None:
+            return str(self.role)
+        return "admin" if self.is_admin else Role.ATTENDEE.value
+
+    def is_muted(self, now: datetime) -> bool:
+        return self.mute_ends is not None and self.mute_ends > now
+
+    def is_banned(self, now: datetime) -> bool:
+        return self.ban_ends is not None and self.ban_ends > now
+
+
+def _sanction_ends(event_id: int, user_id: int) -> dict[str, datetime]:
+    rows = db.session.execute(select(LiveSanction.kind, LiveSanction.until).where(
+        LiveSanction.event_id == event_id, LiveSanction.user_id == user_id))
+    return {kind: until or _FOREVER for kind, until in rows}
+
+
+@lru_cache(maxsize=1)
+def _standing_query() -> Any:
+    """Built once: constructing a select with aliases costs more than running it."""
+    mute, ban = aliased(LiveSanction), aliased(LiveSanction)
+    user_id: Any = bindparam("user_id")
+    event_id: Any = bindparam("event_id")
+
+    def sanction(alias: Any, kind: SanctionKind) -> Any:
+        return (alias.event_id == event_id) & (alias.user_id == User.id) & (alias.kind == kind.value)
+
+    return (select(User.name, User.is_admin, User.is_disabled, EventMembership.role, mute.id, mute.until,
+                   ban.id, ban.until)
+            .outerjoin(EventMembership, (EventMembership.user_id == User.id) & (EventMembership.event_id == event_id))
+            .outerjoin(mute, sanction(mute, SanctionKind.MUTE))
+            .outerjoin(ban, sanction(ban, SanctionKind.BAN))
+            .where(User.id == user_id))
+
+
+def load_standing(user_id: int, event_id: int) -> Standing | None:
+    """A fresh snapshot from the database in one query; None if the account is gone."""
+    row = db.session.execute(_standing_query(), {"user_id": user_id, "event_id": event_id}).first()
+    if row is None:
         return None
-    return sanction
+    name, is_admin, is_disabled, role, mute_id, mute_until, ban_id, ban_until = row
+    return Standing(user_id, event_id, name, bool(is_admin), bool(is_disabled), Role(role) if role else None,
+                    (mute_until or _FOREVER) if mute_id else None, (ban_until or _FOREVER) if ban_id else None)
 
+
+def standing_of(user: User, event: Event) -> Standing:
+    """The snapshot for an already loaded user (HTTP views, rare socket actions)."""
+    ends = _sanction_ends(event.id, user.id)
+    return Standing(user.id, event.id, user.name, user.is_admin, user.is_disabled, user.role_in(event),
+                    ends.get(SanctionKind.MUTE), ends.get(SanctionKind.BAN))
+
+
+def require_join(standing: Standing, now: datetime | None = None) -> None:
+    """Registered people (any role) and site administrators may join; banned people may not."""
+    if not standing.may(Permission.JOIN_LIVE):
+        raise NotAllowed(_("Register for this event to take part."), code="not_registered")
+    if not standing.is_admin and standing.is_banned(now or utcnow()):
+        raise NotAllowed(_("You have been removed from this event's live rooms."), code="banned")
+
+
+def require_write(standing: Standing, now: datetime | None = None) -> None:
+    """Chat, questions, votes, reactions: needs the chat permission and no mute."""
+    now = now or utcnow()
+    require_join(standing, now)
+    if not standing.may(Permission.CHAT):
+        raise NotAllowed(_("You may not write here."), code="forbidden")
+    if not standing.may(Permission.MODERATE) and standing.is_muted(now):
+        raise NotAllowed(_("You have been muted in this event."), code="muted")
+
+
+# --- access -----------------------------------------------------------------------------------------------
 
 def check_can_join(room: LiveRoom, user: User) -> None:
     """Registered people (any role) and site administrators may join; banned people may not."""
-    event = room.event
-    if not has_permission(user, event, Permission.JOIN_LIVE):
-        raise NotAllowed(_("Register for this event to take part."), code="not_registered")
-    if not user.is_admin and active_sanction(event, user, SanctionKind.BAN) is not None:
-        raise NotAllowed(_("You have been removed from this event's live rooms."), code="banned")
+    require_join(standing_of(user, room.event))
 
 
 def check_can_write(room: LiveRoom, user: User) -> None:
     """Chat, questions, votes, reactions: needs the chat permission and no mute."""
-    check_can_join(room, user)
-    if not has_permission(user, room.event, Permission.CHAT):
-        raise NotAllowed(_("You may not write here."), code="forbidden")
-    if has_permission(user, room.event, Permission.MODERATE):
-        return
-    mute = active_sanction(room.event, user, SanctionKind.MUTE)
-    if mute is not None:
-        raise NotAllowed(_("You have been muted in this event."), code="muted")
+    require_write(standing_of(user, room.event))
 
 
 def is_moderator(user: User, event: Event) -> bool:
@@ -193,7 +357,8 @@ def check_rate(store: Any, key: str, limit: tuple[int, int]) -> None:
 
 # --- payloads (one builder per type) ----------------------------------------------------------------------
 
-def message_payload(message: ChatMessage) -> dict[str, Any]:
+def message_payload(message: ChatMessage | Any) -> dict[str, Any]:
+    """A chat message for clients; `message` is a ChatMessage or a row with the same column names."""
     return {
         "id": message.id,
         "room": message.room,
@@ -223,69 +388,98 @@ def question_payload(question: Question, *, voted: bool | None = None) -> dict[s
     return body
 
 
-def announcement_payload(announcement: Announcement, event: Event) -> dict[str, Any]:
-    return {"id": announcement.id, "event": event.slug, "text": announcement.text,
+def announcement_payload(announcement: Announcement, event_slug: str) -> dict[str, Any]:
+    return {"id": announcement.id, "event": event_slug, "text": announcement.text,
             "created_at": announcement.created_at.isoformat(timespec="milliseconds")}
 
 
 # --- chat ----------------------------------------------------------------------------------------------------
 
-def find_message_by_client_id(room: LiveRoom, *, author: User, client_id: str) -> ChatMessage | None:
+def find_message_by_client_id(room: LiveRoom | RoomInfo, *, author: User | Standing,
+                              client_id: str) -> ChatMessage | None:
+    author_id = author.user_id if isinstance(author, Standing) else author.id
     return db.session.scalar(select(ChatMessage).where(
-        ChatMessage.author_id == author.id, ChatMessage.room == room.name, ChatMessage.client_id == client_id))
+        ChatMessage.author_id == author_id, ChatMessage.room == room.name, ChatMessage.client_id == client_id))
 
 
-def post_message(room: LiveRoom, *, author: User, text: str, client_id: str,
+_MESSAGE_COLUMNS = ("event_id", "room", "author_id", "author_name", "author_role", "text", "client_id", "created_at")
+
+
+@lru_cache(maxsize=4)
+def _insert_message(dialect: str) -> tuple[Insert, bool]:
+    """One prepared INSERT per database dialect (its SQL is compiled once and cached by SQLAlchemy).
+
+    SQLite and PostgreSQL skip a row that hits the (author, room, client_id) constraint and return nothing,
+    so a resend costs no prior SELECT and no savepoint; other databases raise and are handled by the caller.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = ChatMessage.__table__
+    values: dict[str, Any] = {name: bindparam(name) for name in _MESSAGE_COLUMNS}
+    unique = ["author_id", "room", "client_id"]
+    if dialect == "sqlite":
+        return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=unique) \
+            .returning(table.c.id), True
+    if dialect == "postgresql":
+        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=unique) \
+            .returning(table.c.id), True
+    return insert(table).values(values).returning(table.c.id), False
+
+
+def post_message(room: RoomInfo, *, author: Standing, text: str, client_id: str,
                  now: datetime | None = None) -> tuple[ChatMessage, bool]:
     """Store a chat message; returns (message, created). A resend with a known `client_id` returns the original.
 
+    One INSERT (no prior SELECT): the unique (author, room, client_id) constraint detects resends.
     Side effect after commit: `chat:message` (or a grouped `chat:messages`) to the room.
     """
-    existing = find_message_by_client_id(room, author=author, client_id=client_id)
-    if existing is not None:
-        return existing, False
-    if not room.has_chat:
-        raise ValidationFailed(_("This room has no chat."), code="no_chat", field="room")
     now = now or utcnow()
-    if chat_is_closed(room, now):
-        raise NotAllowed(_("This session is over; its chat is now an archive."), code="room_closed")
-    check_can_write(room, author)
-    text = clean_text(text, field="text", limit=CHAT_TEXT_LIMIT)
-    if not is_moderator(author, room.event):
-        _check_slow_mode(room, author, now)
-    message = ChatMessage(event_id=room.event.id, room=room.name, author_id=author.id, author_name=author.name,
-                          author_role=shown_role(author, room.event), text=text, client_id=client_id,
-                          created_at=now)
     try:
-        with db.session.begin_nested():
-            db.session.add(message)
-            db.session.flush()
-    except IntegrityError:
-        # The same resend raced us into the unique constraint: answer with the stored original.
+        if not room.has_chat:
+            raise ValidationFailed(_("This room has no chat."), code="no_chat", field="room")
+        if room.is_closed(now):
+            raise NotAllowed(_("This session is over; its chat is now an archive."), code="room_closed")
+        require_write(author, now)
+        text = clean_text(text, field="text", limit=CHAT_TEXT_LIMIT)
+        if room.slow_mode_seconds and not author.may(Permission.MODERATE):
+            _check_slow_mode(room, author, now)
+    except (NotAllowed, RateLimited, ValidationFailed):
+        # A resend after a reconnect still gets its stored original (e.g. once slow mode or a mute began).
         original = find_message_by_client_id(room, author=author, client_id=client_id)
         if original is None:
             raise
         return original, False
+    message = ChatMessage(event_id=room.event_id, room=room.name, author_id=author.user_id, author_name=author.name,
+                          author_role=author.shown_role, text=text, client_id=client_id, created_at=now)
+    statement, skips_conflicts = _insert_message(db.session.get_bind().dialect.name)
+    params = {name: getattr(message, name) for name in _MESSAGE_COLUMNS}
+    if skips_conflicts:
+        message_id = db.session.execute(statement, params).scalar()
+    else:
+        try:
+            with db.session.begin_nested():
+                message_id = db.session.execute(statement, params).scalar()
+        except IntegrityError:
+            message_id = None
+    if message_id is None:
+        # The same client_id was stored before (a resend, or a race with one): answer with the original.
+        original = find_message_by_client_id(room, author=author, client_id=client_id)
+        if original is None:
+            raise NotFound(_("There is no such message."), field="client_id")
+        return original, False
+    message.id = message_id
     after_commit.defer(broadcast.chat_message, room.name, message_payload(message))
     return message, True
 
 
-def _check_slow_mode(room: LiveRoom, author: User, now: datetime) -> None:
-    seconds = slow_mode_seconds(room)
-    if not seconds:
-        return
+def _check_slow_mode(room: RoomInfo, author: Standing, now: datetime) -> None:
+    seconds = room.slow_mode_seconds
     last = db.session.scalar(select(func.max(ChatMessage.created_at)).where(
-        ChatMessage.room == room.name, ChatMessage.author_id == author.id))
+        ChatMessage.room == room.name, ChatMessage.author_id == author.user_id))
     if last is not None and now - last < timedelta(seconds=seconds):
         wait = seconds - int((now - last).total_seconds())
         raise RateLimited(_("Slow mode: please wait %(n)d seconds between messages.", n=max(wait, 1)),
                           code="slow_mode")
-
-
-def slow_mode_seconds(room: LiveRoom) -> int:
-    value = db.session.scalar(select(LiveRoomSetting.slow_mode_seconds).where(
-        LiveRoomSetting.event_id == room.event.id, LiveRoomSetting.room == room.name))
-    return int(value or 0)
 
 
 def history(room: LiveRoom, *, after_id: int | None = None, limit: int = HISTORY_PAGE) -> list[ChatMessage]:
@@ -296,6 +490,43 @@ def history(room: LiveRoom, *, after_id: int | None = None, limit: int = HISTORY
     latest = list(db.session.scalars(query.order_by(ChatMessage.id.desc()).limit(limit)))
     latest.reverse()
     return latest
+
+
+def history_payloads(room: RoomInfo | LiveRoom, *, after_id: int | None = None, limit: int = HISTORY_PAGE,
+                     cache: MutableMapping[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """`history` as payloads. Joins and catch-ups are frequent (a reconnect storm is thousands at once), so
+    only the ids are queried and the payloads come from `cache` where present: a stored message never
+    changes (a deleted one is no longer among the ids), so its payload can be reused for everyone."""
+    table = ChatMessage.__table__
+    query = select(table.c.id).where(table.c.room == room.name, table.c.deleted_at.is_(None))
+    if after_id is not None:
+        ids = list(db.session.scalars(query.where(table.c.id > after_id).order_by(table.c.id).limit(limit)))
+    else:
+        ids = list(db.session.scalars(query.order_by(table.c.id.desc()).limit(limit)))
+        ids.reverse()
+    cache = {} if cache is None else cache
+    missing = [message_id for message_id in ids if message_id not in cache]
+    if missing:
+        columns = [table.c[name] for name in ("id", *_MESSAGE_COLUMNS)]
+        for row in db.session.execute(select(*columns).where(table.c.id.in_(missing))):
+            cache[row.id] = message_payload(row)
+    return [cache[message_id] for message_id in ids if message_id in cache]
+
+
+def deleted_message_ids(room: RoomInfo | LiveRoom, *, up_to_id: int,
+                        limit: int = HISTORY_DELETED_LIMIT) -> list[int]:
+    """Ids (ascending) of the room's deleted messages up to `up_to_id`, the newest `limit` of them.
+
+    A client that catches up after being offline removes these from its list; messages after `up_to_id`
+    that were deleted are simply never sent to it.
+    """
+    if up_to_id <= 0:
+        return []
+    ids = list(db.session.scalars(select(ChatMessage.id).where(
+        ChatMessage.room == room.name, ChatMessage.deleted_at.is_not(None), ChatMessage.id <= up_to_id)
+        .order_by(ChatMessage.id.desc()).limit(limit)))
+    ids.reverse()
+    return ids
 
 
 def message_in_event(message_id: int, event: Event | None = None) -> ChatMessage:
@@ -352,7 +583,8 @@ def dismiss_report(report: ChatReport, *, actor: User) -> None:
 
 def sanction_user(event: Event, *, user: User, kind: SanctionKind | str, minutes: int | None,
                   actor: User) -> LiveSanction:
-    """Mute or ban `user` in `event`. After commit a ban removes their open sockets from the event's rooms."""
+    """Mute or ban `user` in `event`. After commit: their cached standing is dropped, and a ban removes their
+    open sockets from the event's rooms."""
     try:
         kind = SanctionKind(kind)
     except ValueError:
@@ -374,14 +606,18 @@ def sanction_user(event: Event, *, user: User, kind: SanctionKind | str, minutes
     else:
         sanction.until, sanction.created_by_id, sanction.created_at = until, actor.id, utcnow()
     db.session.flush()
+    after_commit.defer(broadcast.forget_person, user.id)
     if kind == SanctionKind.BAN:
         after_commit.defer(broadcast.remove_user_from_event, event.id, user.id, "banned")
     return sanction
 
 
 def lift_sanction(sanction: LiveSanction, *, actor: User) -> None:
+    """End a mute or ban now. After commit: the person's cached standing is dropped."""
+    user_id = sanction.user_id
     db.session.delete(sanction)
     db.session.flush()
+    after_commit.defer(broadcast.forget_person, user_id)
 
 
 def active_sanctions(event: Event) -> list[LiveSanction]:
@@ -392,7 +628,8 @@ def active_sanctions(event: Event) -> list[LiveSanction]:
 
 
 def set_slow_mode(room: LiveRoom, *, seconds: int, actor: User) -> None:
-    """Set the room's minimum interval between one person's messages. After commit: `chat:settings`."""
+    """Set the room's minimum interval between one person's messages. After commit: the cached room is
+    dropped and `chat:settings` goes to the room."""
     if not room.has_chat:
         raise ValidationFailed(_("This room has no chat."), code="no_chat", field="room")
     if not 0 <= seconds <= MAX_SLOW_MODE_SECONDS:
@@ -405,6 +642,7 @@ def set_slow_mode(room: LiveRoom, *, seconds: int, actor: User) -> None:
         db.session.add(setting)
     setting.slow_mode_seconds = seconds
     db.session.flush()
+    after_commit.defer(broadcast.forget_room, room.name)
     after_commit.defer(broadcast.emit_to_room, room.name, "chat:settings",
                        {"room": room.name, "slow_mode_seconds": seconds})
 
@@ -494,14 +732,23 @@ def announce(event: Event, *, text: str, actor: User) -> Announcement:
     db.session.add(announcement)
     db.session.flush()
     after_commit.defer(broadcast.emit_to_room, event_room(event), "announcement",
-                       announcement_payload(announcement, event))
+                       announcement_payload(announcement, event.slug))
     return announcement
 
 
-def latest_announcement(event: Event, *, within: timedelta = timedelta(hours=2)) -> Announcement | None:
-    return db.session.scalar(select(Announcement).where(Announcement.event_id == event.id,
-                                                        Announcement.created_at >= utcnow() - within)
-                             .order_by(Announcement.id.desc()).limit(1))
+def latest_announcement(event: Event | RoomInfo, *, within: timedelta = timedelta(hours=2)) -> Announcement | None:
+    """The event's newest announcement of the last `within` (shown to people who join late)."""
+    event_id = event.event_id if isinstance(event, RoomInfo) else event.id
+    return db.session.scalar(_latest_announcement_query(), {"event_id": event_id, "since": utcnow() - within})
+
+
+@lru_cache(maxsize=1)
+def _latest_announcement_query() -> Any:
+    """Built once (every join asks): constructing the select costs more than running it."""
+    since: Any = bindparam("since", type_=Announcement.__table__.c.created_at.type)
+    event_id: Any = bindparam("event_id")
+    return (select(Announcement).where(Announcement.event_id == event_id, Announcement.created_at >= since)
+            .order_by(Announcement.id.desc()).limit(1))
 
 
 def recent_announcements(event: Event, limit: int = 10) -> list[Announcement]:

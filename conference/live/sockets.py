@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import wraps
+from functools import cached_property, wraps
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request, session
 from flask_babel import gettext as _
 from flask_socketio import SocketIO
+from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefused
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -29,7 +29,7 @@ from conference.core.signals import (
 )
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import broadcast, services
+from conference.live import broadcast, relay, services
 from conference.live.broadcast import LiveState, live_state
 from conference.live.models import CHAT_TEXT_LIMIT, QUESTION_TEXT_LIMIT
 from conference.live.state import SocketIdentity
@@ -37,16 +37,49 @@ from conference.live.state import SocketIdentity
 log = logging.getLogger("conference.live")
 
 
-@dataclass
-class SocketCall:
-    """One incoming event: who sent it (from the server's own records), its payload and its room."""
+class LoggedOut(Exception):
+    """The account behind a socket is gone or disabled: the socket is closed."""
 
-    sid: str
-    user: User
-    identity: SocketIdentity
-    state: LiveState
-    data: dict[str, Any]
-    room: services.LiveRoom | None
+
+class SocketCall:
+    """One incoming event: who sent it (from the server's own records), its payload and its room.
+
+    The room and the sender's standing in the room's event come from short-lived per-process snapshots,
+    so the frequent events (chat:send, join, chat:history) need no query before their own work. The ORM
+    `user` and `room` are loaded only by the handlers that use them.
+    """
+
+    def __init__(self, sid: str, identity: SocketIdentity, state: LiveState, data: dict[str, Any]) -> None:
+        self.sid = sid
+        self.identity = identity
+        self.state = state
+        self.data = data
+        self.info: services.RoomInfo | None = None
+
+    @cached_property
+    def user(self) -> User:
+        user = db.session.get(User, self.identity.user_id)
+        if user is None or user.is_disabled:
+            raise LoggedOut
+        return user
+
+    @cached_property
+    def room(self) -> services.LiveRoom:
+        return services.live_room(self.room_info)
+
+    @property
+    def room_info(self) -> services.RoomInfo:
+        assert self.info is not None, "the handler was registered without room=True"
+        return self.info
+
+    @cached_property
+    def standing(self) -> services.Standing:
+        """The sender's standing in the room's event (cached per process; see `LiveState.standings`)."""
+        user_id, event_id = self.identity.user_id, self.room_info.event_id
+        standing = self.state.standings.get((user_id, event_id), lambda: services.load_standing(user_id, event_id))
+        if standing is None or standing.is_disabled:
+            raise LoggedOut
+        return standing  # type: ignore[no-any-return]
 
     def require(self, event: Event, permission: Permission) -> None:
         if not has_permission(self.user, event, permission):
@@ -54,7 +87,7 @@ class SocketCall:
 
     def rate(self, action: str, limit: tuple[int, int]) -> None:
         store = current_app.extensions["conference_rate_limits"]
-        services.check_rate(store, f"live:{action}:{self.user.id}", limit)
+        services.check_rate(store, f"live:{action}:{self.identity.user_id}", limit)
 
 
 def _fail(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -62,6 +95,14 @@ def _fail(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     if field:
         body["field"] = field
     return body
+
+
+def _room_info(state: LiveState, name: Any) -> services.RoomInfo:
+    if not isinstance(name, str):
+        return services.load_room_info(name)  # raises the right error
+    info = state.rooms.get(name, lambda: services.load_room_info(name))
+    assert info is not None
+    return info  # type: ignore[no-any-return]
 
 
 def socket_event(*, permission: Permission | None = None, room: bool = False,
@@ -79,20 +120,24 @@ def socket_event(*, permission: Permission | None = None, room: bool = False,
                 return _fail("unauthenticated", _("Please log in."))
             if len(args) != 1 or not isinstance(args[0], dict):
                 return _fail("invalid_payload", _("Send one JSON object as the payload."))
+            call = SocketCall(sid, identity, state, args[0])
             try:
-                user = db.session.get(User, identity.user_id)
-                if user is None or user.is_disabled:
-                    broadcast.disconnect([sid])
-                    return _fail("unauthenticated", _("Please log in."))
-                call = SocketCall(sid, user, identity, state, args[0], None)
                 if room:
-                    call.room = services.resolve_room(args[0].get("room"))
-                    if joined and call.room.name not in identity.rooms:
+                    call.info = _room_info(state, args[0].get("room"))
+                    if joined and call.info.name not in identity.rooms:
                         raise NotAllowed(_("Join the room first."), code="not_joined", field="room")
-                    if permission is not None:
-                        call.require(call.room.event, permission)
+                    standing = call.standing  # a gone or disabled account is refused here
+                    if permission is not None and not standing.may(permission):
+                        raise NotAllowed(_("You do not have permission to do this."))
+                else:
+                    call.user  # noqa: B018 - loads and checks the account
                 result = handler(call)
                 after_commit.commit()
+            except LoggedOut:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                broadcast.disconnect([sid])
+                return _fail("unauthenticated", _("Please log in."))
             except DomainError as error:
                 db.session.rollback()
                 after_commit.discard_deferred()
@@ -155,9 +200,9 @@ def on_connect(auth: Any = None) -> None:
     identity = _identify(auth)
     db.session.rollback()
     if identity is None:
-        raise ConnectionRefusedError("unauthorized")
+        raise SocketConnectionRefused("unauthorized")
     if not state.connections.acquire(identity.user_id, state.max_connections_per_user):
-        raise ConnectionRefusedError("too_many_connections")
+        raise SocketConnectionRefused("too_many_connections")
     state.registry.add(request.sid, identity)  # type: ignore[attr-defined]
 
 
@@ -181,37 +226,35 @@ def on_unknown(event: Any, *args: Any) -> dict[str, Any]:
 
 @socket_event(room=True)
 def on_join(call: SocketCall) -> dict[str, Any]:
-    room = _room(call)
+    info, standing = call.room_info, call.standing
     call.rate("join", call.state.join_rate)
-    services.check_can_join(room, call.user)
-    call.state.room_events[room.name] = room.event.id
-    broadcast.enter_room(call.sid, services.event_room(room.event), room.event.id)
-    broadcast.enter_room(call.sid, room.name, room.event.id)
-    reply: dict[str, Any] = {"room": room.name, "online": call.state.registry.online_count(room.name),
-                             "user": {"id": call.user.id, "name": call.user.name},
-                             "role": services.shown_role(call.user, room.event),
-                             "is_moderator": services.is_moderator(call.user, room.event)}
-    if room.has_chat:
-        reply["history"] = [services.message_payload(m) for m in
-                            services.history(room, limit=services.HISTORY_ON_JOIN)]
-        reply["slow_mode_seconds"] = services.slow_mode_seconds(room)
-        reply["is_closed"] = services.chat_is_closed(room)
-    announcement = services.latest_announcement(room.event)
+    services.require_join(standing)
+    call.state.room_events[info.name] = info.event_id
+    broadcast.enter_room(call.sid, info.event_room, info.event_id)
+    broadcast.enter_room(call.sid, info.name, info.event_id)
+    reply: dict[str, Any] = {"room": info.name, "online": call.state.registry.online_count(info.name),
+                             "user": {"id": standing.user_id, "name": standing.name},
+                             "role": standing.shown_role, "is_moderator": standing.may(Permission.MODERATE)}
+    if info.has_chat:
+        reply["history"] = services.history_payloads(info, limit=services.HISTORY_ON_JOIN,
+                                                     cache=call.state.payloads)
+        reply["slow_mode_seconds"] = info.slow_mode_seconds
+        reply["is_closed"] = info.is_closed()
+    announcement = services.latest_announcement(info)
     if announcement is not None:
-        reply["announcement"] = services.announcement_payload(announcement, room.event)
+        reply["announcement"] = services.announcement_payload(announcement, info.event_slug)
     return reply
 
 
 @socket_event(room=True)
 def on_leave(call: SocketCall) -> dict[str, Any]:
-    room = _room(call)
-    broadcast.leave_room(call.sid, room.name)
-    return {"room": room.name}
+    broadcast.leave_room(call.sid, call.room_info.name)
+    return {"room": call.room_info.name}
 
 
 @socket_event(room=True, joined=True, permission=Permission.SEE_PARTICIPANTS)
 def on_presence_who(call: SocketCall) -> dict[str, Any]:
-    room = _room(call)
+    room = call.room
     ids = call.state.registry.online_users(room.name)
     users: Any = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.name)) if ids else []
     return {"room": room.name, "users": [{"id": u.id, "name": u.name,
@@ -225,22 +268,27 @@ def on_chat_send(call: SocketCall) -> dict[str, Any]:
     text = _text(call.data, "text", CHAT_TEXT_LIMIT)
     client_id = services.clean_client_id(call.data.get("client_id"))
     call.rate("chat", call.state.chat_rate)
-    message, _created = services.post_message(_room(call), author=call.user, text=text, client_id=client_id)
+    message, _created = services.post_message(call.room_info, author=call.standing, text=text, client_id=client_id)
     return {"message": services.message_payload(message)}
 
 
 @socket_event(room=True, permission=Permission.JOIN_LIVE)
 def on_chat_history(call: SocketCall) -> dict[str, Any]:
-    room = _room(call)
-    services.check_can_join(room, call.user)
+    info = call.room_info
+    services.require_join(call.standing)
     after_id = call.data.get("after_id")
     if after_id is not None:
         after_id = services.clean_id(after_id, field="after_id")
-    messages = services.history(room, after_id=after_id, limit=services.HISTORY_PAGE + 1)
+    messages = services.history_payloads(info, after_id=after_id, limit=services.HISTORY_PAGE + 1,
+                                         cache=call.state.payloads)
     has_more = len(messages) > services.HISTORY_PAGE
     if has_more:
         messages = messages[:services.HISTORY_PAGE] if after_id is not None else messages[1:]
-    return {"room": room.name, "messages": [services.message_payload(m) for m in messages], "has_more": has_more}
+    reply: dict[str, Any] = {"room": info.name, "messages": messages, "has_more": has_more}
+    if after_id is not None:
+        # Messages the client may hold that a moderator deleted while it was away (none before the first id).
+        reply["deleted"] = services.deleted_message_ids(info, up_to_id=after_id)
+    return reply
 
 
 @socket_event()
@@ -268,7 +316,7 @@ def on_chat_report(call: SocketCall) -> dict[str, Any]:
 # --- moderation ------------------------------------------------------------------------------------------
 
 def _sanction(call: SocketCall, kind: str) -> dict[str, Any]:
-    room = _room(call)
+    room = call.room
     target = services.user_in_event(room.event, services.clean_id(call.data.get("user_id"), field="user_id"))
     minutes = call.data.get("minutes")
     if minutes is not None:
@@ -290,8 +338,8 @@ def on_mod_ban(call: SocketCall) -> dict[str, Any]:
 @socket_event(room=True, permission=Permission.MODERATE)
 def on_mod_slow_mode(call: SocketCall) -> dict[str, Any]:
     seconds = services.clean_id(call.data.get("seconds"), field="seconds")
-    services.set_slow_mode(_room(call), seconds=seconds, actor=call.user)
-    return {"room": _room(call).name, "slow_mode_seconds": seconds}
+    services.set_slow_mode(call.room, seconds=seconds, actor=call.user)
+    return {"room": call.room.name, "slow_mode_seconds": seconds}
 
 
 # --- Q&A ---------------------------------------------------------------------------------------------------
@@ -301,13 +349,13 @@ def on_qa_ask(call: SocketCall) -> dict[str, Any]:
     text = _text(call.data, "text", QUESTION_TEXT_LIMIT)
     client_id = services.clean_client_id(call.data.get("client_id"))
     call.rate("chat", call.state.chat_rate)
-    question, _created = services.ask_question(_room(call), author=call.user, text=text, client_id=client_id)
+    question, _created = services.ask_question(call.room, author=call.user, text=text, client_id=client_id)
     return {"question": services.question_payload(question)}
 
 
 @socket_event(room=True, permission=Permission.JOIN_LIVE)
 def on_qa_list(call: SocketCall) -> dict[str, Any]:
-    room = _room(call)
+    room = call.room
     services.check_can_join(room, call.user)
     if room.session is None:
         raise ValidationFailed(_("Questions belong to a session."), code="no_qa", field="room")
@@ -345,7 +393,7 @@ def on_qa_answer(call: SocketCall) -> dict[str, Any]:
 
 @socket_event(room=True, joined=True, permission=Permission.CHAT)
 def on_react(call: SocketCall) -> dict[str, Any]:
-    room = _room(call)
+    room = call.room
     reaction = call.data.get("reaction")
     if reaction not in services.REACTIONS:
         raise ValidationFailed(_("Unknown reaction."), field="reaction")
@@ -364,12 +412,7 @@ def on_announce(call: SocketCall) -> dict[str, Any]:
     call.require(room.event, Permission.SEND_ANNOUNCEMENT)
     text = _text(call.data, "text", services.ANNOUNCEMENT_LIMIT)
     announcement = services.announce(room.event, text=text, actor=call.user)
-    return {"announcement": services.announcement_payload(announcement, room.event)}
-
-
-def _room(call: SocketCall) -> services.LiveRoom:
-    assert call.room is not None
-    return call.room
+    return {"announcement": services.announcement_payload(announcement, room.event.slug)}
 
 
 def _text(data: dict[str, Any], name: str, limit: int) -> str:
@@ -395,8 +438,11 @@ def on_api_token_revoked(sender: Flask, *, token_id: int | None = None, **kwargs
 
 
 def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwargs: Any) -> None:
-    """Re-check an open socket's rooms of that event: gone registration removes, a new role is told."""
+    """Re-check an open socket's rooms of that event: gone registration removes, a new role is told.
+
+    The cached standing is dropped first, so the next event of every socket of the person sees the change."""
     state = live_state(sender)
+    state.standings.forget(lambda key: key[0] == user_id)
     sids = [sid for sid in state.registry.sids_of_user(user_id)
             if event_id in (state.registry.get(sid) or SocketIdentity(0)).event_ids.values()]
     if not sids:
@@ -415,6 +461,7 @@ def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwarg
 
 
 def on_agenda_released(sender: Flask, *, event_id: int, **kwargs: Any) -> None:
+    live_state(sender).rooms.forget(lambda key: True)  # session times (archive times) may have moved
     slug = db.session.scalar(select(Event.slug).where(Event.id == event_id))
     if slug is None:
         return
@@ -426,6 +473,7 @@ def on_agenda_released(sender: Flask, *, event_id: int, **kwargs: Any) -> None:
 
 
 def on_session_state_changed(sender: Flask, *, event_id: int, session_id: int, **kwargs: Any) -> None:
+    live_state(sender).rooms.forget(lambda key: key == f"session:{session_id}")
     slug = db.session.scalar(select(Event.slug).where(Event.id == event_id))
     if slug is not None:
         broadcast.socketio.emit("agenda:changed", {"event": slug, "reason": "session_state",
@@ -464,3 +512,4 @@ def register(socketio: SocketIO) -> None:
     membership_changed.connect(on_membership_changed)
     agenda_released.connect(on_agenda_released)
     session_state_changed.connect(on_session_state_changed)
+    relay.register()  # with several workers, the reactions above reach every worker (conference/live/relay.py)

@@ -16,8 +16,12 @@
   var hasConnected = false;
   var URL_PATTERN = /https?:\/\/[^\s<>"']+/g;
 
+  var pageTexts = document.getElementById("page-texts");
+
+  /* Translated texts come from data-label-* attributes (the panel's, then base.html's #page-texts). */
   function label(panel, name, fallback) {
-    return (panel && panel.getAttribute("data-label-" + name)) || fallback;
+    return (panel && panel.getAttribute("data-label-" + name)) ||
+      (pageTexts && pageTexts.getAttribute("data-label-" + name)) || fallback;
   }
 
   function newClientId() {
@@ -94,7 +98,7 @@
     if (message.author.role && message.author.role !== "attendee") {
       var badge = document.createElement("span");
       badge.className = "badge";
-      badge.textContent = message.author.role;
+      badge.textContent = label(state.panel, "role-" + message.author.role, message.author.role);
       li.appendChild(document.createTextNode(" "));
       li.appendChild(badge);
     }
@@ -145,9 +149,16 @@
     return button;
   }
 
+  function removeMessage(state, id) {
+    var li = state.list.querySelector('[data-id="' + Number(id) + '"]');
+    if (li) { li.parentNode.removeChild(li); }
+  }
+
   function fetchHistory(state) {
     socket.emit("chat:history", { room: state.room, after_id: state.lastId }, function (ack) {
       if (!ack || !ack.ok) { return; }
+      // Deleted by a moderator while we were away (we missed their chat:deleted).
+      (ack.deleted || []).forEach(function (id) { removeMessage(state, id); });
       ack.messages.forEach(function (m) { renderMessage(state, m); });
       if (ack.has_more) { fetchHistory(state); }
     });
@@ -192,7 +203,8 @@
       li.appendChild(text);
       var meta = document.createElement("p");
       meta.className = "qa-meta";
-      meta.textContent = q.votes + " " + label(state.panel, "votes", "votes") + " · " + q.author.name +
+      meta.textContent = (q.votes === 1 ? label(state.panel, "one-vote", "1 vote") : q.votes + " " + label(state.panel, "votes", "votes")) +
+        " · " + q.author.name +
         (q.is_answered ? " · " + label(state.panel, "answered", "Answered") : "");
       li.appendChild(meta);
       if (q.answer) {
@@ -281,7 +293,7 @@
     var el = state.panel.querySelector("[data-live-slow]");
     if (!el) { return; }
     el.hidden = !seconds;
-    el.textContent = seconds ? "Slow mode: " + seconds + " s" : "";
+    el.textContent = seconds ? label(state.panel, "slow", "Slow mode: %s s").replace("%s", String(seconds)) : "";
   }
 
   function setupPanel(panel) {
@@ -337,7 +349,7 @@
           while (list.firstChild) { list.removeChild(list.firstChild); }
           ack.users.forEach(function (u) {
             var li = document.createElement("li");
-            li.textContent = u.name + " (" + u.role + ")";
+            li.textContent = u.name + " (" + label(panel, "role-" + u.role, u.role) + ")";
             list.appendChild(li);
           });
           list.hidden = false;
@@ -415,9 +427,7 @@
   });
   socket.on("chat:deleted", function (d) {
     var s = rooms[d.room];
-    if (!s || !s.list) { return; }
-    var li = s.list.querySelector('[data-id="' + Number(d.id) + '"]');
-    if (li) { li.parentNode.removeChild(li); }
+    if (s && s.list) { removeMessage(s, d.id); }
   });
   socket.on("chat:settings", function (d) { var s = rooms[d.room]; if (s && s.list) { setSlowMode(s, d.slow_mode_seconds); } });
   socket.on("presence", function (p) { var s = rooms[p.room]; if (s && s.list) { setOnline(s, p.online); } });

@@ -127,8 +127,11 @@ def clients(server: Server) -> Iterator[Any]:
 def test_refuses_connections_without_credentials(server: Server) -> None:
     for auth in (None, {"token": "cft_wrong"}):
         client = sio.Client(reconnection=False)
+        reasons: list[Any] = []
+        client.on("connect_error", reasons.append)
         with pytest.raises(sio.exceptions.ConnectionError):
             client.connect(server.url, transports=["websocket"], auth=auth, wait_timeout=5)
+        assert reasons == [{"message": "unauthorized"}]
 
 
 def test_chat_round_trip_idempotent_and_history(server: Server, clients: Any) -> None:
