@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test translations lint typecheck pytest audit system-packages bench-smoke clean
+.PHONY: run test install install-test translations lint typecheck pytest audit evidence system-packages bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,14 @@ typecheck:
 pytest:
 	$(BIN)/pytest
 
-audit:
-	$(BIN)/pip-audit --progress-spinner off --skip-editable
+## Dependency audit (pip-audit against OSV, then PyPI). Says plainly when no vulnerability database is
+## reachable (exit 2) instead of reporting a result it did not get.
+audit: install-test
+	$(BIN)/python bench/evidence.py --audit-only
+
+## The adversarial suite (tests/security) and the audit, printed as the published security figures.
+evidence: install-test system-packages
+	$(BIN)/python bench/evidence.py
 
 bench-smoke: install-test
 	$(BIN)/pytest -q tests/test_bench_smoke.py

@@ -187,5 +187,7 @@ def _event_or_fail(slug: str) -> Any:
 
 
 def register_cli(app: Flask) -> None:
-    for command in (run_command, demo_command, users):
+    from conference.backup_cli import COMMANDS as backup_commands
+
+    for command in (run_command, demo_command, users, *backup_commands):
         app.cli.add_command(command)

@@ -100,6 +100,12 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    if connectable.dialect.name == "sqlite":
+        # pysqlite does not put DDL into a transaction by itself, so a revision failing halfway would leave
+        # its first tables behind. A separate engine that issues BEGIN itself makes each revision atomic.
+        connectable = transactional_sqlite_engine(connectable.url)
+        conf_args.setdefault("transactional_ddl", True)
+        conf_args.setdefault("transaction_per_migration", True)
 
     with connectable.connect() as connection:
         context.configure(
@@ -110,6 +116,25 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+    if connectable is not get_engine():
+        connectable.dispose()
+
+
+def transactional_sqlite_engine(url):
+    """SQLAlchemy's documented recipe for transactional DDL with pysqlite, on an engine of its own."""
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(url, connect_args={"timeout": 5})
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 if context.is_offline_mode():

@@ -118,11 +118,15 @@ def account() -> Any:
             after_commit.commit()
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("auth.account"))
+    status = 400 if form.is_submitted() else 200
+    return _render_account(form, TokenForm(), status)
+
+
+def _render_account(form: PasswordChangeForm, token_form: TokenForm, status: int) -> Any:
     tokens = db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
     ).all()
-    status = 400 if form.is_submitted() else 200
-    return render_template("auth/account.html", form=form, token_form=TokenForm(), revoke_form=EmptyForm(),
+    return render_template("auth/account.html", form=form, token_form=token_form, revoke_form=EmptyForm(),
                            tokens=tokens), status
 
 
@@ -132,7 +136,7 @@ def create_token() -> Any:
     form = TokenForm()
     if not form.validate_on_submit():
         flash(_("The token name may have at most 80 characters."), "error")
-        return redirect(url_for("auth.account")), 303
+        return _render_account(PasswordChangeForm(formdata=None), form, 400)
     token = services.issue_api_token(current_user, name=form.name.data or "")
     after_commit.commit()
     flash(_("Your new API token (shown only once): %(token)s", token=token), "token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -54,6 +55,11 @@ class RateLimited(DomainError):
     status = 429
 
 
+class StorageFull(DomainError):
+    code = "storage_full"
+    status = 507
+
+
 class Unavailable(DomainError):
     code = "unavailable"
     status = 503
@@ -84,6 +90,9 @@ ERROR_TEXTS = {
     500: _l("Something went wrong on our side. Please try again."),
     503: _l("The service is temporarily unavailable. Please try again shortly."),
 }
+# A full disk is temporary for the person uploading: the same words as 503, with its own status and code.
+ERROR_TITLES[507] = ERROR_TITLES[503]
+ERROR_TEXTS[507] = ERROR_TEXTS[503]
 
 
 def wants_json() -> bool:
@@ -107,7 +116,8 @@ def error_response(status: int, message: str | None = None, code: str | None = N
 
 def _default_code(status: int) -> str:
     return {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            409: "conflict", 413: "too_large", 429: "rate_limited", 503: "unavailable"}.get(status, "error")
+            409: "conflict", 413: "too_large", 429: "rate_limited", 503: "unavailable",
+            507: "storage_full"}.get(status, "error")
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -140,6 +150,10 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(error, OperationalError):
             app.logger.warning("database unavailable: %s", error.orig)
             return error_response(503)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            # The writer removed its partial file on the way out; say clearly that nothing was stored.
+            app.logger.error("storage full: %s", error)
+            return error_response(507)
         app.logger.exception("unhandled error")
         return error_response(500)
 

@@ -63,12 +63,16 @@ def _chat_rooms(event: Event) -> list[tuple[str, str]]:
 @bp.route("/manage/events/<slug>/live")
 @event_permission_required(Permission.MODERATE)
 def manage(event: Event) -> Any:
+    return _manage_page(event)
+
+
+def _manage_page(event: Event, status: int = 200) -> Any:
     return render_template(
         "live/manage.html", event=event, reports=services.open_reports(event),
         sanctions=services.active_sanctions(event), rooms=_chat_rooms(event),
         announcements=services.recent_announcements(event),
         can_announce=has_permission(current_user, event, Permission.SEND_ANNOUNCEMENT),
-        can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT))
+        can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT)), status
 
 
 def _report(event: Event, report_id: int) -> ChatReport:
@@ -79,13 +83,13 @@ def _report(event: Event, report_id: int) -> ChatReport:
 
 
 def _run(event: Event, action: Any, success: str) -> Any:
-    """One service call, then commit and back to the page; a refusal is flashed and changes nothing."""
+    """One service call, then commit and back to the page; a refusal is shown with its 4xx and changes nothing."""
     try:
         action()
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
-        return _back(event)
+        return _manage_page(event, error.status)
     after_commit.commit()
     flash(success, "success")
     return _back(event)

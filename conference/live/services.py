@@ -54,7 +54,8 @@ CLIENT_ID_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{CLIENT_ID_LIMIT}}}$")
 ROOM_PATTERN = re.compile(r"^(lobby|session|event):([a-z0-9-]{1,64})$")
 REACTIONS = ("applause", "heart", "laugh", "thumbs_up", "idea")
 # Control characters other than newline and tab, and the bidi overrides used to disguise text.
-_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# Control characters, bidi overrides and lone surrogates (which no database can store as UTF-8).
+_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 @dataclass(frozen=True)

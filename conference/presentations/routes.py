@@ -207,10 +207,11 @@ def upload_form(slug: str, session_id: int) -> Any:
 # --- download, preview, delete, visibility -----------------------------------------------------------------
 
 
-def _private_file_headers(response: Response) -> Response:
+def _private_file_headers(response: Response, *, public: bool = True) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    response.headers["Cache-Control"] = "private, no-cache"
+    # Unpublished slides must not stay behind in any cache, not even the browser's own.
+    response.headers["Cache-Control"] = "private, no-cache" if public else "private, no-store"
     return response
 
 
@@ -223,7 +224,7 @@ def download(session_id: int, presentation_id: int) -> Any:
     response = send_file(path, mimetype=presentation.content_type, as_attachment=True,
                          download_name="slides", conditional=True, max_age=0, etag=presentation.sha256)
     response.headers["Content-Disposition"] = services.content_disposition(presentation.original_filename)
-    return _private_file_headers(response)
+    return _private_file_headers(response, public=services.is_public(presentation))
 
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>/thumbnail")
@@ -233,7 +234,7 @@ def thumbnail(session_id: int, presentation_id: int) -> Any:
         raise NotFound(_("No preview yet."))
     response = send_file(services.thumbnails_dir() / presentation.thumbnail_filename, mimetype="image/png",
                          conditional=True, max_age=0)
-    return _private_file_headers(response)
+    return _private_file_headers(response, public=services.is_public(presentation))
 
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>", methods=["DELETE"])

@@ -56,8 +56,12 @@ def thumbnails_dir(app: Flask | None = None) -> Path:
 
 
 def ensure_directories(app: Flask) -> None:
+    """Create the folders; clear temporary uploads left by a killed worker (no live process holds them)."""
+    from conference.presentations.storage import remove_stale_parts
+
     for directory in (presentations_dir(app), thumbnails_dir(app)):
         directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(presentations_dir(app))
 
 
 def file_path(presentation: Presentation) -> Path:

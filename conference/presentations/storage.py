@@ -7,16 +7,19 @@ only) before a single member is read.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
 import tempfile
 import unicodedata
+import weakref
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from flask_babel import gettext as _
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
@@ -74,9 +77,51 @@ class ReceivedFile:
     size: int
     sha256: str
     fields: dict[str, str] = field(default_factory=dict)
+    lock: Any = field(default=None, repr=False, compare=False)
 
     def discard(self) -> None:
         self.temp_path.unlink(missing_ok=True)
+        if self.lock is not None:
+            self.lock.release()  # an unlinked file keeps its space until its last descriptor closes
+
+
+PART_PREFIX, PART_SUFFIX = ".upload-", ".part"
+
+
+def _hold_part(path: str) -> Any:
+    """An exclusive lock on a temporary upload for as long as this process works on it (or lives).
+
+    The lock belongs to the file, not its name, and the kernel drops it when the process dies: a part file
+    nobody holds is the remains of a killed worker, which `remove_stale_parts` clears at the next start.
+    """
+    descriptor = os.open(path, os.O_RDONLY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return _PartLock(descriptor)
+
+
+class _PartLock:
+    def __init__(self, descriptor: int) -> None:
+        self.release = weakref.finalize(self, os.close, descriptor)  # at the latest when collected
+
+
+def remove_stale_parts(directory: Path) -> int:
+    """Delete temporary uploads that no live process holds (a worker was killed mid-upload)."""
+    removed = 0
+    for path in directory.glob(f"{PART_PREFIX}*{PART_SUFFIX}"):
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # an upload in progress in another worker
+        else:
+            path.unlink(missing_ok=True)
+            removed += 1
+        finally:
+            os.close(descriptor)
+    return removed
 
 
 def check_filename(raw: str) -> tuple[str, str]:
@@ -126,6 +171,7 @@ def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, d
     size = 0
     display_name = file_type = ""
     done = False
+    lock: Any = None
     try:
         while not done:
             event = decoder.next_event()
@@ -143,9 +189,10 @@ def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, d
                 display_name, file_type = check_filename(event.filename)
                 if on_file is not None:
                     on_file(fields)
-                handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
+                handle, temp_name = tempfile.mkstemp(dir=directory, prefix=PART_PREFIX, suffix=PART_SUFFIX)
                 temp_path = Path(temp_name)
                 sink = os.fdopen(handle, "wb")
+                lock = _hold_part(temp_name)
             elif isinstance(event, Field):
                 if len(fields) >= MAX_FIELDS:
                     raise UploadRefused(_("Too many form fields."), code="invalid_body")
@@ -172,22 +219,22 @@ def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, d
             elif isinstance(event, Epilogue):
                 done = True
     except RequestEntityTooLarge:
-        _remove(sink, temp_path)
+        _remove(sink, temp_path, lock)
         raise UploadTooLarge(_("The file is larger than %(mb)s MB.", mb=_megabytes(limit))) from None
     except ClientDisconnected:
-        _remove(sink, temp_path)
+        _remove(sink, temp_path, lock)
         raise UploadRefused(_("The upload was incomplete."), code="incomplete") from None
     except ValueError as error:  # malformed multipart from the decoder
-        _remove(sink, temp_path)
+        _remove(sink, temp_path, lock)
         raise UploadRefused(_("The upload could not be read: %(error)s", error=str(error)),
                             code="invalid_body") from None
     except BaseException:
-        _remove(sink, temp_path)
+        _remove(sink, temp_path, lock)
         raise
     if temp_path is None or sink is not None:
-        _remove(sink, temp_path)
+        _remove(sink, temp_path, lock)
         raise UploadRefused(_("Send the file in the multipart field 'file'."), field="file", code="missing_file")
-    received = ReceivedFile(temp_path, display_name, file_type, size, digest.hexdigest(), fields)
+    received = ReceivedFile(temp_path, display_name, file_type, size, digest.hexdigest(), fields, lock)
     try:
         check_content(temp_path, file_type, size)
     except BaseException:
@@ -196,11 +243,14 @@ def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, d
     return received
 
 
-def _remove(sink: IO[bytes] | None, path: Path | None) -> None:
+def _remove(sink: IO[bytes] | None, path: Path | None, lock: Any = None) -> None:
     if sink is not None:
-        sink.close()
+        with contextlib.suppress(OSError):  # a full disk fails the final flush too; the file goes anyway
+            sink.close()
     if path is not None:
         path.unlink(missing_ok=True)
+    if lock is not None:
+        lock.release()
 
 
 def _megabytes(limit: int) -> str:

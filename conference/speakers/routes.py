@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound
 from conference.core.mail import OutboxMessage
 from conference.core.permissions import Permission, has_permission
+from conference.core.security import limit_request_body
 from conference.events.access import event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
@@ -27,6 +29,13 @@ from conference.speakers.forms import InvitationForm, SpeakerProfileForm
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
 
 bp = Blueprint("speakers", __name__)
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    # The photo forms' body limit must hold before the CSRF check reads the form (a view sets it too late).
+    for endpoint in ("speakers.edit_profile", "speakers.create_speaker"):
+        limit_request_body(endpoint, services.PHOTO_MAX_BYTES + 64 * 1024)
 PROFILE_FIELDS = ("name", "academic_title", "position", "organisation", "bio", "links")
 LINK_PATTERN = re.compile(r"(https?://[^\s<>\"]+|/events/[^\s<>\"]+)")
 

@@ -78,7 +78,7 @@ def test_download_published_after_session_end_for_everyone_with_safe_headers(cli
     assert response.data == pdf_bytes()
     assert response.headers["Content-Type"] == "application/pdf"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; sandbox; frame-ancestors 'none'"
     assert response.headers["Content-Disposition"] == (
         "attachment; filename=\"Prasentation _ Ubersicht.pdf\"; "
         "filename*=UTF-8''Pr%C3%A4sentation%20%E2%80%93%20%C3%9Cbersicht.pdf")

@@ -1,0 +1,1 @@
+"""The adversarial security suite (issue 8)."""
