@@ -21,7 +21,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed translations
 
-install-test: $(VENV)/.installed-test translations
+install-test: $(VENV)/.installed-test translations tests/e2e/node_modules/axe-core/axe.min.js
+
+# axe-core (accessibility engine the browser tests inject), pinned by tests/e2e/package-lock.json
+tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund --silent
+	touch $@
 
 translations: | $(BIN)/python
 	$(BIN)/python scripts/i18n.py compile >/dev/null
@@ -56,8 +61,10 @@ audit: install-test
 evidence: install-test system-packages
 	$(BIN)/python bench/evidence.py
 
+## Short runs of every benchmark (they are also part of `make test`).
 bench-smoke: install-test
-	$(BIN)/pytest -q tests/test_bench_smoke.py
+	$(BIN)/pytest -q tests/agenda/test_bench.py tests/presentations/test_bench_and_demo.py tests/live/test_bench.py \
+		tests/scaleout/test_bench.py tests/e2e/test_browser_metrics.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
