@@ -38,8 +38,10 @@ def screenshot_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Playwright's sync API keeps an asyncio loop running while it is open,
+    so it must not outlive the browser tests (later tests use asyncio.run)."""
     require_service("Chromium", Path(CHROMIUM).exists() and shutil.which("chromium") is not None,
                     "Debian package chromium not installed")
     from playwright.sync_api import expect, sync_playwright
