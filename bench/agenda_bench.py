@@ -1,8 +1,9 @@
 """Benchmark of the public agenda: the real server (`conference run`, eventlet) with the demo data.
 
 Measures requests/s and p50/p99 latency at 16 concurrent keep-alive clients for the day grid, a session page,
-schedule.xml and the sessions JSON API, and prints SQL queries per page for the demo agenda and for one
-three times as large (they must not grow with the number of sessions).
+schedule.xml and the sessions JSON API, on the demo agenda and on a day of 3 rooms and 40 sessions (the day of
+bench/pretalx_compare.py), and prints SQL queries per page for the demo agenda and for one three times as large
+(they must not grow with the number of sessions).
 
     .venv/bin/python bench/agenda_bench.py             # 5 s per page
     .venv/bin/python bench/agenda_bench.py --smoke     # about 2 s of load in all (used by the tests)
@@ -23,14 +24,21 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SLUG = "digitalkonferenz-2027"
 LARGE_SLUG = "bench-gross-2027"
+DAY_SLUG = "tag-40-2027"  # the day of the pretalx comparison: 3 rooms, 40 sessions
+DAY = date(2027, 3, 18)
+DAY_ROOMS = 3
+DAY_SESSIONS = 40
 CLIENTS = 16
+# What a browser sends: pretalx answers clients without text/html with a plain-text schedule.
+REQUEST_HEADERS = {"Accept-Language": "de",
+                   "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
 def conference_command() -> list[str]:
@@ -72,7 +80,7 @@ def load(port: int, path: str, seconds: float, clients: int = CLIENTS) -> dict[s
         while time.monotonic() < stop:
             began = time.perf_counter()
             try:
-                conn.request("GET", path, headers={"Accept-Language": "de"})
+                conn.request("GET", path, headers=REQUEST_HEADERS)
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -148,6 +156,45 @@ def build_large_event() -> None:
         commit()
 
 
+def build_day_event() -> int:
+    """One day with 3 rooms and 40 talks of 30 minutes, through our services, published; returns a session id."""
+    from sqlalchemy import select
+
+    from conference import create_app
+    from conference.agenda import services
+    from conference.core.after_commit import commit
+    from conference.events.models import Event
+    from conference.extensions import db
+    from conference.speakers.models import SpeakerProfile
+
+    app = create_app({"ASYNC_MODE": "threading"})
+    with app.app_context():
+        demo = db.session.scalar(select(Event).where(Event.slug == SLUG))
+        assert demo is not None
+        event = Event(slug=DAY_SLUG, title="Tag 40", timezone=demo.timezone, start_date=DAY, end_date=DAY,
+                      is_published=True)
+        db.session.add(event)
+        db.session.flush()
+        rooms = [services.create_room(event, name=f"Saal {i + 1}", stream_kind=None, stream_url=None, position=i,
+                                      actor=None) for i in range(DAY_ROOMS)]
+        start = datetime(DAY.year, DAY.month, DAY.day, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+        first = 0
+        for number in range(DAY_SESSIONS):
+            profile = SpeakerProfile(event_id=event.id, name=f"Sprecherin {number}")
+            db.session.add(profile)
+            db.session.flush()
+            session = services.create_session(event, title=f"Vortrag Nummer {number}",
+                                              abstract=f"Kurzfassung {number}.", kind="talk", language="de",
+                                              speakers=[(profile, "speaker")], actor=None)
+            begin = start + timedelta(minutes=40 * (number // DAY_ROOMS))
+            services.schedule_session(session, room=rooms[number % DAY_ROOMS], start_at=begin,
+                                      end_at=begin + timedelta(minutes=30), actor=None)
+            first = first or session.id
+        services.publish_release(event, name="1.0", actor=None)
+        commit()
+        return first
+
+
 def statements_recorder(statements: list[str]) -> Any:
     def record(*args: Any) -> None:
         statements.append(args[2])
@@ -207,6 +254,7 @@ def main() -> int:
         subprocess.run([*conference_command(), "demo", "--attendees", "20"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, cwd=PROJECT_ROOT)
         build_large_event()
+        day_session = build_day_event()
         queries_demo = count_queries(pages(SLUG, 2))
         queries_large = count_queries(pages(LARGE_SLUG, 18))
         port = free_port()
@@ -214,16 +262,20 @@ def main() -> int:
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
         wait_for(port)
         print(f"server: conference run ({args.mode}), {CLIENTS} concurrent keep-alive clients, "
-              f"{seconds:g} s per page, demo agenda (3 rooms, 16 sessions)")
-        print(f"{'page':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+              f"{seconds:g} s per page; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         failed = False
-        for name, path in pages(SLUG, 2).items():
-            load(port, path, min(seconds, 0.2), clients=4)  # warm-up
-            result = load(port, path, seconds)
-            failed |= result["errors"] > 0 or result["n"] == 0
-            print(f"{name:<14} {result['rps']:>8.0f} {result['p50']:>8.1f} {result['p99']:>8.1f} "
-                  f"{int(result['n']):>9} {int(result['errors']):>7}")
-        print()
+        for title, slug, session_id in (("demo agenda (3 rooms, 16 sessions)", SLUG, 2),
+                                        (f"one day ({DAY_ROOMS} rooms, {DAY_SESSIONS} sessions)", DAY_SLUG,
+                                         day_session)):
+            print(title)
+            print(f"{'page':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+            for name, path in pages(slug, session_id).items():
+                load(port, path, min(seconds, 0.2), clients=4)  # warm-up
+                result = load(port, path, seconds)
+                failed |= result["errors"] > 0 or result["n"] == 0
+                print(f"{name:<14} {result['rps']:>8.0f} {result['p50']:>8.1f} {result['p99']:>8.1f} "
+                      f"{int(result['n']):>9} {int(result['errors']):>7}")
+            print()
         print("SQL queries per page (anonymous, warm):")
         print(f"{'page':<14} {'demo (16)':>10} {'3x (48)':>8}")
         for name in queries_demo:

@@ -40,6 +40,22 @@ def prepare_async(mode: str, database_url: str = "") -> None:
             psycogreen.gevent.patch_psycopg()
 
 
+def fair_turns(app: Any, sleep: Any) -> Any:
+    """Yield to the event loop before each request.
+
+    A green thread that finds the next keep-alive request already in its socket buffer reads it without
+    blocking, so it never gives the loop a turn: a few busy connections are served back to back while the
+    others wait for up to a second (p50 4 ms, p99 over 1 s at 16 clients). One `sleep(0)` per request puts
+    each connection at the back of the queue, like a new one.
+    """
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
+        sleep(0)
+        return app(environ, start_response)
+
+    return wsgi_app
+
+
 def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = None) -> None:
     """Serve `app` with its configured async server until interrupted."""
     from conference.extensions import socketio
@@ -53,8 +69,12 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         import eventlet.wsgi
 
         sock = listener or eventlet.listen((host, port), backlog=2048)
-        eventlet.wsgi.server(sock, app, max_size=MAX_CONNECTIONS, log_output=False, debug=False,
-                             keepalive=True, socket_timeout=None)
+        with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
+            # Accepted connections inherit it (Linux): without it a response written in two parts waits for
+            # the client's delayed ACK, ~40 ms per request for pages over a few kilobytes.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        eventlet.wsgi.server(sock, fair_turns(app, eventlet.sleep), max_size=MAX_CONNECTIONS, log_output=False,
+                             debug=False, keepalive=True, socket_timeout=None)
     elif mode == "gevent":
         from gevent.pywsgi import WSGIHandler, WSGIServer
 
@@ -66,8 +86,10 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 super().__init__(sock, address, server, rfile)
 
-        server = WSGIServer(listener or (host, port), app, handler_class=NoDelayHandler, log=None,
-                            backlog=2048)
+        import gevent
+
+        server = WSGIServer(listener or (host, port), fair_turns(app, gevent.sleep), handler_class=NoDelayHandler,
+                            log=None, backlog=2048)
         server.serve_forever()
     else:
         socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,

@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from conference.agenda import services
+from conference.agenda import pagecache, services
 from conference.agenda.blueprint import bp
 from conference.agenda.models import AgendaRelease, ConferenceSession, SpeakerRole, TimetableSlot
 from conference.agenda.openapi import openapi_document
@@ -57,8 +57,18 @@ def api_sessions(slug: str) -> Any:
     schedule = _schedule_for_request(event)
     if schedule is None:
         return jsonify({"version": None, "sessions": []})
-    return jsonify({"version": schedule.version,
-                    "sessions": [session_payload(entry, schedule) for entry in schedule.sessions]})
+
+    published: Schedule = schedule
+
+    def build() -> bytes:
+        return bytes(jsonify({"version": published.version,
+                              "sessions": [session_payload(entry, published) for entry in published.sessions]})
+                     .get_data())
+
+    if request.args.get("state", "published") != "published":
+        return Response(build(), mimetype="application/json")
+    key = pagecache.release_key(event, published, "api-sessions")  # a release reads the same for everyone
+    return Response(pagecache.cached(key, build), mimetype="application/json")
 
 
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>", methods=["GET"])

@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from conference.agenda import api, manage, services  # noqa: F401  (their views register on `bp`)
+from conference.agenda import api, manage, pagecache, services  # noqa: F401  (their views register on `bp`)
 from conference.agenda.blueprint import bp, published_or_404
 from conference.agenda.exports import schedule_ics, schedule_json, schedule_xml
 from conference.agenda.forms import KIND_LABELS, LANGUAGE_LABELS, ActionForm
@@ -69,12 +69,19 @@ def schedule(slug: str) -> Any:
     if day not in days:
         day = default_day(published, utcnow().astimezone(event.zone).date())
     filters = parse_filters(request.args)
-    rows = day_grid(published, day, filters) if day else []
-    grid_html = _grid_html(event, published, day, filters, rows) if rows else ""
-    return render_template("agenda/schedule.html", event=event, schedule=published, days=days, day=day, rows=rows,
-                           grid_html=grid_html,
-                           day_label=format_date(day, "full", locale=get_locale() or "de") if day else None,
-                           filters=filters, kinds=KIND_LABELS, languages=LANGUAGE_LABELS)
+
+    def render(**extra: Any) -> str:
+        rows = day_grid(published, day, filters) if day else []
+        grid_html = _grid_html(event, published, day, filters, rows) if rows else ""
+        return render_template("agenda/schedule.html", event=event, schedule=published, days=days, day=day,
+                               rows=rows, grid_html=grid_html,
+                               day_label=format_date(day, "full", locale=get_locale() or "de") if day else None,
+                               filters=filters, kinds=KIND_LABELS, languages=LANGUAGE_LABELS, **extra)
+
+    if not pagecache.is_shared_view():
+        return render()
+    key = pagecache.release_key(event, published, "grid", day, filters, request.full_path)
+    return pagecache.personalise(pagecache.cached(key, lambda: pagecache.render_shared(render)))
 
 
 GRID_CACHE_SIZE = 256
@@ -134,9 +141,17 @@ def session_page(slug: str, session_id: int) -> Any:
     if entry is None or session is None:
         abort(404)
     starred = session_id in services.starred_session_ids(event, current_user)
-    return render_template("agenda/session.html", event=event, session=session, entry=entry, schedule=published,
-                           is_starred=starred, kinds=KIND_LABELS,
-                           action_form=ActionForm() if current_user.is_authenticated else None)
+    context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
+               "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None}
+    if not pagecache.is_shared_view():
+        return render_template("agenda/session.html", **context)
+    # The page depends only on the release, except for the slides and live panels, which are rendered fresh.
+    key = pagecache.release_key(event, published, "session", session_id, request.full_path)
+    page = pagecache.cached(key, lambda: pagecache.render_shared(lambda **extra: render_template(
+        "agenda/session.html", panels_html=Markup(pagecache.PANELS_PLACEHOLDER),  # noqa: S704 - a constant
+        **context, **extra)))
+    panels = render_template("agenda/_session_panels.html", **context)
+    return pagecache.personalise(page).replace(pagecache.PANELS_PLACEHOLDER, panels, 1)
 
 
 # --- exports ------------------------------------------------------------------------------------
@@ -152,9 +167,10 @@ def _export_response(body: bytes | str, mimetype: str, version: str | None) -> R
 def export_xml(slug: str) -> Any:
     event = load_event(slug)
     published = published_or_404(event)
-    body = schedule_xml(event, published, self_url=request.base_url, base_url=url_for(
-        "events.event_page", slug=event.slug, _external=True), session_url=_session_url(event),
-        speaker_url=_speaker_url(event))
+    body = pagecache.cached(pagecache.release_key(event, published, "xml", request.base_url), lambda: schedule_xml(
+        event, published, self_url=request.base_url, base_url=url_for("events.event_page", slug=event.slug,
+                                                                      _external=True),
+        session_url=_session_url(event), speaker_url=_speaker_url(event)))
     return _export_response(body, "application/xml", published.version)
 
 
@@ -162,17 +178,19 @@ def export_xml(slug: str) -> Any:
 def export_json(slug: str) -> Any:
     event = load_event(slug)
     published = published_or_404(event)
-    data = schedule_json(event, published, base_url=url_for("events.event_page", slug=event.slug, _external=True),
-                         session_url=_session_url(event), speaker_url=_speaker_url(event))
-    return _export_response(json.dumps(data, ensure_ascii=False), "application/json", published.version)
+    body = pagecache.cached(pagecache.release_key(event, published, "json"), lambda: json.dumps(schedule_json(
+        event, published, base_url=url_for("events.event_page", slug=event.slug, _external=True),
+        session_url=_session_url(event), speaker_url=_speaker_url(event)), ensure_ascii=False))
+    return _export_response(body, "application/json", published.version)
 
 
 @bp.route("/events/<slug>/schedule.ics")
 def export_ics(slug: str) -> Any:
     event = load_event(slug)
     published = published_or_404(event)
-    body = schedule_ics(event, published, published.sessions, name=event.title, session_url=_session_url(event),
-                        stamp=published.published_at or utcnow())
+    body = pagecache.cached(pagecache.release_key(event, published, "ics"), lambda: schedule_ics(
+        event, published, published.sessions, name=event.title, session_url=_session_url(event),
+        stamp=published.published_at or utcnow()))
     return _export_response(body, "text/calendar", published.version)
 
 

@@ -232,12 +232,15 @@ class Schedule:
 
     def __post_init__(self) -> None:
         self._by_id = {s.id: s for s in self.sessions}
+        self._days: list[date] | None = None  # a release is cached per process: computed once, not per page
 
     def local_day(self, value: datetime) -> date:
         return value.astimezone(self.zone).date()
 
     def days(self) -> list[date]:
-        return sorted({self.local_day(s.start_at) for s in self.sessions if s.start_at is not None})
+        if self._days is None:
+            self._days = sorted({self.local_day(s.start_at) for s in self.sessions if s.start_at is not None})
+        return list(self._days)
 
     def sessions_on(self, day: date) -> list[PSession]:
         return [s for s in self.sessions if s.start_at is not None and self.local_day(s.start_at) == day]

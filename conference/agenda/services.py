@@ -40,6 +40,7 @@ from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, NotFound, ValidationFailed
+from conference.core.security import has_forbidden_text
 from conference.core.signals import agenda_released
 from conference.events.models import Event
 from conference.extensions import db
@@ -136,6 +137,8 @@ def _clean_text(value: Any, *, field: str, max_length: int, required: bool = Tru
     text = value.strip()
     if required and not text:
         raise ValidationFailed(_("The field '%(name)s' is required.", name=field), field=field)
+    if has_forbidden_text(text):
+        raise ValidationFailed(_("The text contains characters that are not allowed."), field=field)
     if len(text) > max_length:
         raise ValidationFailed(_("The field '%(name)s' may have at most %(n)d characters.", name=field,
                                  n=max_length), field=field)
