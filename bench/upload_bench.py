@@ -223,7 +223,13 @@ def main() -> int:
           f"{upload['rss_growth_mb']:.1f} MB; VmHWM growth: {upload['hwm_growth_mb']:.1f} MB")
     print(f"2 GB declared upload refused with {refused_status} after {refused_after * 1000:.1f} ms")
     ok = refused_status == 413 and refused_after < 1.0 and upload["rss_growth_mb"] < 30
-    print("goals met" if ok else "GOALS NOT MET (memory < 30 MB growth, refusal < 1 s with 413)")
+    print("memory and refusal goals met" if ok else
+          "GOALS NOT MET (memory < 30 MB growth, refusal < 1 s with 413)")
+    # The throughput goal is judged only on the full 100 MB run; a 4 MB smoke upload is dominated by set-up.
+    if not args.smoke:
+        print(f"throughput goal (at least 50% of a local copy): {'met' if ratio >= 0.5 else 'NOT MET'} "
+              f"({ratio:.0%})")
+        ok = ok and ratio >= 0.5
     return 0 if ok else 1
 
 

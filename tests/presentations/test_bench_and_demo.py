@@ -22,7 +22,7 @@ def test_upload_bench_smoke_meets_goals() -> None:
     result = subprocess.run([sys.executable, "bench/upload_bench.py", "--smoke"], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "refused with 413" in result.stdout and "goals met" in result.stdout
+    assert "refused with 413" in result.stdout and "memory and refusal goals met" in result.stdout
 
 
 def test_demo_presentations_are_real_pdfs_with_previews(app) -> None:
