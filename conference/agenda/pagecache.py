@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from flask import current_app, request, session
+from flask import Flask, current_app, has_app_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -27,6 +28,8 @@ _lock = threading.Lock()
 # Random per process, plain ASCII (Jinja's escaping leaves it alone), never guessable from a page.
 CSRF_PLACEHOLDER = f"csrf-placeholder-{secrets.token_hex(16)}"
 PANELS_PLACEHOLDER = f"<!-- panels-placeholder-{secrets.token_hex(16)} -->"
+PANELS_TTL = 5.0  # seconds an anonymous session's slides and questions panels are reused
+PANELS_CACHE_SIZE = 1024
 
 
 def event_stamp(event: Event) -> tuple[Any, ...]:
@@ -71,3 +74,64 @@ def personalise(html: str) -> str:
     if CSRF_PLACEHOLDER not in html:
         return html
     return html.replace(CSRF_PLACEHOLDER, generate_csrf())
+
+
+class PanelCache:
+    """Rendered session panels by key (the session id first), each kept for `ttl` seconds.
+
+    `forget(session_id)` drops a session's entries; a render that overlapped a `forget` is used once but not
+    kept, so it cannot bring back what was just changed.
+    """
+
+    def __init__(self, ttl: float, max_entries: int) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], str]) -> str:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry[0] < self.ttl:
+                return entry[1]
+            generation = self._generation
+        value = build()
+        with self._lock:
+            if generation == self._generation:
+                self._entries[key] = (now, value)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return value
+
+    def forget(self, session_id: int) -> None:
+        with self._lock:
+            self._generation += 1
+            for key in [k for k in self._entries if k[0] == session_id]:
+                del self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def panel_cache(app: Flask | None = None) -> PanelCache:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    cache = app.extensions.get("agenda_panel_cache")
+    if cache is None:
+        cache = app.extensions.setdefault("agenda_panel_cache", PanelCache(PANELS_TTL, PANELS_CACHE_SIZE))
+    return cache  # type: ignore[no-any-return]
+
+
+def session_panels(event: Event, session_id: int, build: Callable[[], str]) -> str:
+    """The anonymous panels of a session page, rendered by `build` at most once per PANELS_TTL seconds."""
+    key = (session_id, event_stamp(event), request.host_url, request.path, str(get_locale()))
+    return panel_cache().get(key, build)
+
+
+def forget_panels(session_id: int, app: Flask | None = None) -> None:
+    """After a committed change of a session's slides or questions: render its panels afresh."""
+    if app is None and not has_app_context():
+        return
+    panel_cache(app).forget(session_id)

@@ -145,13 +145,15 @@ def session_page(slug: str, session_id: int) -> Any:
                "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None}
     if not pagecache.is_shared_view():
         return render_template("agenda/session.html", **context)
-    # The page depends only on the release, except for the slides and live panels, which are rendered fresh.
+    # The page depends only on the release; the slides and live panels change between releases and are kept
+    # for a few seconds only (their domains drop them at once after a change: pagecache.forget_panels).
     key = pagecache.release_key(event, published, "session", session_id, request.full_path)
     page = pagecache.cached(key, lambda: pagecache.render_shared(lambda **extra: render_template(
         "agenda/session.html", panels_html=Markup(pagecache.PANELS_PLACEHOLDER),  # noqa: S704 - a constant
         **context, **extra)))
-    panels = render_template("agenda/_session_panels.html", **context)
-    return pagecache.personalise(page).replace(pagecache.PANELS_PLACEHOLDER, panels, 1)
+    panels = pagecache.session_panels(event, session_id, lambda: pagecache.render_shared(
+        lambda **extra: render_template("agenda/_session_panels.html", **context, **extra)))
+    return pagecache.personalise(page.replace(pagecache.PANELS_PLACEHOLDER, panels, 1))
 
 
 # --- exports ------------------------------------------------------------------------------------

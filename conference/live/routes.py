@@ -19,10 +19,11 @@ from conference.core.permissions import Permission, has_permission
 from conference.events.access import event_permission_required, load_event, require
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import services
+from conference.live import panels, services
 from conference.live.models import ChatReport, LiveSanction
 
 bp = Blueprint("live", __name__, cli_group="live")
+bp.record_once(lambda _state: panels.register())  # changed questions drop the cached session page panels
 
 
 @bp.route("/events/<slug>/lobby")

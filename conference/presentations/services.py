@@ -20,6 +20,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession, SessionSpeaker
 from conference.auth.models import User
 from conference.core import after_commit
@@ -149,7 +150,8 @@ def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor:
     """Store `upload` as the session's next version. Moves the file into place; the caller commits.
 
     Side effects: the file is renamed into the upload folder now (call `undo_add` if the commit fails); after
-    the commit a PDF gets its preview rendered in the background.
+    the commit the session page's cached slides panel is dropped and a PDF gets its preview rendered in the
+    background.
     """
     if not can_upload(actor, session):
         raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
@@ -169,6 +171,7 @@ def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor:
     db.session.add(presentation)
     db.session.flush()
     os.replace(upload.temp_path, presentations_dir() / presentation.stored_filename)
+    after_commit.defer(pagecache.forget_panels, session.id)
     if presentation.file_type == "pdf":
         after_commit.defer(start_thumbnail, current_app._get_current_object(),  # type: ignore[attr-defined]
                            presentation.id)
@@ -183,16 +186,19 @@ def undo_add(presentation: Presentation, upload: ReceivedFile) -> None:
 
 
 def delete_presentation(presentation: Presentation, *, actor: User) -> None:
-    """Delete one version. Side effect: its file and preview are removed after the commit."""
+    """Delete one version. Side effects after the commit: its file and preview are removed, the session
+    page's cached slides panel is dropped."""
     if not can_upload(actor, presentation.session):
         raise NotFound(_("No such presentation.")) if not can_view(actor, presentation) else \
             NotAllowed(_("Only the session's speakers and the organisers may delete slides."))
     paths = [file_path(presentation)]
     if presentation.thumbnail_filename:
         paths.append(thumbnails_dir() / presentation.thumbnail_filename)
+    session_id = presentation.session_id
     db.session.delete(presentation)
     db.session.flush()
     after_commit.defer(_remove_files, paths)
+    after_commit.defer(pagecache.forget_panels, session_id)
 
 
 def _remove_files(paths: list[Path]) -> None:
@@ -201,7 +207,8 @@ def _remove_files(paths: list[Path]) -> None:
 
 
 def set_visibility(presentation: Presentation, *, mode: str, actor: User) -> Presentation:
-    """Organisers publish or hide by hand, or return the deck to automatic publication after the session."""
+    """Organisers publish or hide by hand, or return the deck to automatic publication after the session.
+    After the commit the session page's cached slides panel is dropped, so a hidden deck disappears at once."""
     if not can_manage(actor, presentation.event):
         raise NotAllowed(_("Only organisers may publish or hide slides."))
     try:
@@ -210,6 +217,7 @@ def set_visibility(presentation: Presentation, *, mode: str, actor: User) -> Pre
         raise ValidationFailed(_("Unknown visibility; use automatic, published or hidden."),
                                field="visibility_mode") from None
     db.session.flush()
+    after_commit.defer(pagecache.forget_panels, presentation.session_id)
     return presentation
 
 
@@ -286,7 +294,9 @@ def render_thumbnail(app: Flask, presentation_id: int) -> None:
                 return
             presentation.thumbnail_filename = name
             presentation.thumbnail_state = ThumbnailState.READY
+            session_id = presentation.session_id
             db.session.commit()
+            pagecache.forget_panels(session_id, app)
         except Exception as error:  # noqa: BLE001 - a broken PDF must not take the worker down
             db.session.rollback()
             app.logger.warning("preview of presentation %s failed: %s", presentation_id, error)
@@ -294,7 +304,9 @@ def render_thumbnail(app: Flask, presentation_id: int) -> None:
                 failed = db.session.get(Presentation, presentation_id)
                 if failed is not None:
                     failed.thumbnail_state = ThumbnailState.FAILED
+                    session_id = failed.session_id
                     db.session.commit()
+                    pagecache.forget_panels(session_id, app)
             except Exception:  # noqa: BLE001
                 db.session.rollback()
         finally:

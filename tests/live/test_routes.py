@@ -111,3 +111,36 @@ def test_history_api(client: Any, create_event: Any, person: Any) -> None:
     assert client.get("/api/v1/events/api-test/chat?room=lobby:api-test&after_id=x",
                       headers=headers).status_code == 400
     assert client.get("/api/v1/events/api-test/chat?room=lobby:api-test").status_code == 401
+
+
+def test_anonymous_session_page_shows_answered_question_at_once(client: Any, create_event: Any, person: Any,
+                                                                 create_session: Any) -> None:
+    """The questions panel is cached briefly for anonymous visitors; asking and answering drop it at once."""
+    from conference.agenda import pagecache
+    from conference.agenda.services import ensure_demo_release
+    from conference.core.after_commit import commit
+
+    event = create_event("qa-cache", start=datetime(2027, 3, 18).date())
+    session = create_session(event)
+    assert ensure_demo_release(event) is not None
+    commit()
+    page = f"/events/{event.slug}/sessions/{session.id}"
+    author = person(event, Role.ATTENDEE, name="Fragende Person")
+    moderator = person(event, Role.MODERATOR, name="Moderation")
+    room = services.resolve_room(services.room_for(session))
+    assert "Wer bezahlt das?" not in client.get(page).get_data(as_text=True)
+    question, _created = services.ask_question(room, author=author, text="Wer bezahlt das?", client_id="q1")
+    commit()
+    assert "Wer bezahlt das?" in client.get(page).get_data(as_text=True)
+    assert "Answered" not in client.get(page).get_data(as_text=True)
+    assert len(pagecache.panel_cache(client.application)) == 1
+    services.answer_question(question, room, actor=moderator, answer="Der Bund.")
+    commit()
+    html = client.get(page).get_data(as_text=True)
+    assert "Answered" in html and "Der Bund." in html
+    # A change made past the ORM (like one by another worker) shows only after the time limit.
+    db.session.execute(Question.__table__.update().where(Question.id == question.id).values(answer="Später"))
+    db.session.commit()
+    assert "Später" not in client.get(page).get_data(as_text=True)
+    pagecache.panel_cache(client.application).ttl = 0
+    assert "Später" in client.get(page).get_data(as_text=True)

@@ -21,7 +21,7 @@ from conference.extensions import db
 from conference.presentations.models import Presentation
 from conference.presentations.services import content_disposition
 from tests.fixtures.accounts import csrf_token, login
-from tests.fixtures.presentations import PAST, pdf_bytes, pptx_bytes, snapshot, upload, wait_for_thumbnail
+from tests.fixtures.presentations import FUTURE, PAST, pdf_bytes, pptx_bytes, snapshot, upload, wait_for_thumbnail
 
 
 def fetch(client, url: str, **kwargs):
@@ -97,7 +97,7 @@ def test_content_disposition_cannot_break_out(name: str) -> None:
 
 def test_earlier_versions_only_for_organisers_and_speakers(client, slides_stage) -> None:
     first = put_slides(client, slides_stage, filename="v1.pdf")
-    second = put_slides(client, slides_stage, filename="v2.pdf")
+    second = put_slides(client, slides_stage, filename="v2.pptx", data=pptx_bytes())
     end_session(slides_stage.session)
     assert fetch(client, download_url(second)).status_code == 200
     assert fetch(client, download_url(first)).status_code == 404
@@ -295,3 +295,78 @@ def test_agenda_session_page_includes_slides_partial(client, slides_stage) -> No
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert f"/presentations/{body['id']}/download" in html
+
+
+def publish_future_agenda(stage) -> None:
+    """Release the stage's agenda: both talks on the FUTURE day, one after the other."""
+    from conference.agenda.services import ensure_demo_release
+
+    for slot in stage.other_session.slots:
+        slot.start_at, slot.end_at = slot.start_at + timedelta(hours=1), slot.end_at + timedelta(hours=1)
+    stage.event.start_date = stage.event.end_date = FUTURE.date()
+    commit()
+    assert ensure_demo_release(stage.event) is not None
+    commit()
+
+
+def test_anonymous_session_page_slides_panel_cached_and_dropped_on_change(app: Flask, client, slides_stage) -> None:
+    """Anonymous visitors get the slides panel from a short-lived cache; publishing, hiding and deleting drop it
+    at once, logged-in visitors always get it fresh."""
+    if "agenda.session_page" not in client.application.view_functions:
+        pytest.skip("the agenda has no session page in this build")
+    from conference.agenda import pagecache
+    publish_future_agenda(slides_stage)
+    page = f"/events/{slides_stage.event.slug}/sessions/{slides_stage.session.id}"
+    # The session has not ended: private. (Not a PDF: no background preview that drops the panel meanwhile.)
+    body = put_slides(client, slides_stage, filename="deck.pptx", data=pptx_bytes())
+    link = f"/presentations/{body['id']}/download"
+    url = f"/api/v1/sessions/{slides_stage.session.id}/presentations/{body['id']}"
+    organiser = bearer(slides_stage.organiser)
+    assert link not in fetch(client, page).get_data(as_text=True)
+
+    # A change that no service announces (here: straight into the database) waits for the time limit ...
+    presentation = db.session.get(Presentation, body["id"])
+    presentation.visibility_mode = "published"
+    db.session.commit()
+    assert link not in fetch(client, page).get_data(as_text=True)
+    assert len(pagecache.panel_cache(app)) == 1
+    pagecache.panel_cache(app).ttl = 0  # ... e.g. the automatic publication when the session ends
+    assert link in fetch(client, page).get_data(as_text=True)
+    pagecache.panel_cache(app).ttl = pagecache.PANELS_TTL
+    presentation.visibility_mode = "automatic"
+    db.session.commit()
+    pagecache.forget_panels(slides_stage.session.id)
+    assert link not in fetch(client, page).get_data(as_text=True)
+
+    # ... while the services drop the cached panel with their commit.
+    assert client.patch(url, json={"visibility_mode": "published"}, headers=organiser).status_code == 200
+    assert link in fetch(client, page).get_data(as_text=True)
+    assert client.patch(url, json={"visibility_mode": "hidden"}, headers=organiser).status_code == 200
+    assert link not in fetch(client, page).get_data(as_text=True)
+    login(client, "speaker@example.org")  # the session's speaker still sees the hidden deck and the upload
+    html = fetch(client, page).get_data(as_text=True)
+    assert link in html and "upload-form" in html
+    client.post("/logout", data={"csrf_token": csrf_token(client, page)})
+    assert client.patch(url, json={"visibility_mode": "published"}, headers=organiser).status_code == 200
+    assert link in fetch(client, page).get_data(as_text=True)
+    assert client.delete(url, headers=organiser).status_code == 204
+    assert link not in fetch(client, page).get_data(as_text=True)
+    second = put_slides(client, slides_stage, filename="v2.pptx", data=pptx_bytes())
+    assert client.patch(f"/api/v1/sessions/{slides_stage.session.id}/presentations/{second['id']}",
+                        json={"visibility_mode": "published"}, headers=organiser).status_code == 200
+    html = fetch(client, page).get_data(as_text=True)
+    assert f"/presentations/{second['id']}/download" in html and "upload-form" not in html
+
+
+def test_anonymous_slides_panel_shows_the_finished_preview(app: Flask, client, slides_stage) -> None:
+    if "agenda.session_page" not in client.application.view_functions:
+        pytest.skip("the agenda has no session page in this build")
+    publish_future_agenda(slides_stage)
+    page = f"/events/{slides_stage.event.slug}/sessions/{slides_stage.session.id}"
+    body = put_slides(client, slides_stage)
+    client.patch(f"/api/v1/sessions/{slides_stage.session.id}/presentations/{body['id']}",
+                 json={"visibility_mode": "published"}, headers=bearer(slides_stage.organiser))
+    first = fetch(client, page).get_data(as_text=True)  # cached while the preview may still be pending
+    assert f"/presentations/{body['id']}/download" in first
+    assert wait_for_thumbnail(body["id"]).thumbnail_state == "ready"
+    assert f"/presentations/{body['id']}/thumbnail" in fetch(client, page).get_data(as_text=True)
