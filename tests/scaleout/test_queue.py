@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from tests.conftest import require_service
 from tests.support.server import RunningServer, running_server
-from tests.support.services import POSTGRES_ADMIN_URL, REDIS_URL, postgres_available, redis_available
+from tests.support.services import REDIS_URL, fresh_postgres_database, redis_available
 from tests.support.sockets import LOBBY, LiveClient, live_clients, refusal
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.redis]
@@ -24,18 +23,9 @@ pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    available, reason = postgres_available()
-    require_service("PostgreSQL", available, reason)
-    name = f"conference_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """One database for the module's cluster, through psycopg 3 (the driver gevent uses as given)."""
+    with fresh_postgres_database("psycopg") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["eventlet", "gevent"])

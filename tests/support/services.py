@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -35,9 +36,9 @@ def redis_available() -> tuple[bool, str]:
         return False, str(error)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+@contextmanager
+def fresh_postgres_database(driver: str = "psycopg2") -> Iterator[str]:
+    """URL (with `driver`) of a fresh, empty PostgreSQL database on the shared server, dropped afterwards."""
     available, reason = postgres_available()
     require_service("PostgreSQL", available, reason)
     name = f"conference_test_{uuid.uuid4().hex[:10]}"
@@ -45,11 +46,18 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        yield f"postgresql+{driver}://postgres@127.0.0.1:5432/{name}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
