@@ -17,12 +17,14 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from conference.agenda.models import ConferenceSession, Room, SessionKind, SessionSpeaker, TimetableSlot, Track
+from conference.agenda.services import ensure_demo_release
 from conference.auth.models import ApiToken, User, hash_secret
 from conference.auth.services import TOKEN_PREFIX, hash_password
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
 from conference.events.models import Event, EventMembership
 from conference.extensions import db
+from conference.presentations.demo import load_demo_presentations
 from conference.speakers.models import SpeakerProfile
 
 DEMO_SLUG = "digitalkonferenz-2027"
@@ -154,24 +156,11 @@ def load_demo(*, attendees: int = 130, with_tokens: bool = False) -> DemoResult:
               ("Referentin", f"sprecher.wendt@{DEMO_DOMAIN}"), ("Teilnehmer", attendee_email(1))]
     attendee_ids = _ensure_attendees(event, attendees, password_hash)
     commit()
-    _publish_demo_agenda(event)
-    from conference.presentations.demo import load_demo_presentations
-
+    ensure_demo_release(event)  # the first agenda release, so public pages and exports work at once
+    commit()
     load_demo_presentations(event)
     tokens = _ensure_tokens(attendee_ids) if with_tokens else []
     return DemoResult(event.slug, event.title, DEMO_PASSWORD, logins, tokens)
-
-
-def _publish_demo_agenda(event: Event) -> None:
-    """Publish the first agenda release if the agenda module offers releases and none exists yet."""
-    try:
-        from conference.agenda import services as agenda_services
-    except ImportError:
-        return
-    publish = getattr(agenda_services, "ensure_demo_release", None)
-    if publish is not None:
-        publish(event)
-        commit()
 
 
 def _user(email: str, name: str, password_hash: str, is_admin: bool = False) -> User:
