@@ -188,12 +188,20 @@ def refusal_time(port: int, session_id: int, token: str, declared: int) -> tuple
     return elapsed, status
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--smoke", action="store_true", help="small sizes, a few seconds")
     parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--mode", choices=("eventlet", "gevent"), default="eventlet", help="async server")
+    parser.add_argument("--rounds", type=int, default=5, help="uploads, each followed by a local copy (median)")
     args = parser.parse_args()
     size = (4 if args.smoke else args.size_mb) * CHUNK
+    rounds = 1 if args.smoke else max(1, args.rounds)
     declared = 2 * 1024 ** 3
     with tempfile.TemporaryDirectory(prefix="upload-bench-") as temp:
         root = Path(temp)
@@ -203,11 +211,17 @@ def main() -> int:
         token, session_id = prepare_instance(settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFERENCE_")}
         env.update({f"CONFERENCE_{key}": value for key, value in settings.items()})
-        env.update({"CONFERENCE_ASYNC_MODE": "eventlet", "PYTHONWARNINGS": "ignore"})
+        env.update({"CONFERENCE_ASYNC_MODE": args.mode, "PYTHONWARNINGS": "ignore"})
         port = free_port()
         server = start_server(env, port)
+        uploads: list[dict[str, float]] = []
+        copies: list[float] = []
         try:
-            upload = timed_upload(port, session_id, token, size, server.pid)
+            # One small upload first: the first request of a fresh process pays for imports and warm-up.
+            timed_upload(port, session_id, token, CHUNK, server.pid)
+            for _round in range(rounds):  # alternating, so both see the same state of the disk
+                uploads.append(timed_upload(port, session_id, token, size, server.pid))
+                copies.append(local_copy(root, size))
             refused_after, refused_status = refusal_time(port, session_id, token, declared)
         finally:
             server.terminate()
@@ -215,14 +229,21 @@ def main() -> int:
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
-        copy_speed = local_copy(root, size)
-    ratio = upload["mb_per_s"] / copy_speed
-    print(f"upload of {size // CHUNK} MB over HTTP: {upload['seconds']:.2f} s, {upload['mb_per_s']:.0f} MB/s")
-    print(f"local file copy of the same file:  {copy_speed:.0f} MB/s (upload reaches {ratio:.0%} of it)")
-    print(f"server RSS before: {upload['baseline_rss_mb']:.1f} MB; peak growth sampled: "
-          f"{upload['rss_growth_mb']:.1f} MB; VmHWM growth: {upload['hwm_growth_mb']:.1f} MB")
+    ratios = [upload["mb_per_s"] / copy for upload, copy in zip(uploads, copies, strict=True)]
+    ratio = median(ratios)
+    speeds = [upload["mb_per_s"] for upload in uploads]
+    upload_speed, copy_speed = median(speeds), median(copies)
+    growth = max(u["rss_growth_mb"] for u in uploads)
+    print(f"async mode: {args.mode}; {rounds} round(s) of upload + local copy, medians")
+    print(f"upload of {size // CHUNK} MB over HTTP: {size / CHUNK / upload_speed:.2f} s, {upload_speed:.0f} MB/s "
+          f"(rounds: {', '.join(f'{speed:.0f}' for speed in speeds)})")
+    print(f"local file copy of the same file (with fsync): {copy_speed:.0f} MB/s "
+          f"(rounds: {', '.join(f'{c:.0f}' for c in copies)})")
+    print(f"upload reaches {ratio:.0%} of a local copy (rounds: {', '.join(f'{r:.0%}' for r in ratios)})")
+    print(f"server RSS before: {uploads[0]['baseline_rss_mb']:.1f} MB; peak growth sampled: {growth:.1f} MB; "
+          f"VmHWM growth: {max(u['hwm_growth_mb'] for u in uploads):.1f} MB")
     print(f"2 GB declared upload refused with {refused_status} after {refused_after * 1000:.1f} ms")
-    ok = refused_status == 413 and refused_after < 1.0 and upload["rss_growth_mb"] < 30
+    ok = refused_status == 413 and refused_after < 1.0 and growth < 30
     print("memory and refusal goals met" if ok else
           "GOALS NOT MET (memory < 30 MB growth, refusal < 1 s with 413)")
     # The throughput goal is judged only on the full 100 MB run; a 4 MB smoke upload is dominated by set-up.

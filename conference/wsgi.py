@@ -17,17 +17,30 @@ MAX_CONNECTIONS = 20_000  # eventlet's own default is 1,024 concurrent connectio
 
 
 def prepare_async(mode: str, database_url: str = "") -> None:
-    """Monkey-patch the standard library for `mode` and make psycopg2 cooperative."""
+    """Monkey-patch the standard library for `mode`, make psycopg2 cooperative, hand out native threads."""
     if mode == "eventlet":
         import eventlet
 
         eventlet.monkey_patch()
+        from eventlet import tpool
+
+        def submit(function: Any, *args: Any) -> Any:
+            worker = eventlet.spawn(tpool.execute, function, *args)
+            eventlet.sleep(0)  # hand the work over now, not when this green thread next blocks
+            return worker.wait
     elif mode == "gevent":
+        import gevent
         from gevent import monkey
 
         monkey.patch_all()
+
+        def submit(function: Any, *args: Any) -> Any:
+            return gevent.get_hub().threadpool.spawn(function, *args).get
     else:
         return
+    from conference.core import native  # imported after patching, like everything else
+
+    native.install(submit)
     if database_url.startswith("postgresql"):
         # psycopg2's wait callback makes its socket waits green (see config.cooperative_database_url).
         if mode == "eventlet":

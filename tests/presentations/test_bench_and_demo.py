@@ -18,8 +18,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.mark.server
-def test_upload_bench_smoke_meets_goals() -> None:
-    result = subprocess.run([sys.executable, "bench/upload_bench.py", "--smoke"], cwd=PROJECT_ROOT,
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_upload_bench_smoke_meets_goals(mode: str) -> None:
+    """Also proves the upload path (native-thread hashing and writing) under both async servers."""
+    result = subprocess.run([sys.executable, "bench/upload_bench.py", "--smoke", "--mode", mode], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "refused with 413" in result.stdout and "memory and refusal goals met" in result.stdout

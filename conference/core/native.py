@@ -1,0 +1,45 @@
+"""Native threads for work that releases the GIL (hashing, disk writes), awaited without blocking the loop.
+
+Under eventlet or gevent an ordinary `threading.Thread` is a green thread: hashing or writing 100 MB in it
+still holds up every other connection, and it never runs beside the loop on the second core.
+`conference.wsgi.prepare_async` installs the event loop's own pool of native threads here; without an event
+loop (tests in threading mode, the CLI) an ordinary thread pool does the work.
+
+    finished = native.submit(digest.update, piece)   # runs now, on another core
+    ...                                             # read the next piece meanwhile
+    finished()                                      # waits (cooperatively), returns the result or raises
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+Submit = Callable[..., Callable[[], Any]]
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _submit_to_thread_pool(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="native")
+    return _pool.submit(function, *args).result
+
+
+_submit: Submit = _submit_to_thread_pool
+
+
+def install(submit: Submit) -> None:
+    """Use `submit(function, *args) -> wait` of the running event loop (see `conference.wsgi`)."""
+    global _submit
+    _submit = submit
+
+
+def submit(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """Start `function(*args)` in a native thread; the returned callable waits for it and returns its result."""
+    return _submit(function, *args)
