@@ -193,6 +193,20 @@ async def connect_and_join(port: int, tokens: list[str | None], stats: dict[str,
     return list(await asyncio.gather(*(one(t) for t in tokens)))
 
 
+async def warm_up(port: int, token: str | None) -> None:
+    """One client joins (with the room's recent history), sends and leaves: the first use of each code path (imports, query
+    compilation, connection pools, caches) is paid before memory is measured, so memory per connection is what
+    each further connection costs."""
+    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0}
+    client = (await connect_and_join(port, [token], stats))[0]
+    ack = await asyncio.wait_for(client.call("chat:send", {"room": ROOM, "text": "warm-up", "client_id": "warm-up"}),
+                                 30)
+    if b'"ok":true' not in ack:
+        raise RuntimeError(f"warm-up message refused: {ack[:200]!r}")
+    client.close()
+    await asyncio.sleep(0.5)
+
+
 # --- worker processes -----------------------------------------------------------------------------------
 
 def worker(conn: Any, port: int, tokens: list[str | None], sender_ids: list[tuple[int, int]], messages: int,
@@ -336,6 +350,7 @@ def run_load(pid: int, port: int, tokens: list[str | None], args: argparse.Names
     n = len(tokens)
     procs = max(1, min(args.procs, n))
     chunks = [list(range(i, n, procs)) for i in range(procs)]
+    asyncio.run(warm_up(port, tokens[-1]))
     rss_before = rss_kb(pid)
     pipes, workers = [], []
     ctx = mp.get_context("fork")

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from conference.config import (
@@ -24,10 +25,25 @@ SOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # a chat frame is small; the library defau
 
 
 class RequestAwareSessionInterface(SecureCookieSessionInterface):
-    """The session cookie is `Secure` whenever the request itself came over https (directly or via proxy)."""
+    """The session cookie is `Secure` whenever the request itself came over https (directly or via proxy).
+
+    The signing serializer is built once per set of keys instead of on every request: Flask builds a new one
+    each time (a third of the cost of a request context, which Flask-SocketIO pushes for every socket event).
+    """
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            self._serializers = {keys: serializer}  # a key rotation replaces the one cached serializer
+        return serializer
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

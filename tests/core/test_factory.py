@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from itsdangerous import BadSignature
 from sqlalchemy import text
 
 from conference import create_app
@@ -120,3 +121,19 @@ def test_postgres_driver_cooperates_with_async_server(url: str, mode: str, expec
     from conference.config import cooperative_database_url
 
     assert cooperative_database_url(url, mode) == expected
+
+
+def test_session_serializer_is_reused_and_follows_key_rotation(tmp_path: Path) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "old-key", "ASYNC_MODE": "threading",
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    interface = app.session_interface
+    signed_with_old = interface.get_signing_serializer(app).dumps({"user": 1})
+    assert interface.get_signing_serializer(app) is interface.get_signing_serializer(app)
+    app.secret_key = app.config["SECRET_KEY"] = "new-key"
+    app.config["SECRET_KEY_FALLBACKS"] = ["old-key"]
+    rotated = interface.get_signing_serializer(app)
+    assert rotated.loads(signed_with_old) == {"user": 1}  # old cookies stay valid through the fallback
+    assert rotated.dumps({"user": 1}) != signed_with_old
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    with pytest.raises(BadSignature):
+        interface.get_signing_serializer(app).loads(signed_with_old)
