@@ -194,9 +194,9 @@ async def connect_and_join(port: int, tokens: list[str | None], stats: dict[str,
 
 
 async def warm_up(port: int, token: str | None) -> None:
-    """One client joins (with the room's recent history), sends and leaves: the first use of each code path (imports, query
-    compilation, connection pools, caches) is paid before memory is measured, so memory per connection is what
-    each further connection costs."""
+    """One client joins (with the room's recent history), sends and leaves: the first use of each code path
+    (imports, query compilation, connection pools, caches) is paid before memory is measured, so memory per
+    connection is what each further connection costs."""
     stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0}
     client = (await connect_and_join(port, [token], stats))[0]
     ack = await asyncio.wait_for(client.call("chat:send", {"room": ROOM, "text": "warm-up", "client_id": "warm-up"}),
