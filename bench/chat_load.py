@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import json
 import multiprocessing as mp
 import os
 import re
 import resource
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from raw_socketio import RawSocketIOClient  # noqa: E402 - the light client beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "digitalkonferenz-2027"
@@ -44,125 +44,30 @@ MARK = re.compile(rb"b\|(\d+)\|(\d+)\|([\d.]+)")
 MAX_CLIENTS = 6000
 
 
-# --- a minimal websocket + Engine.IO client ---------------------------------------------------------
+# --- the load client (raw websocket, see raw_socketio.py) ----------------------------------------------
 
-class RawClient(asyncio.Protocol):
-    """One connection. Frames are parsed by hand; only the benchmark's marker is searched in messages."""
+class RawClient(RawSocketIOClient):
+    """A load client: only the benchmark's marker is searched in event packets, nothing else is decoded."""
 
     def __init__(self, stats: dict[str, Any], token: str | None) -> None:
+        super().__init__(token)
         self.stats = stats
-        self.token = token
-        self.buffer = b""
-        self.handshaken = False
-        self.transport: asyncio.Transport | None = None
-        self.acks: dict[int, asyncio.Future[bytes]] = {}
-        self.next_ack = 1
-        self.connected: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.closed = False
 
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        key = base64.b64encode(os.urandom(16)).decode()
-        transport.write((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                         f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if not self.connected.done():
-            self.connected.set_result(False)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if not self.handshaken:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if b" 101 " not in self.buffer[:end].split(b"\r\n", 1)[0]:
-                self.connected.set_result(False)
-                return
-            self.handshaken = True
-            self.buffer = self.buffer[end + 4:]
-        buf = self.buffer
-        pos = 0
-        while len(buf) - pos >= 2:
-            length = buf[pos + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if len(buf) - pos < 4:
-                    break
-                length = struct.unpack_from("!H", buf, pos + 2)[0]
-                head = 4
-            elif length == 127:
-                if len(buf) - pos < 10:
-                    break
-                length = struct.unpack_from("!Q", buf, pos + 2)[0]
-                head = 10
-            if len(buf) - pos < head + length:
-                break
-            opcode = buf[pos] & 0x0F
-            payload = buf[pos + head:pos + head + length]
-            pos += head + length
-            if opcode == 1:
-                self.on_packet(payload)
-            elif opcode == 8:
-                self.closed = True
-        self.buffer = buf[pos:]
-
-    def send_text(self, text: str) -> None:
-        if self.transport is None or self.closed:
+    def on_event(self, packet: bytes) -> None:
+        marks = MARK.findall(packet)
+        if not marks:
             return
-        payload = text.encode()
-        mask = os.urandom(4)
-        n = len(payload)
-        header = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
-                                  bytes([0x80 | 126]) + struct.pack("!H", n) if n < 65536 else
-                                  bytes([0x80 | 127]) + struct.pack("!Q", n))
-        key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-        masked = (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big") if n else b""
-        self.transport.write(header + mask + masked)
-
-    def on_packet(self, packet: bytes) -> None:
-        kind = packet[:1]
-        if kind == b"2":  # ping
-            self.send_text("3")
-        elif kind == b"0":  # open: connect to the default namespace
-            self.send_text("40" + json.dumps(self.token and {"token": self.token} or {}))
-        elif packet.startswith(b"40"):
-            self.connected.set_result(True)
-        elif packet.startswith(b"44"):
-            self.connected.set_result(False)
-        elif packet.startswith(b"43"):
-            end = packet.index(b"[")
-            future = self.acks.pop(int(packet[2:end]), None)
-            if future is not None and not future.done():
-                future.set_result(packet[end:])
-        elif packet.startswith(b"42"):
-            marks = MARK.findall(packet)
-            if marks:
-                now = time.time()
-                seen = self.stats["seen"]
-                latencies = self.stats["latencies"]
-                for sender, seq, sent in marks:
-                    key = (int(sender), int(seq))
-                    if key in seen.setdefault(id(self), set()):
-                        self.stats["duplicates"] += 1
-                        continue
-                    seen[id(self)].add(key)
-                    self.stats["delivered"] += 1
-                    latencies.append(now - float(sent))
-
-    def call(self, event: str, data: Any) -> asyncio.Future[bytes]:
-        ack = self.next_ack
-        self.next_ack += 1
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.acks[ack] = future
-        self.send_text(f"42{ack}" + json.dumps([event, data], separators=(",", ":")))
-        return future
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        now = time.time()
+        seen = self.stats["seen"].setdefault(id(self), set())
+        latencies = self.stats["latencies"]
+        for sender, seq, sent in marks:
+            key = (int(sender), int(seq))
+            if key in seen:
+                self.stats["duplicates"] += 1
+                continue
+            seen.add(key)
+            self.stats["delivered"] += 1
+            latencies.append(now - float(sent))
 
 
 async def open_client(port: int, token: str | None, stats: dict[str, Any]) -> RawClient:
@@ -183,11 +88,11 @@ async def connect_and_join(port: int, tokens: list[str | None], stats: dict[str,
     async def one(token: str | None) -> RawClient:
         async with semaphore:
             client = await open_client(port, token, stats)
-            ack = await asyncio.wait_for(client.call("join", {"room": ROOM}), 60)
+            ack = await asyncio.wait_for(client.send_call("join", {"room": ROOM}), 60)
             if b'"ok":true' not in ack:
                 raise RuntimeError(f"join failed: {ack[:200]!r}")
             if history:
-                await asyncio.wait_for(client.call("chat:history", {"room": ROOM, "after_id": 0}), 60)
+                await asyncio.wait_for(client.send_call("chat:history", {"room": ROOM, "after_id": 0}), 60)
             return client
 
     return list(await asyncio.gather(*(one(t) for t in tokens)))
@@ -199,8 +104,8 @@ async def warm_up(port: int, token: str | None) -> None:
     connection is what each further connection costs."""
     stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0}
     client = (await connect_and_join(port, [token], stats))[0]
-    ack = await asyncio.wait_for(client.call("chat:send", {"room": ROOM, "text": "warm-up", "client_id": "warm-up"}),
-                                 30)
+    message = {"room": ROOM, "text": "warm-up", "client_id": "warm-up"}
+    ack = await asyncio.wait_for(client.send_call("chat:send", message), 30)
     if b'"ok":true' not in ack:
         raise RuntimeError(f"warm-up message refused: {ack[:200]!r}")
     client.close()
@@ -235,7 +140,11 @@ async def _worker(conn: Any, port: int, tokens: list[str | None], sender_ids: li
         for seq in range(messages):
             await asyncio.sleep(max(0.0, begin + seq / rate - time.monotonic()))
             text = f"b|{index}|{seq}|{time.time():.6f}"
-            pending.append(client.call("chat:send", {"room": ROOM, "text": text, "client_id": f"b{index}-{seq}"}))
+            try:
+                pending.append(client.send_call("chat:send", {"room": ROOM, "text": text,
+                                                              "client_id": f"b{index}-{seq}"}))
+            except ConnectionError:
+                refused += 1
         for ack in asyncio.as_completed(pending):
             try:
                 if b'"ok":true' not in await asyncio.wait_for(ack, 30):

@@ -61,12 +61,12 @@ async def _connect(entry: dict[str, Any], stats: dict[str, Any], history: bool,
     async with semaphore:
         try:
             client = await open_client(entry["port"], entry["token"], stats)
-            ack = await asyncio.wait_for(client.call("join", {"room": entry["room"]}), 60)
+            ack = await asyncio.wait_for(client.send_call("join", {"room": entry["room"]}), 60)
             if b'"ok":true' not in ack:
                 client.close()
                 return None
             if history:
-                await asyncio.wait_for(client.call("chat:history", {"room": entry["room"]}), 60)
+                await asyncio.wait_for(client.send_call("chat:history", {"room": entry["room"]}), 60)
             return client
         except (OSError, RuntimeError, TimeoutError):
             return None
@@ -91,7 +91,7 @@ async def _load_proc(conn: Any, plan: list[dict[str, Any]], expected: int, args:
                 for seq in range(args["messages"]):
                     await asyncio.sleep(max(0.0, begin + seq / args["rate"] - time.monotonic()))
                     text = f"b|{index}|{seq}|{time.time():.6f}"
-                    pending.append(client.call("chat:send", {"room": room, "text": text,
+                    pending.append(client.send_call("chat:send", {"room": room, "text": text,
                                                              "client_id": f"s{args['run']}-{index}-{seq}"}))
                 for ack in asyncio.as_completed(pending):
                     try:
