@@ -147,7 +147,7 @@ class _DeclaredBody:
 
 
 def _request_body() -> Any:
-    if request.content_length is None or request.environ.get("wsgi.input_terminated"):
+    if request.content_length is None:
         return request.stream  # chunked transfer: the server's input knows where the body ends
     return _DeclaredBody(request.environ["wsgi.input"], request.content_length)
 
