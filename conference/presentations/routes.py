@@ -123,33 +123,41 @@ def _check_csrf(token: str | None) -> None:
         raise CSRFError(str(error.args[0]) if error.args else "CSRF") from None
 
 
-class _DeclaredBody:
-    """The request body up to its Content-Length, read straight from the server's input.
+class _RequestBody:
+    """The request body, read straight from the server's input.
 
-    Flask's `request.stream` does the same but copies every chunk twice on the way (a fifth of the time of a
-    large upload). A body that ends early reads as empty, like a disconnect, which `receive_upload` reports.
+    Flask's `request.stream` copies every chunk twice on the way (a fifth of the time of a large upload), and
+    werkzeug reads nothing of a chunked body under eventlet (which does not announce that its input ends
+    by itself). With a Content-Length the body is read up to it, and one that ends early counts as a
+    disconnect; a chunked body is decoded by the server, which ends it.
     """
 
-    def __init__(self, raw: Any, length: int) -> None:
+    def __init__(self, raw: Any, length: int | None) -> None:
         self.raw, self.remaining = raw, length
 
     def read(self, size: int) -> bytes:
-        if self.remaining <= 0:
-            return b""
+        if self.remaining is not None:
+            if self.remaining <= 0:
+                return b""
+            size = min(size, self.remaining)
         try:
-            data: bytes = self.raw.read(min(size, self.remaining))
+            data: bytes = self.raw.read(size)
         except (OSError, ValueError):
             raise ClientDisconnected() from None
-        self.remaining -= len(data)
-        if not data:
-            raise ClientDisconnected()
+        if self.remaining is not None:
+            if not data:
+                raise ClientDisconnected()
+            self.remaining -= len(data)
         return data
 
 
 def _request_body() -> Any:
-    if request.content_length is None:
-        return request.stream  # chunked transfer: the server's input knows where the body ends
-    return _DeclaredBody(request.environ["wsgi.input"], request.content_length)
+    environ = request.environ
+    if request.content_length is not None:
+        return _RequestBody(environ["wsgi.input"], request.content_length)
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return _RequestBody(environ["wsgi.input"], None)
+    return request.stream  # no body at all
 
 
 def _receive_upload(session: ConferenceSession) -> Presentation:
