@@ -119,6 +119,9 @@ def _init_extensions(app: Flask) -> None:
         ping_interval=25,
         ping_timeout=20,
         manage_session=False,
+        # Each client's events run one after another in its own reading task (the Engine.IO layer already
+        # gives every client one) instead of a new task per event: a spawn less per chat message.
+        async_handlers=False,
     )
     app.extensions["conference_rate_limits"] = make_store(app.config.get("MESSAGE_QUEUE"))
     register_security(app)

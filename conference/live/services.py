@@ -455,7 +455,9 @@ def post_message(room: RoomInfo, *, author: Standing, text: str, client_id: str,
     statement, skips_conflicts = _insert_message(db.session.get_bind().dialect.name)
     params = {name: getattr(message, name) for name in _MESSAGE_COLUMNS}
     if skips_conflicts:
-        message_id = db.session.execute(statement, params).scalar()
+        # On the session's connection directly: the ORM layer adds nothing to a Core INSERT but its cost
+        # (about a third of the statement's, and this runs for every chat message).
+        message_id = db.session.connection().execute(statement, params).scalar()
     else:
         try:
             with db.session.begin_nested():

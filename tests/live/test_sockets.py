@@ -454,7 +454,10 @@ def test_presence_is_aggregated_and_moderators_see_who(socket_for: Any, event: A
     mod = joined(socket_for, person(event, Role.MODERATOR))
     for _ in range(3):
         joined(socket_for, person(event, Role.ATTENDEE))
-    updates = wait_for(mod, "presence")
+    updates: list[Any] = []
+    deadline = time.monotonic() + 3
+    while (not updates or updates[-1]["online"] != 4) and time.monotonic() < deadline:
+        updates += wait_for(mod, "presence")  # a flush may fall between two joins: then a second one follows
     assert updates[-1] == {"room": "lobby:live-test", "online": 4}
     assert len(updates) <= 2  # three joins, one or two aggregated updates, never one per join
     who = mod.emit("presence:who", {"room": "lobby:live-test"}, callback=True)
