@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from conference.wsgi import unmask
+from conference.wsgi import unmask, websocket_text_frame
 
 
 def eventlet_unmask(data: bytes, mask: bytes, length: int | None = None, offset: int = 0) -> bytes:
@@ -35,3 +35,17 @@ def test_unmask_matches_the_installed_eventlet() -> None:
     data, mask = os.urandom(777), os.urandom(4)
     original = RFC6455WebSocket.__dict__["_apply_mask"].__func__
     assert unmask(data, mask, 700, 3) == original(data, mask, length=700, offset=3)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536, 200_000])
+def test_websocket_text_frame_header_for_every_length_class(size: int) -> None:
+    from wsproto.frame_protocol import FrameProtocol, Opcode
+
+    text = "ä" * (size // 2) + "x" * (size % 2)  # multi-byte characters: the length counts bytes
+    frame = websocket_text_frame(text)
+    reader = FrameProtocol(client=True, extensions=[])  # a client reads unmasked frames from the server
+    reader.receive_bytes(frame)
+    frames = list(reader.received_frames())
+    assert len(frames) == 1
+    assert frames[0].opcode is Opcode.TEXT and frames[0].frame_finished and frames[0].message_finished
+    assert frames[0].payload == text
