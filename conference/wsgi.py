@@ -85,8 +85,18 @@ def websocket_text_frame(text: str) -> bytes:
     return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
 
 
-def _direct_websocket_broadcasts(socketio_server: Any) -> None:
-    """Under eventlet, write a broadcast's websocket frame straight to each idle socket.
+class DirectLine:
+    """What a direct write needs of one websocket: the lock its own writer sends under, the non-blocking OS
+    socket, and the green socket (for a frame the OS socket took only part of)."""
+
+    __slots__ = ("lock", "os_socket", "green_socket")
+
+    def __init__(self, lock: Any, os_socket: Any, green_socket: Any) -> None:
+        self.lock, self.os_socket, self.green_socket = lock, os_socket, green_socket
+
+
+def _direct_websocket_broadcasts(socketio_server: Any, line_of: Any, spawn: Any) -> None:
+    """Write a broadcast's websocket frame straight to each idle socket.
 
     python-socketio encodes a room broadcast once, then hands it to every recipient's Engine.IO queue; a
     writer task per connection wakes, encodes and frames it again (and compresses it for browsers) and
@@ -95,51 +105,51 @@ def _direct_websocket_broadcasts(socketio_server: Any) -> None:
     empty and its send lock free (then nothing sent earlier is still on its way, so the order holds). A
     socket that takes only part of the frame keeps the lock until a green thread has sent the rest;
     anything else (polling, a busy or closing connection, binary data) takes the usual queue. Frames go
-    out uncompressed, which permessage-deflate allows per message (RFC 7692 6).
+    out uncompressed, which permessage-deflate allows per message (RFC 7692 6). `line_of(ws)` gives the
+    `DirectLine` of the async server's websocket object.
     """
     import engineio.socket
-    import eventlet
 
     original_handler = engineio.socket.Socket._websocket_handler
 
     def websocket_handler(self: Any, ws: Any) -> Any:
-        self.direct_ws = ws
+        self.direct_line = line_of(ws)
         try:
             return original_handler(self, ws)
         finally:
-            self.direct_ws = None
+            self.direct_line = None
 
     engineio.socket.Socket._websocket_handler = websocket_handler
 
-    def finish(ws: Any, rest: bytes) -> None:
+    def finish(line: DirectLine, rest: bytes) -> None:
         try:
-            ws.socket.sendall(rest)
+            line.green_socket.sendall(rest)
         except OSError:
             pass  # the connection is gone; its own reader notices and closes it
         finally:
-            ws._sendlock.release()
+            line.lock.release()
 
     def write_directly(eio_sid: str, packet: Any) -> bool:
         socket_ = socketio_server.eio.sockets.get(eio_sid)
         if socket_ is None or packet.binary or socket_.closing or socket_.closed or socket_.upgrading:
             return False
-        ws = getattr(socket_, "direct_ws", None)
-        if ws is None or socket_.queue.qsize() or not ws._sendlock.acquire(blocking=False):
+        line = getattr(socket_, "direct_line", None)
+        if line is None or socket_.queue.qsize() or not line.lock.acquire(blocking=False):
             return False
         frame = getattr(packet, "websocket_frame", None)
         if frame is None:
             frame = packet.websocket_frame = websocket_text_frame(packet.encode())
         try:
-            sent = ws.socket.fd.send(frame)
+            sent = line.os_socket.send(frame)
         except BlockingIOError:
             sent = 0
         except OSError:
-            ws._sendlock.release()
+            line.lock.release()
             return False
         if sent == len(frame):
-            ws._sendlock.release()
+            line.lock.release()
         else:
-            eventlet.spawn(finish, ws, frame[sent:])
+            spawn(finish, line, frame[sent:])
         return True
 
     original_send = socketio_server._send_eio_packet
@@ -151,24 +161,43 @@ def _direct_websocket_broadcasts(socketio_server: Any) -> None:
     socketio_server._send_eio_packet = send_eio_packet
 
 
-def _whole_websocket_frames() -> None:
-    """Under gevent, send every websocket frame whole.
+def _whole_websocket_frames() -> Any:
+    """Under gevent, send every websocket frame whole, under a lock; returns `line_of` for direct writes.
 
     simple-websocket (gevent mode's websocket) writes a frame with one `socket.send`, which sends only what
     fits into the socket buffer: to a slow reader, the rest of a large frame (a grouped chat frame of a busy
-    room) was lost and the stream corrupt from there on (tests/live/test_direct_writes.py). `sendall` waits.
+    room) was lost and the stream corrupt from there on (tests/live/test_direct_writes.py). `sendall` waits;
+    the lock keeps a direct write (see `_direct_websocket_broadcasts`) from cutting into it.
     """
+    import gevent.lock
     import simple_websocket.ws
     from simple_websocket.errors import ConnectionClosed
     from wsproto.events import Message, TextMessage
+
+    def send_lock(connection: Any) -> Any:
+        lock = connection.__dict__.get("conference_send_lock")
+        if lock is None:
+            lock = connection.conference_send_lock = gevent.lock.Semaphore()
+        return lock
 
     def send(self: Any, data: Any) -> None:
         if not self.connected:
             raise ConnectionClosed(self.close_reason, self.close_message)
         event = Message(data=data) if isinstance(data, bytes) else TextMessage(data=str(data))
-        self.sock.sendall(self.ws.send(event))
+        with send_lock(self):
+            self.sock.sendall(self.ws.send(event))
 
     simple_websocket.ws.Base.send = send
+
+    def line_of(wrapper: Any) -> DirectLine | None:
+        connection = getattr(wrapper, "ws", None)  # engineio's wrapper around the simple-websocket server
+        sock = getattr(connection, "sock", None)
+        os_socket = getattr(sock, "_sock", None)
+        if os_socket is None:
+            return None
+        return DirectLine(send_lock(connection), os_socket, sock)
+
+    return line_of
 
 
 def _settle_garbage_collector() -> None:
@@ -214,7 +243,8 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         import eventlet.wsgi
 
         if app.config.get("LIVE_DIRECT_WRITES", True):
-            _direct_websocket_broadcasts(socketio.server)
+            _direct_websocket_broadcasts(
+                socketio.server, lambda ws: DirectLine(ws._sendlock, ws.socket.fd, ws.socket), eventlet.spawn)
         sock = listener or eventlet.listen((host, port), backlog=2048)
         with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
             # Accepted connections inherit it (Linux): without it a response written in two parts waits for
@@ -223,9 +253,12 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         eventlet.wsgi.server(sock, fair_turns(app, eventlet.sleep), max_size=MAX_CONNECTIONS, log_output=False,
                              debug=False, keepalive=True, socket_timeout=None)
     elif mode == "gevent":
+        import gevent
         from gevent.pywsgi import WSGIHandler, WSGIServer
 
-        _whole_websocket_frames()
+        line_of = _whole_websocket_frames()
+        if app.config.get("LIVE_DIRECT_WRITES", True):
+            _direct_websocket_broadcasts(socketio.server, line_of, gevent.spawn)
 
         class NoDelayHandler(WSGIHandler):
             """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms."""
@@ -234,8 +267,6 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
                 with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 super().__init__(sock, address, server, rfile)
-
-        import gevent
 
         server = WSGIServer(listener or (host, port), fair_turns(app, gevent.sleep), handler_class=NoDelayHandler,
                             log=None, backlog=2048)
