@@ -137,3 +137,15 @@ def test_session_serializer_is_reused_and_follows_key_rotation(tmp_path: Path) -
     app.config["SECRET_KEY_FALLBACKS"] = []
     with pytest.raises(BadSignature):
         interface.get_signing_serializer(app).loads(signed_with_old)
+
+
+def test_socket_packets_look_for_bytes_only_in_the_event_arguments(app) -> None:
+    from conference.extensions import socketio
+    from conference.factory import JsonPacket
+
+    assert socketio.server.packet_class is JsonPacket
+    assert JsonPacket.data_is_binary(["chat:message", {"text": "x", "author": {"id": 1}}]) is False
+    assert JsonPacket.data_is_binary(["file", b"\x00"]) is True and JsonPacket.data_is_binary(b"\x00") is True
+    from socketio.packet import EVENT
+
+    assert JsonPacket(EVENT, data=["chat:message", {"id": 1}]).encode() == '2["chat:message",{"id":1}]'
