@@ -57,6 +57,7 @@ class RawClient(RawSocketIOClient):
         marks = MARK.findall(packet)
         if not marks:
             return
+        self.stats["frames"] += 1
         now = time.time()
         seen = self.stats["seen"].setdefault(id(self), set())
         latencies = self.stats["latencies"]
@@ -102,7 +103,7 @@ async def warm_up(port: int, token: str | None) -> None:
     """One client joins (with the room's recent history), sends and leaves: the first use of each code path
     (imports, query compilation, connection pools, caches) is paid before memory is measured, so memory per
     connection is what each further connection costs."""
-    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0}
+    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0, "frames": 0}
     client = (await connect_and_join(port, [token], stats))[0]
     message = {"room": ROOM, "text": "warm-up", "client_id": "warm-up"}
     ack = await asyncio.wait_for(client.send_call("chat:send", message), 30)
@@ -123,7 +124,7 @@ def worker(conn: Any, port: int, tokens: list[str | None], sender_ids: list[tupl
 async def _worker(conn: Any, port: int, tokens: list[str | None], sender_ids: list[tuple[int, int]], messages: int,
                   rate: float, expected_each: int, storm: bool) -> None:
     loop = asyncio.get_running_loop()
-    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0}
+    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0, "frames": 0}
     try:
         clients = await connect_and_join(port, tokens, stats)
     except Exception as error:  # noqa: BLE001 - reported to the parent
@@ -132,6 +133,7 @@ async def _worker(conn: Any, port: int, tokens: list[str | None], sender_ids: li
     conn.send(("ready", len(clients)))
     start_at = await loop.run_in_executor(None, conn.recv)
     await asyncio.sleep(max(0.0, start_at - time.time()))
+    cpu_at_start = time.process_time()
 
     async def sender(index: int, client: RawClient) -> int:
         refused = 0
@@ -159,6 +161,7 @@ async def _worker(conn: Any, port: int, tokens: list[str | None], sender_ids: li
     target = expected_each * len(clients)
     while stats["delivered"] < target and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    client_cpu = time.process_time() - cpu_at_start
     storm_seconds = None
     if storm:
         conn.send(("sent", {"delivered": stats["delivered"]}))
@@ -178,7 +181,8 @@ async def _worker(conn: Any, port: int, tokens: list[str | None], sender_ids: li
     for client in clients:
         client.close()
     conn.send(("done", {"delivered": stats["delivered"], "duplicates": stats["duplicates"],
-                        "latencies": stats["latencies"], "refused": refused, "storm": storm_seconds}))
+                        "latencies": stats["latencies"], "refused": refused, "storm": storm_seconds,
+                        "frames": stats["frames"], "client_cpu": client_cpu}))
 
 
 # --- servers -------------------------------------------------------------------------------------------------
@@ -311,6 +315,8 @@ def run_load(pid: int, port: int, tokens: list[str | None], args: argparse.Names
         "cpu_us_per_delivery": cpu_used / delivered * 1e6 if delivered else float("nan"),
         "kb_per_connection": (rss_after - rss_before) / n, "connect_s": connect_seconds,
         "storm_s": max(storms) if storms else None, "storm_cpu_s": storm_cpu,
+        "frames": sum(r["frames"] for r in results), "client_cpu_s": sum(r["client_cpu"] for r in results),
+        "server_cpu_s": cpu_used,
     }
 
 
@@ -321,6 +327,9 @@ def print_row(label: str, r: dict[str, Any]) -> None:
           f"dup={r['duplicates']} refused={r['refused']} p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms "
           f"deliveries/s={r['deliveries_per_s']:.0f} cpu/delivery={r['cpu_us_per_delivery']:.1f}us "
           f"mem/conn={r['kb_per_connection']:.1f}KB connect={r['connect_s']:.1f}s{storm}", flush=True)
+    print(f"  {'':<9} chat frames={r['frames']} ({r['delivered'] / max(r['frames'], 1):.1f} messages each) "
+          f"cpu in the send phase: server={r['server_cpu_s']:.1f}s load clients={r['client_cpu_s']:.1f}s",
+          flush=True)
 
 
 def raise_limits(clients: int) -> None:
