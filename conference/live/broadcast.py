@@ -98,38 +98,6 @@ class SizedRoomBroadcaster(RoomBroadcaster):
     def window_for(self, size: int) -> float:
         return min(self.max_window, self.window * (max(size, 1) / max(self.large_room, 1)) ** 0.75)
 
-    def publish(self, room: str, message: dict[str, Any]) -> None:
-        size = self._room_size(room)
-        if size < self.large_room:
-            self._emit("chat:message", message, to=room)
-            return
-        window = self.window_for(size)
-        now = time.monotonic()
-        with self._lock:
-            buffer = self._buffers.get(room)
-            if buffer is not None:  # a flush is already scheduled: ride along
-                buffer.append(message)
-                return
-            send_now = now - self._last_sent.get(room, 0.0) >= window
-            if send_now:
-                self._last_sent[room] = now
-            else:
-                self._buffers[room] = [message]
-        if send_now:
-            self._emit("chat:message", message, to=room)
-        else:
-            self._start_task(self._flush_after, room, window)
-
-    def _flush_after(self, room: str, window: float) -> None:
-        self._sleep(window)
-        with self._lock:
-            messages = self._buffers.pop(room, [])
-            self._last_sent[room] = time.monotonic()
-        if len(messages) == 1:
-            self._emit("chat:message", messages[0], to=room)
-        elif messages:
-            self._emit("chat:messages", {"room": room, "messages": messages}, to=room)
-
 
 def _limit(value: Any, default: tuple[int, int]) -> tuple[int, int]:
     """`(count, seconds)` from a tuple or from a `"count/seconds"` string (environment variables)."""

@@ -419,50 +419,65 @@ class PeriodicAggregator:
 
 class RoomBroadcaster:
     """Sends chat messages to a room: at once in small or quiet rooms, grouped into one frame per window in
-    large busy rooms (one encode and one frame per socket for many messages)."""
+    large busy rooms (one encode and one frame per socket for many messages).
+
+    The window counts from the end of the room's last send: writing a frame to thousands of sockets takes
+    longer than the window itself, and messages that arrived meanwhile belong together into the next frame.
+    """
 
     def __init__(self, *, emit: Callable[..., Any], room_size: Callable[[str], int], start_task: Callable[..., Any],
-                 sleep: Callable[[float], Any], large_room: int, window: float) -> None:
+                 sleep: Callable[[float], Any], large_room: int, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._emit = emit
         self._room_size = room_size
         self._start_task = start_task
         self._sleep = sleep
+        self._clock = clock
         self.large_room = large_room
         self.window = window
         self._lock = threading.Lock()
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._last_sent: dict[str, float] = {}
 
+    def window_for(self, size: int) -> float:
+        """The grouping window of a large room of `size` sockets."""
+        return self.window
+
     def publish(self, room: str, message: dict[str, Any]) -> None:
-        if self._room_size(room) < self.large_room:
+        size = self._room_size(room)
+        if size < self.large_room:
             self._emit("chat:message", message, to=room)
             return
-        now = time.monotonic()
+        window = self.window_for(size)
         with self._lock:
             buffer = self._buffers.get(room)
             if buffer is not None:  # a flush is already scheduled: ride along
                 buffer.append(message)
                 return
-            if now - self._last_sent.get(room, 0.0) >= self.window:
-                self._last_sent[room] = now
-                send_now = True
+            now = self._clock()
+            send_now = now - self._last_sent.get(room, float("-inf")) >= window
+            if send_now:
+                self._last_sent[room] = now  # a message arriving during the send waits for the next frame
             else:
                 self._buffers[room] = [message]
-                send_now = False
         if send_now:
-            self._emit("chat:message", message, to=room)
+            self._send(room, [message])
         else:
-            self._start_task(self._flush_later, room)
+            self._start_task(self._flush_after, room, window)
 
-    def _flush_later(self, room: str) -> None:
-        self._sleep(self.window)
+    def _flush_after(self, room: str, window: float) -> None:
+        self._sleep(window)
         with self._lock:
             messages = self._buffers.pop(room, [])
-            self._last_sent[room] = time.monotonic()
+            self._last_sent[room] = self._clock()
+        self._send(room, messages)
+
+    def _send(self, room: str, messages: list[dict[str, Any]]) -> None:
         if len(messages) == 1:
             self._emit("chat:message", messages[0], to=room)
         elif messages:
             self._emit("chat:messages", {"room": room, "messages": messages}, to=room)
+        self._last_sent[room] = self._clock()
 
 
 def shared_state(config: Any, *, start_task: Callable[..., Any],

@@ -233,14 +233,17 @@ def test_snapshot_cache_does_not_keep_a_load_that_overlapped_forget() -> None:
 class FakeRoom:
     """Synchronous stand-ins for emit, background tasks and sleep, and a room of a chosen size."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, send_seconds: float = 0.0) -> None:
         self.size = size
+        self.now = 1000.0  # a clock that moves only when a send takes time
+        self.send_seconds = send_seconds
         self.sent: list[tuple[str, Any]] = []
         self.tasks: list[tuple[Any, tuple[Any, ...]]] = []
         self.slept: list[float] = []
 
     def emit(self, event: str, data: Any, to: str) -> None:
         self.sent.append((event, data))
+        self.now += self.send_seconds
 
     def start_task(self, fn: Any, *args: Any) -> None:
         self.tasks.append((fn, args))
@@ -254,7 +257,8 @@ class FakeRoom:
         from conference.live.broadcast import SizedRoomBroadcaster
 
         return SizedRoomBroadcaster(emit=self.emit, room_size=lambda room: self.size, start_task=self.start_task,
-                                    sleep=self.slept.append, large_room=100, window=0.01, max_window=0.1)
+                                    sleep=self.slept.append, large_room=100, window=0.01, max_window=0.1,
+                                    clock=lambda: self.now)
 
 
 def test_small_rooms_get_every_message_at_once() -> None:
@@ -274,6 +278,22 @@ def test_large_busy_rooms_get_one_frame_per_window() -> None:
     room.run_tasks()
     assert room.sent[1:] == [("chat:messages", {"room": LOBBY, "messages": [{"id": 1}, {"id": 2}, {"id": 3}]})]
     assert room.slept == [pytest.approx(0.01 * 10 ** 0.75)]
+
+
+def test_the_window_counts_from_the_end_of_the_last_send() -> None:
+    """Writing one frame to thousands of sockets takes longer than the window: what arrived meanwhile is
+    grouped into the next frame, not sent one by one."""
+    room = FakeRoom(size=5000, send_seconds=0.15)
+    broadcaster = room.broadcaster()
+    broadcaster.publish(LOBBY, {"id": 0})
+    for i in range(1, 5):
+        broadcaster.publish(LOBBY, {"id": i})
+    room.run_tasks()
+    assert room.sent == [("chat:message", {"id": 0}),
+                         ("chat:messages", {"room": LOBBY, "messages": [{"id": i} for i in range(1, 5)]})]
+    room.now += 0.1  # a quiet window later, the next message goes at once again
+    broadcaster.publish(LOBBY, {"id": 5})
+    assert room.sent[-1] == ("chat:message", {"id": 5}) and room.tasks == []
 
 
 def test_group_window_grows_with_the_room_up_to_the_maximum() -> None:
