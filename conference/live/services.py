@@ -10,6 +10,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 from flask_babel import gettext as _
@@ -428,11 +429,13 @@ def _insert_message(dialect: str) -> tuple[Insert, bool]:
 
 
 def post_message(room: RoomInfo, *, author: Standing, text: str, client_id: str,
-                 now: datetime | None = None) -> tuple[ChatMessage, bool]:
-    """Store a chat message; returns (message, created). A resend with a known `client_id` returns the original.
+                 now: datetime | None = None) -> tuple[dict[str, Any], bool]:
+    """Store a chat message; returns (its payload as clients see it, created). A resend with a known
+    `client_id` returns the original.
 
-    One INSERT (no prior SELECT): the unique (author, room, client_id) constraint detects resends.
-    Side effect after commit: `chat:message` (or a grouped `chat:messages`) to the room.
+    One INSERT (no prior SELECT): the unique (author, room, client_id) constraint detects resends. No ORM
+    object is built: this runs for every chat message, and the payload is all anyone needs of it.
+    Side effect after commit: `chat:message` (or a grouped `chat:messages`) to the room, with the same payload.
     """
     now = now or utcnow()
     try:
@@ -449,19 +452,23 @@ def post_message(room: RoomInfo, *, author: Standing, text: str, client_id: str,
         original = find_message_by_client_id(room, author=author, client_id=client_id)
         if original is None:
             raise
-        return original, False
-    message = ChatMessage(event_id=room.event_id, room=room.name, author_id=author.user_id, author_name=author.name,
-                          author_role=author.shown_role, text=text, client_id=client_id, created_at=now)
+        return message_payload(original), False
+    row = {"event_id": room.event_id, "room": room.name, "author_id": author.user_id, "author_name": author.name,
+           "author_role": author.shown_role, "text": text, "client_id": client_id, "created_at": now}
     statement, skips_conflicts = _insert_message(db.session.get_bind().dialect.name)
-    params = {name: getattr(message, name) for name in _MESSAGE_COLUMNS}
-    if skips_conflicts:
-        # On the session's connection directly: the ORM layer adds nothing to a Core INSERT but its cost
-        # (about a third of the statement's, and this runs for every chat message).
-        message_id = db.session.connection().execute(statement, params).scalar()
+    if skips_conflicts and not db.session().in_transaction():
+        # The usual case (room and sender came from the caches): the INSERT is the unit of work's only
+        # statement, so it runs in a transaction of its own, without the session's layers, which cost more
+        # than the INSERT itself; this runs for every message.
+        with db.engine.begin() as connection:
+            message_id = connection.execute(statement, row).scalar()
+    elif skips_conflicts:
+        # The session holds a connection already: use it (a second one per handler could exhaust the pool).
+        message_id = db.session.connection().execute(statement, row).scalar()
     else:
         try:
             with db.session.begin_nested():
-                message_id = db.session.execute(statement, params).scalar()
+                message_id = db.session.execute(statement, row).scalar()
         except IntegrityError:
             message_id = None
     if message_id is None:
@@ -469,10 +476,10 @@ def post_message(room: RoomInfo, *, author: Standing, text: str, client_id: str,
         original = find_message_by_client_id(room, author=author, client_id=client_id)
         if original is None:
             raise NotFound(_("There is no such message."), field="client_id")
-        return original, False
-    message.id = message_id
-    after_commit.defer(broadcast.chat_message, room.name, message_payload(message))
-    return message, True
+        return message_payload(original), False
+    payload = message_payload(SimpleNamespace(id=message_id, **row))
+    after_commit.defer(broadcast.chat_message, room.name, payload)
+    return payload, True
 
 
 def _check_slow_mode(room: RoomInfo, author: Standing, now: datetime) -> None:

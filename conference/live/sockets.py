@@ -269,7 +269,7 @@ def on_chat_send(call: SocketCall) -> dict[str, Any]:
     client_id = services.clean_client_id(call.data.get("client_id"))
     call.rate("chat", call.state.chat_rate)
     message, _created = services.post_message(call.room_info, author=call.standing, text=text, client_id=client_id)
-    return {"message": services.message_payload(message)}
+    return {"message": message}
 
 
 @socket_event(room=True, permission=Permission.JOIN_LIVE)

@@ -74,6 +74,29 @@ def test_send_with_warm_caches_runs_one_insert_and_nothing_else(socket_for: Any,
     assert seen == ["INSERT"]
 
 
+@pytest.mark.parametrize("session_busy", [False, True], ids=["own-transaction", "session-transaction"])
+def test_post_message_stores_in_either_transaction(event: Any, person: Any, session_busy: bool) -> None:
+    """Warm caches leave the session idle: the INSERT runs in a transaction of its own. When the session holds
+    a connection already (a cache was loaded), the INSERT joins it: one connection per handler, never two."""
+    author = person(event, Role.ATTENDEE)
+    info = services.load_room_info(LOBBY)
+    standing = services.load_standing(author.id, event.id)
+    commit()
+    if session_busy:
+        db.session.scalar(select(func.count(ChatMessage.id)))
+    assert db.session().in_transaction() is session_busy
+    with statements() as seen:
+        payload, created = services.post_message(info, author=standing, text="Hallo", client_id="p1")
+    assert created is True and seen == ["INSERT"]
+    assert payload["text"] == "Hallo" and payload["author"]["id"] == author.id and payload["room"] == LOBBY
+    commit()
+    again, created_again = services.post_message(info, author=standing, text="anders", client_id="p1")
+    commit()
+    assert created_again is False and again == payload
+    stored = db.session.scalars(select(ChatMessage).where(ChatMessage.room == LOBBY)).all()
+    assert [(m.id, m.text) for m in stored] == [(payload["id"], "Hallo")]
+
+
 def test_resend_hits_the_constraint_and_returns_the_original(socket_for: Any, event: Any, person: Any) -> None:
     a, b = joined(socket_for, person(event, Role.ATTENDEE)), joined(socket_for, person(event, Role.ATTENDEE))
     first = send(a, "eins", "same")
