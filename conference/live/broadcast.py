@@ -132,7 +132,8 @@ class LiveState:
             emit=socketio.emit, room_size=self.registry.socket_count, start_task=socketio.start_background_task,
             sleep=socketio.sleep, large_room=int(config.get("LIVE_LARGE_ROOM", 100)),
             window=float(config.get("LIVE_GROUP_WINDOW", 0.01)),
-            max_window=float(config.get("LIVE_GROUP_WINDOW_MAX", 0.1)))
+            max_window=float(config.get("LIVE_GROUP_WINDOW_MAX", 0.1)),
+            settle=float(config.get("LIVE_GROUP_SETTLE", 0.25)))
         self.room_events: dict[str, int] = {}  # room name -> event id (rooms never move between events)
         # What every message checks, without a query per message: room -> RoomInfo, (user, event) -> Standing.
         cache_seconds = float(config.get("LIVE_CACHE_SECONDS", 2.0))

@@ -423,10 +423,12 @@ class RoomBroadcaster:
 
     The window counts from the end of the room's last send: writing a frame to thousands of sockets takes
     longer than the window itself, and messages that arrived meanwhile belong together into the next frame.
+    The first message after a quiet window waits `settle` of a window (0: not at once), so that messages
+    sent together (a question answered by several people, a greeting round) go out in one frame, not two.
     """
 
     def __init__(self, *, emit: Callable[..., Any], room_size: Callable[[str], int], start_task: Callable[..., Any],
-                 sleep: Callable[[float], Any], large_room: int, window: float,
+                 sleep: Callable[[float], Any], large_room: int, window: float, settle: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._emit = emit
         self._room_size = room_size
@@ -435,6 +437,7 @@ class RoomBroadcaster:
         self._clock = clock
         self.large_room = large_room
         self.window = window
+        self.settle = settle
         self._lock = threading.Lock()
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._last_sent: dict[str, float] = {}
@@ -455,15 +458,16 @@ class RoomBroadcaster:
                 buffer.append(message)
                 return
             now = self._clock()
-            send_now = now - self._last_sent.get(room, float("-inf")) >= window
-            if send_now:
+            quiet = now - self._last_sent.get(room, float("-inf")) >= window
+            delay = window * self.settle if quiet else window
+            if delay <= 0:
                 self._last_sent[room] = now  # a message arriving during the send waits for the next frame
             else:
                 self._buffers[room] = [message]
-        if send_now:
+        if delay <= 0:
             self._send(room, [message])
         else:
-            self._start_task(self._flush_after, room, window)
+            self._start_task(self._flush_after, room, delay)
 
     def _flush_after(self, room: str, window: float) -> None:
         self._sleep(window)

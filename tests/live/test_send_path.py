@@ -276,12 +276,12 @@ class FakeRoom:
         for fn, args in tasks:
             fn(*args)
 
-    def broadcaster(self) -> Any:
+    def broadcaster(self, settle: float = 0.0) -> Any:
         from conference.live.broadcast import SizedRoomBroadcaster
 
         return SizedRoomBroadcaster(emit=self.emit, room_size=lambda room: self.size, start_task=self.start_task,
                                     sleep=self.slept.append, large_room=100, window=0.01, max_window=0.1,
-                                    clock=lambda: self.now)
+                                    settle=settle, clock=lambda: self.now)
 
 
 def test_small_rooms_get_every_message_at_once() -> None:
@@ -317,6 +317,23 @@ def test_the_window_counts_from_the_end_of_the_last_send() -> None:
     room.now += 0.1  # a quiet window later, the next message goes at once again
     broadcaster.publish(LOBBY, {"id": 5})
     assert room.sent[-1] == ("chat:message", {"id": 5}) and room.tasks == []
+
+
+def test_with_settle_the_first_message_waits_and_a_burst_goes_as_one_frame() -> None:
+    room = FakeRoom(size=5000)
+    broadcaster = room.broadcaster(settle=0.25)
+    for i in range(5):
+        broadcaster.publish(LOBBY, {"id": i})
+    assert room.sent == []
+    room.run_tasks()
+    assert room.sent == [("chat:messages", {"room": LOBBY, "messages": [{"id": i} for i in range(5)]})]
+    assert room.slept == [pytest.approx(0.1 * 0.25)]
+    broadcaster.publish(LOBBY, {"id": 5})  # right after a send: the whole window
+    room.run_tasks()
+    assert room.sent[-1] == ("chat:message", {"id": 5}) and room.slept[-1] == pytest.approx(0.1)
+    small = FakeRoom(size=99)
+    small.broadcaster(settle=0.25).publish(LOBBY, {"id": 6})
+    assert small.sent == [("chat:message", {"id": 6})]  # small rooms stay immediate
 
 
 def test_group_window_grows_with_the_room_up_to_the_maximum() -> None:
