@@ -34,6 +34,9 @@ def prepare_async(mode: str, database_url: str = "") -> None:
         import gevent
         from gevent import monkey
 
+        # By default every greenlet keeps its spawner and a copy of the spawning stack (for debugging): a few
+        # KB per live connection (5,000 clients: 75 -> 70 KB each) and a stack walk per ping.
+        gevent.config.track_greenlet_tree = False
         monkey.patch_all()
 
         def submit(function: Any, *args: Any) -> Any:
