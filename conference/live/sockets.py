@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from conference.auth import services as auth_services
-from conference.auth.models import ApiToken, User, hash_secret
+from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotAllowed, ValidationFailed
 from conference.core.permissions import Permission, has_permission
@@ -178,11 +178,11 @@ def _identify(auth: Any) -> SocketIdentity | None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or len(auth) != 1:
             return None
-        user = auth_services.user_for_api_token(token)
-        if user is None:
+        owner = auth_services.api_token_owner(token)
+        if owner is None:
             return None
-        token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.token_hash == hash_secret(token)))
-        return SocketIdentity(user_id=user.id, token_id=token_id)
+        user_id, token_id = owner
+        return SocketIdentity(user_id=user_id, token_id=token_id)
     origin = request.headers.get("Origin")
     if origin is not None and not _origin_allowed(origin):
         return None
