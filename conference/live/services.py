@@ -507,20 +507,39 @@ def history_payloads(room: RoomInfo | LiveRoom, *, after_id: int | None = None, 
     """`history` as payloads. Joins and catch-ups are frequent (a reconnect storm is thousands at once), so
     only the ids are queried and the payloads come from `cache` where present: a stored message never
     changes (a deleted one is no longer among the ids), so its payload can be reused for everyone."""
-    table = ChatMessage.__table__
-    query = select(table.c.id).where(table.c.room == room.name, table.c.deleted_at.is_(None))
     if after_id is not None:
-        ids = list(db.session.scalars(query.where(table.c.id > after_id).order_by(table.c.id).limit(limit)))
+        ids = list(db.session.scalars(_history_ids_query(True), {"room": room.name, "after_id": after_id,
+                                                                  "limit": limit}))
     else:
-        ids = list(db.session.scalars(query.order_by(table.c.id.desc()).limit(limit)))
+        ids = list(db.session.scalars(_history_ids_query(False), {"room": room.name, "limit": limit}))
         ids.reverse()
     cache = {} if cache is None else cache
     missing = [message_id for message_id in ids if message_id not in cache]
     if missing:
-        columns = [table.c[name] for name in ("id", *_MESSAGE_COLUMNS)]
-        for row in db.session.execute(select(*columns).where(table.c.id.in_(missing))):
+        for row in db.session.execute(_message_rows_query(), {"ids": missing}):
             cache[row.id] = message_payload(row)
     return [cache[message_id] for message_id in ids if message_id in cache]
+
+
+@lru_cache(maxsize=2)
+def _history_ids_query(after: bool) -> Any:
+    """Built once per kind (every join and catch-up asks): constructing a select costs more than running it.
+    `after`: the oldest `limit` ids after `after_id`; otherwise the newest `limit`, newest first."""
+    table = ChatMessage.__table__
+    room: Any = bindparam("room")
+    limit: Any = bindparam("limit")
+    query = select(table.c.id).where(table.c.room == room, table.c.deleted_at.is_(None))
+    if after:
+        after_id: Any = bindparam("after_id")
+        return query.where(table.c.id > after_id).order_by(table.c.id).limit(limit)
+    return query.order_by(table.c.id.desc()).limit(limit)
+
+
+@lru_cache(maxsize=1)
+def _message_rows_query() -> Any:
+    table = ChatMessage.__table__
+    ids: Any = bindparam("ids", expanding=True)
+    return select(*(table.c[name] for name in ("id", *_MESSAGE_COLUMNS))).where(table.c.id.in_(ids))
 
 
 def deleted_message_ids(room: RoomInfo | LiveRoom, *, up_to_id: int,
