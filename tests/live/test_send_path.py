@@ -50,17 +50,28 @@ def send(client: Any, text: str = "Hallo", client_id: str = "c1", room: str = LO
 
 @contextmanager
 def statements() -> Iterator[list[str]]:
+    """The statements SQLite itself runs (SELECT/INSERT/UPDATE/DELETE), whichever layer sent them: the chat
+    INSERT goes to the driver directly (`core.db.execute_committed`), past SQLAlchemy's events."""
     seen: list[str] = []
 
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement.split()[0].upper())
+    def trace(sql: str) -> None:
+        word = sql.split(None, 1)[0].upper() if sql.strip() else ""
+        if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            seen.append(word)
+
+    def traced(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.set_trace_callback(trace)
 
     engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", record)
+    db.session.close()
+    engine.dispose()  # every connection from here on is a new, traced one
+    sa_event.listen(engine, "connect", traced)
     try:
         yield seen
     finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
+        sa_event.remove(engine, "connect", traced)
+        db.session.close()
+        engine.dispose()
 
 
 # --- one INSERT per message --------------------------------------------------------------------------------
@@ -78,18 +89,18 @@ def test_send_with_warm_caches_runs_one_insert_and_nothing_else(socket_for: Any,
 def test_post_message_stores_in_either_transaction(event: Any, person: Any, session_busy: bool) -> None:
     """Warm caches leave the session idle: the INSERT runs in a transaction of its own. When the session holds
     a connection already (a cache was loaded), the INSERT joins it: one connection per handler, never two."""
-    author = person(event, Role.ATTENDEE)
+    author_id = person(event, Role.ATTENDEE).id
     info = services.load_room_info(LOBBY)
-    standing = services.load_standing(author.id, event.id)
+    standing = services.load_standing(author_id, event.id)
     commit()
-    if session_busy:
-        db.session.scalar(select(func.count(ChatMessage.id)))
-    assert db.session().in_transaction() is session_busy
     with statements() as seen:
+        if session_busy:
+            db.session.scalar(select(func.count(ChatMessage.id)))
+        assert db.session().in_transaction() is session_busy
         payload, created = services.post_message(info, author=standing, text="Hallo", client_id="p1")
-    assert created is True and seen == ["INSERT"]
-    assert payload["text"] == "Hallo" and payload["author"]["id"] == author.id and payload["room"] == LOBBY
-    commit()
+        commit()
+    assert created is True and seen == (["SELECT", "INSERT"] if session_busy else ["INSERT"])
+    assert payload["text"] == "Hallo" and payload["author"]["id"] == author_id and payload["room"] == LOBBY
     again, created_again = services.post_message(info, author=standing, text="anders", client_id="p1")
     commit()
     assert created_again is False and again == payload
