@@ -46,6 +46,11 @@ MAX_CLIENTS = 6000
 
 # --- the load client (raw websocket, see raw_socketio.py) ----------------------------------------------
 
+def new_stats() -> dict[str, Any]:
+    """What the load clients of one process count together (`RawClient.on_event`)."""
+    return {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0, "frames": 0}
+
+
 class RawClient(RawSocketIOClient):
     """A load client: only the benchmark's marker is searched in event packets, nothing else is decoded."""
 
@@ -103,7 +108,7 @@ async def warm_up(port: int, token: str | None) -> None:
     """One client joins (with the room's recent history), sends and leaves: the first use of each code path
     (imports, query compilation, connection pools, caches) is paid before memory is measured, so memory per
     connection is what each further connection costs."""
-    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0, "frames": 0}
+    stats = new_stats()
     client = (await connect_and_join(port, [token], stats))[0]
     message = {"room": ROOM, "text": "warm-up", "client_id": "warm-up"}
     ack = await asyncio.wait_for(client.send_call("chat:send", message), 30)
@@ -124,7 +129,7 @@ def worker(conn: Any, port: int, tokens: list[str | None], sender_ids: list[tupl
 async def _worker(conn: Any, port: int, tokens: list[str | None], sender_ids: list[tuple[int, int]], messages: int,
                   rate: float, expected_each: int, storm: bool) -> None:
     loop = asyncio.get_running_loop()
-    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0, "frames": 0}
+    stats = new_stats()
     try:
         clients = await connect_and_join(port, tokens, stats)
     except Exception as error:  # noqa: BLE001 - reported to the parent

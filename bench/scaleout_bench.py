@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from chat_load import RawClient, open_client, rss_kb  # noqa: E402 - the light raw websocket client
+from chat_load import RawClient, new_stats, open_client, rss_kb  # noqa: E402 - the light raw websocket client
 
 SLUG = "digitalkonferenz-2027"
 LOBBY = f"lobby:{SLUG}"
@@ -74,7 +74,7 @@ async def _connect(entry: dict[str, Any], stats: dict[str, Any], history: bool,
 
 async def _load_proc(conn: Any, plan: list[dict[str, Any]], expected: int, args: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
-    stats: dict[str, Any] = {"seen": {}, "latencies": [], "delivered": 0, "duplicates": 0}
+    stats = new_stats()
     semaphore = asyncio.Semaphore(100)
     clients = list(await asyncio.gather(*(_connect(e, stats, False, semaphore) for e in plan)))
     conn.send(("ready", sum(c is not None for c in clients)))
