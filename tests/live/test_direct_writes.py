@@ -1,35 +1,21 @@
-"""Broadcast frames written straight to idle websockets (eventlet; gevent takes the queue path) keep every
-message, in order, for fast and for stalled readers alike."""
+"""Broadcast frames written straight to idle websockets (eventlet and gevent) keep every message, in order,
+for fast and for stalled readers alike."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import pytest
 
-from tests.security.drill_client import DrillClient
+from tests.security.drill_client import open_client
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.server
 
 LOBBY = "lobby:digitalkonferenz-2027"
 MESSAGES = 2500  # ~5 MB: more than the kernel buffers for a stalled reader
-
-
-async def connect(port: int, token: str, *, receive_buffer: int | None = None) -> DrillClient:
-    loop = asyncio.get_running_loop()
-    raw = socket.socket()
-    if receive_buffer:  # a tiny window: the server's writes to this client stall after a few KB
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    raw.setblocking(False)
-    await loop.sock_connect(raw, ("127.0.0.1", port))
-    _transport, client = await loop.create_connection(lambda: DrillClient(token, LOBBY), sock=raw)
-    assert await asyncio.wait_for(client.connected, 20), client.refused
-    assert (await client.call("join", {"room": LOBBY}, timeout=20))["ok"] is True
-    return client
 
 
 async def until(condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
@@ -39,8 +25,8 @@ async def until(condition, seconds: float) -> None:  # type: ignore[no-untyped-d
 
 
 async def scenario(port: int, tokens: list[str]) -> tuple[list[int], list[int], list[int], list[int]]:
-    sender, fast = await connect(port, tokens[0]), await connect(port, tokens[1])
-    stalled = await connect(port, tokens[2], receive_buffer=4096)
+    sender, fast = await open_client(port, tokens[0], LOBBY), await open_client(port, tokens[1], LOBBY)
+    stalled = await open_client(port, tokens[2], LOBBY, receive_buffer=4096)
     assert stalled.transport is not None
     stalled.transport.pause_reading()
     stored = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 from bench.raw_socketio import RawSocketIOClient
 
@@ -44,9 +45,19 @@ class DrillClient(RawSocketIOClient):
             after_id = ids[-1]
 
 
-async def open_client(port: int, token: str, room: str) -> DrillClient:
+async def open_client(port: int, token: str, room: str, *, receive_buffer: int | None = None) -> DrillClient:
+    """Connect, join `room`. `receive_buffer` (bytes): a tiny TCP window, so the server's writes stall early."""
     loop = asyncio.get_running_loop()
-    _transport, client = await loop.create_connection(lambda: DrillClient(token, room), "127.0.0.1", port)
+    sock = socket.socket()
+    if receive_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        _transport, client = await loop.create_connection(lambda: DrillClient(token, room), sock=sock)
+    except BaseException:
+        sock.close()  # refused (a server restarting): the transport never took the socket over
+        raise
     if not await asyncio.wait_for(client.connected, 20):
         raise ConnectionError(f"refused: {client.refused}")
     ack = await client.call("join", {"room": room}, timeout=20)
