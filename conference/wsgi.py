@@ -1,4 +1,4 @@
-"""Production serving: the only module that knows eventlet and gevent.
+"""Production serving: with `conference.websocket_io`, the only modules that know eventlet and gevent.
 
 `prepare_async` must run before Flask, SQLAlchemy or the database driver are imported, so that
 sockets, locks and the PostgreSQL driver cooperate with the event loop.
@@ -10,6 +10,13 @@ import contextlib
 import logging
 import socket
 from typing import Any
+
+from conference.websocket_io import (
+    DirectLine,
+    direct_websocket_broadcasts,
+    faster_websocket_unmasking,
+    whole_websocket_frames,
+)
 
 log = logging.getLogger("conference.wsgi")
 
@@ -24,7 +31,7 @@ def prepare_async(mode: str, database_url: str = "") -> None:
         eventlet.monkey_patch()
         from eventlet import tpool
 
-        _faster_websocket_unmasking()
+        faster_websocket_unmasking()
 
         def submit(function: Any, *args: Any) -> Any:
             worker = eventlet.spawn(tpool.execute, function, *args)
@@ -56,151 +63,6 @@ def prepare_async(mode: str, database_url: str = "") -> None:
             import psycogreen.gevent
 
             psycogreen.gevent.patch_psycopg()
-
-
-def unmask(data: bytes, mask: bytes, length: int | None = None, offset: int = 0) -> bytes:
-    """XOR `data[:length]` with the 4-byte websocket `mask`, starting at mask position `offset`."""
-    if length is None:
-        length = len(data)
-    if length <= 0:
-        return b""
-    key = bytes(mask[(offset + i) % 4] for i in range(4)) * (length // 4 + 1)
-    return (int.from_bytes(data[:length], "big") ^ int.from_bytes(key[:length], "big")).to_bytes(length, "big")
-
-
-def _faster_websocket_unmasking() -> None:
-    """Eventlet unmasks every incoming websocket frame one byte at a time in Python (a bytes object per
-    byte: ~0.1 ms for a chat message, ~40 ms for a 64 KB frame); the same XOR on whole integers is one C
-    loop. Same results (tests/test_wsgi.py compares them)."""
-    from eventlet import websocket
-
-    websocket.RFC6455WebSocket._apply_mask = staticmethod(unmask)
-
-
-def websocket_text_frame(text: str) -> bytes:
-    """One unmasked, uncompressed, final text frame, as a server sends it (RFC 6455 5.2)."""
-    payload = text.encode()
-    length = len(payload)
-    if length < 126:
-        return bytes((0x81, length)) + payload
-    if length < 65536:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
-
-
-class DirectLine:
-    """What a direct write needs of one websocket: the lock its own writer sends under, the non-blocking OS
-    socket, and the green socket (for a frame the OS socket took only part of)."""
-
-    __slots__ = ("lock", "os_socket", "green_socket")
-
-    def __init__(self, lock: Any, os_socket: Any, green_socket: Any) -> None:
-        self.lock, self.os_socket, self.green_socket = lock, os_socket, green_socket
-
-
-def _direct_websocket_broadcasts(socketio_server: Any, line_of: Any, spawn: Any) -> None:
-    """Write a broadcast's websocket frame straight to each idle socket.
-
-    python-socketio encodes a room broadcast once, then hands it to every recipient's Engine.IO queue; a
-    writer task per connection wakes, encodes and frames it again (and compresses it for browsers) and
-    writes it: about 40 us per recipient here, 0.2 s of the loop for one message to 5,000 people. This
-    builds the frame once per packet and sends it to each recipient whose connection is idle: its queue
-    empty and its send lock free (then nothing sent earlier is still on its way, so the order holds). A
-    socket that takes only part of the frame keeps the lock until a green thread has sent the rest;
-    anything else (polling, a busy or closing connection, binary data) takes the usual queue. Frames go
-    out uncompressed, which permessage-deflate allows per message (RFC 7692 6). `line_of(ws)` gives the
-    `DirectLine` of the async server's websocket object.
-    """
-    import engineio.socket
-
-    original_handler = engineio.socket.Socket._websocket_handler
-
-    def websocket_handler(self: Any, ws: Any) -> Any:
-        self.direct_line = line_of(ws)
-        try:
-            return original_handler(self, ws)
-        finally:
-            self.direct_line = None
-
-    engineio.socket.Socket._websocket_handler = websocket_handler
-
-    def finish(line: DirectLine, rest: bytes) -> None:
-        try:
-            line.green_socket.sendall(rest)
-        except OSError:
-            pass  # the connection is gone; its own reader notices and closes it
-        finally:
-            line.lock.release()
-
-    def write_directly(eio_sid: str, packet: Any) -> bool:
-        socket_ = socketio_server.eio.sockets.get(eio_sid)
-        if socket_ is None or packet.binary or socket_.closing or socket_.closed or socket_.upgrading:
-            return False
-        line = getattr(socket_, "direct_line", None)
-        if line is None or socket_.queue.qsize() or not line.lock.acquire(blocking=False):
-            return False
-        frame = getattr(packet, "websocket_frame", None)
-        if frame is None:
-            frame = packet.websocket_frame = websocket_text_frame(packet.encode())
-        try:
-            sent = line.os_socket.send(frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            line.lock.release()
-            return False
-        if sent == len(frame):
-            line.lock.release()
-        else:
-            spawn(finish, line, frame[sent:])
-        return True
-
-    original_send = socketio_server._send_eio_packet
-
-    def send_eio_packet(eio_sid: str, packet: Any) -> None:
-        if not write_directly(eio_sid, packet):
-            original_send(eio_sid, packet)
-
-    socketio_server._send_eio_packet = send_eio_packet
-
-
-def _whole_websocket_frames() -> Any:
-    """Under gevent, send every websocket frame whole, under a lock; returns `line_of` for direct writes.
-
-    simple-websocket (gevent mode's websocket) writes a frame with one `socket.send`, which sends only what
-    fits into the socket buffer: to a slow reader, the rest of a large frame (a grouped chat frame of a busy
-    room) was lost and the stream corrupt from there on (tests/live/test_direct_writes.py). `sendall` waits;
-    the lock keeps a direct write (see `_direct_websocket_broadcasts`) from cutting into it.
-    """
-    import gevent.lock
-    import simple_websocket.ws
-    from simple_websocket.errors import ConnectionClosed
-    from wsproto.events import Message, TextMessage
-
-    def send_lock(connection: Any) -> Any:
-        lock = connection.__dict__.get("conference_send_lock")
-        if lock is None:
-            lock = connection.conference_send_lock = gevent.lock.Semaphore()
-        return lock
-
-    def send(self: Any, data: Any) -> None:
-        if not self.connected:
-            raise ConnectionClosed(self.close_reason, self.close_message)
-        event = Message(data=data) if isinstance(data, bytes) else TextMessage(data=str(data))
-        with send_lock(self):
-            self.sock.sendall(self.ws.send(event))
-
-    simple_websocket.ws.Base.send = send
-
-    def line_of(wrapper: Any) -> DirectLine | None:
-        connection = getattr(wrapper, "ws", None)  # engineio's wrapper around the simple-websocket server
-        sock = getattr(connection, "sock", None)
-        os_socket = getattr(sock, "_sock", None)
-        if os_socket is None:
-            return None
-        return DirectLine(send_lock(connection), os_socket, sock)
-
-    return line_of
 
 
 def _settle_garbage_collector() -> None:
@@ -246,7 +108,7 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         import eventlet.wsgi
 
         if app.config.get("LIVE_DIRECT_WRITES", True):
-            _direct_websocket_broadcasts(
+            direct_websocket_broadcasts(
                 socketio.server, lambda ws: DirectLine(ws._sendlock, ws.socket.fd, ws.socket), eventlet.spawn)
         sock = listener or eventlet.listen((host, port), backlog=2048)
         with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
@@ -259,9 +121,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         import gevent
         from gevent.pywsgi import WSGIHandler, WSGIServer
 
-        line_of = _whole_websocket_frames()
+        line_of = whole_websocket_frames()
         if app.config.get("LIVE_DIRECT_WRITES", True):
-            _direct_websocket_broadcasts(socketio.server, line_of, gevent.spawn)
+            direct_websocket_broadcasts(socketio.server, line_of, gevent.spawn)
 
         class NoDelayHandler(WSGIHandler):
             """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms."""

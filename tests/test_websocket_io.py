@@ -1,4 +1,4 @@
-"""Serving helpers in `conference.wsgi` that do not need a running server."""
+"""The websocket helpers of `conference.websocket_io` that need no running server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from conference.wsgi import unmask, websocket_text_frame
+from conference.websocket_io import unmask, websocket_text_frame
 
 
 def eventlet_unmask(data: bytes, mask: bytes, length: int | None = None, offset: int = 0) -> bytes:
