@@ -87,8 +87,8 @@ class SizedRoomBroadcaster(RoomBroadcaster):
     above `large_room` keep the short base window (their latency goal is tighter).
 
     The window is `window * (sockets / large_room) ** 0.75`, at most `max_window`: with the defaults 10 ms at
-    100 sockets, 12 ms at 130, 56 ms at 1,000 and 100 ms from about 2,200 on (bench/chat_load.py measured
-    these: 130 clients keep p99 near 40 ms under gevent, 1,000 clients need about half the baseline's CPU).
+    100 sockets, 12 ms at 130, 56 ms at 1,000 and 100 ms from about 2,200 on (bench/chat_load.py: with the
+    default settle, p99 near 40 ms at 130 clients and under 200 ms at 1,000).
     """
 
     def __init__(self, *, max_window: float, **kwargs: Any) -> None:

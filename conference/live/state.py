@@ -418,8 +418,8 @@ class PeriodicAggregator:
 
 
 class RoomBroadcaster:
-    """Sends chat messages to a room: at once in small or quiet rooms, grouped into one frame per window in
-    large busy rooms (one encode and one frame per socket for many messages).
+    """Sends chat messages to a room: at once in small rooms, grouped into one frame per window in large
+    rooms (one encode and one frame per socket for many messages).
 
     The window counts from the end of the room's last send: writing a frame to thousands of sockets takes
     longer than the window itself, and messages that arrived meanwhile belong together into the next frame.
