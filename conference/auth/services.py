@@ -151,12 +151,17 @@ def revoke_api_token(user: User, *, token_id: int) -> None:
     db.session.flush()
 
 
+def _is_token_shaped(token: str) -> bool:
+    """Only strings that could be one of our tokens are looked up."""
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 100
+
+
 def api_token_owner(token: str) -> tuple[int, int] | None:
     """(user id, token id) of an active token of an enabled account, in one query of plain columns.
 
     Every Socket.IO connection with a token asks this (a reconnect storm is thousands at once), and the
     socket needs only the ids, not a loaded User."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+    if not _is_token_shaped(token):
         return None
     row = db.session.execute(_token_owner_query(), {"token_hash": hash_secret(token)}).first()
     if row is None or row.is_disabled:
@@ -174,7 +179,7 @@ def _token_owner_query() -> Any:
 
 
 def user_for_api_token(token: str) -> User | None:
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+    if not _is_token_shaped(token):
         return None
     row = db.session.execute(
         select(User, ApiToken.id)
