@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from chat_load import RawClient, new_stats, open_client, rss_kb  # noqa: E402 - the light raw websocket client
+from chat_load import RawClient, freeze_client_heap, new_stats, open_client, rss_kb  # noqa: E402 - the light raw websocket client
 
 SLUG = "digitalkonferenz-2027"
 LOBBY = f"lobby:{SLUG}"
@@ -77,6 +77,7 @@ async def _load_proc(conn: Any, plan: list[dict[str, Any]], expected: int, args:
     stats = new_stats()
     semaphore = asyncio.Semaphore(100)
     clients = list(await asyncio.gather(*(_connect(e, stats, False, semaphore) for e in plan)))
+    freeze_client_heap()
     conn.send(("ready", sum(c is not None for c in clients)))
     while True:
         command, value = await loop.run_in_executor(None, conn.recv)

@@ -11,6 +11,7 @@ import logging
 import socket
 from typing import Any
 
+from conference.core.heap import HeapKeeper, keep_heap
 from conference.websocket_io import (
     DirectLine,
     direct_websocket_broadcasts,
@@ -65,19 +66,6 @@ def prepare_async(mode: str, database_url: str = "") -> None:
             psycogreen.gevent.patch_psycopg()
 
 
-def _settle_garbage_collector() -> None:
-    """Keep the objects of start-up (modules, app, mappers: most of the heap) out of every later collection.
-
-    A full collection walks every tracked object; with the whole application in the heap that is a pause of
-    tens of milliseconds on the one event-loop thread, felt by every connection (chat p99). Objects frozen
-    here are never collected, which is right for what lives as long as the process anyway.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-
-
 def fair_turns(app: Any, sleep: Any) -> Any:
     """Yield to the event loop before each request.
 
@@ -101,7 +89,11 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
 
     mode = app.config["ASYNC_MODE"]
     install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
-    _settle_garbage_collector()
+    keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)))
+    keeper.tend()  # the start-up heap: collected once, then frozen
+    interval = float(app.config.get("HEAP_FREEZE_INTERVAL", 1.0))
+    if interval > 0:  # 0: CPython's own collection schedule over everything created after start-up
+        socketio.start_background_task(keep_heap, keeper, interval=interval, sleep=socketio.sleep)
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet

@@ -1,0 +1,78 @@
+"""Garbage collection without long pauses of the event loop.
+
+CPython's full collection walks every tracked object, and a server with thousands of open connections holds
+about 160 of them per connection (green threads, timers, socket wrappers, Engine.IO state). At 5,000
+connections a full collection stops the one event-loop thread for 100-600 ms, and it comes whenever the
+long-lived objects have grown by a quarter: during a busy chat as likely as at any other time.
+
+`HeapKeeper` keeps the long-lived objects out of those collections. Every `interval` seconds it runs a
+young collection and then `gc.freeze()`, which moves every surviving object into the permanent generation
+(a list splice, no walk). Automatic collections, full ones included, then walk only what was created since.
+
+Frozen objects are still freed by reference counting the moment nothing refers to them; only garbage
+*cycles* among them stay until the next reclaim: unfreeze, one full collection, freeze again. Measured with
+1,000 connections opened and closed: about 30 such objects per closed connection, against about 100 freed at
+once by reference counting. A reclaim is a pause as long as CPython's own full collection (0.5-1 s at 5,000
+connections), so it runs once every `reclaim_every` seconds (10 minutes): garbage cycles wait at most that
+long, and the long pauses come once per interval instead of whenever the heap has grown by a quarter.
+
+The keeper never asks for the size of the frozen heap: `gc.get_freeze_count()` walks the whole permanent
+generation (about 0.3 s at 5,000 connections, measured with perf), a pause of the kind this module avoids.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("conference.heap")
+
+
+@dataclass
+class HeapKeeper:
+    """Freezes what survives a young collection; reclaims frozen garbage cycles every `reclaim_every` s."""
+
+    reclaim_every: float = 600.0
+    clock: Callable[[], float] = time.monotonic
+    last_reclaim_at: float | None = None
+    reclaims: int = 0
+    reclaimed_objects: int = 0
+    longest_reclaim: float = 0.0
+
+    def tend(self) -> None:
+        """One step: freeze the survivors of a young collection; reclaim frozen cycles when it is time.
+
+        The first step reclaims (nothing was frozen yet): the start-up heap (modules, app, mappers) is
+        collected once and frozen, as it lives as long as the process.
+        """
+        gc.collect(1)
+        gc.freeze()
+        if self.last_reclaim_at is None or self.clock() - self.last_reclaim_at >= self.reclaim_every:
+            self.reclaim()
+
+    def reclaim(self) -> int:
+        """Free the garbage cycles among frozen objects (one full collection); returns how many were freed."""
+        began = self.clock()
+        gc.unfreeze()
+        freed = gc.collect()
+        gc.freeze()
+        self.last_reclaim_at = self.clock()
+        took = self.last_reclaim_at - began
+        self.reclaims += 1
+        self.reclaimed_objects += freed
+        self.longest_reclaim = max(self.longest_reclaim, took)
+        log.info("heap reclaim: %d garbage objects freed in %.0f ms", freed, took * 1000)
+        return freed
+
+
+def keep_heap(keeper: HeapKeeper, *, interval: float, sleep: Callable[[float], object]) -> None:
+    """Run `keeper.tend` every `interval` seconds, forever (a background task of the server)."""
+    while True:
+        sleep(interval)
+        try:
+            keeper.tend()
+        except Exception:  # the keeper must outlive any surprise; CPython's own collector still runs
+            log.exception("heap keeper step failed")
