@@ -40,7 +40,6 @@ class HeapKeeper:
     last_reclaim_at: float | None = None
     reclaims: int = 0
     reclaimed_objects: int = 0
-    longest_reclaim: float = 0.0
 
     def tend(self) -> None:
         """One step: freeze the survivors of a young collection; reclaim frozen cycles when it is time.
@@ -63,7 +62,6 @@ class HeapKeeper:
         took = self.last_reclaim_at - began
         self.reclaims += 1
         self.reclaimed_objects += freed
-        self.longest_reclaim = max(self.longest_reclaim, took)
         log.info("heap reclaim: %d garbage objects freed in %.0f ms", freed, took * 1000)
         return freed
 
