@@ -32,7 +32,7 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.permissions import Permission
 from conference.core.security import is_safe_redirect
-from conference.events.access import load_event, require
+from conference.events.access import load_event, may_see_links, require
 from conference.events.models import Event
 from conference.extensions import db
 
@@ -151,7 +151,8 @@ def session_page(slug: str, session_id: int) -> Any:
         abort(404)
     starred = session_id in services.starred_session_ids(event, current_user)
     context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
-               "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None}
+               "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None,
+               "show_links": may_see_links(current_user, event)}
     if not pagecache.is_shared_view():
         return render_template("agenda/session.html", **context)
     # The page depends only on the release; the slides and live panels change between releases and are kept
