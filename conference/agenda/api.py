@@ -17,6 +17,7 @@ from conference.agenda import pagecache, services
 from conference.agenda.blueprint import bp
 from conference.agenda.models import AgendaRelease, ConferenceSession, SpeakerRole, TimetableSlot
 from conference.agenda.openapi import openapi_document
+from conference.agenda.public import released_sessions
 from conference.agenda.schedule import Schedule, published_schedule, session_payload, working_schedule
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
@@ -271,14 +272,15 @@ def api_publish(event: Event) -> Any:
 @api_login_required
 def api_starred(slug: str) -> Any:
     event = load_event(slug)
-    return jsonify({"sessions": sorted(services.starred_session_ids(event, current_user))})
+    released = {entry.id for entry in released_sessions(event)}
+    return jsonify({"sessions": sorted(services.starred_session_ids(event, current_user) & released)})
 
 
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>/star", methods=["PUT", "DELETE"])
 @api_login_required
 def api_star(slug: str, session_id: int) -> Any:
     event = load_event(slug)
-    session = services.session_in_event(event, session_id)
+    session = services.released_session_in_event(event, session_id)
     if request.method == "PUT":
         services.star_session(session, user=current_user)
     else:

@@ -50,6 +50,8 @@ SCHEMAS: dict[str, Any] = {
                              "description": {"type": "string"}, "start": {"type": "string", "format": "date"},
                              "end": {"type": "string", "format": "date"}, "timezone": {"type": "string"},
                              "language": {"type": "string"}, "registration": {"type": "string"},
+                             "links": {"type": "string", "enum": ["public", "members"],
+                                       "description": "who sees stream and meeting links on session pages"},
                              "published": {"type": "boolean"}}},
     "EventList": {"type": "object", "required": ["events"],
                   "properties": {"events": {"type": "array", "items": _ref("Event")}}},

@@ -30,8 +30,9 @@ from conference.agenda.models import Track
 from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_next, parse_filters, published_schedule
 from conference.core import after_commit
 from conference.core.db import utcnow
+from conference.core.permissions import Permission
 from conference.core.security import is_safe_redirect
-from conference.events.access import load_event
+from conference.events.access import load_event, may_see_links, require
 from conference.events.models import Event
 from conference.extensions import db
 
@@ -113,13 +114,21 @@ def _grid_html(event: Event, published: Schedule, day: date | None, filters: Any
 
 @bp.route("/events/<slug>/agenda/tracks.css")
 def track_styles(slug: str) -> Any:
-    """Track colours as a style sheet (the CSP allows no inline styles)."""
+    """Track colours as a style sheet (the CSP allows no inline styles): the released tracks, or with
+    `?state=working` the editor's (organisers only)."""
     event = load_event(slug)
-    tracks = db.session.scalars(select(Track).where(Track.event_id == event.id)).all()
+    if request.args.get("state") == "working":
+        require(event, Permission.MANAGE_AGENDA)
+        tracks: Any = db.session.scalars(select(Track).where(Track.event_id == event.id)).all()
+        cache_control = "private, no-store"
+    else:
+        published = published_schedule(event)
+        tracks = published.tracks if published is not None else []
+        cache_control = "public, max-age=60"
     css = "".join(f".track-{t.id}{{--track-color:{t.color}}}\n" for t in tracks
                   if services.COLOR_PATTERN.match(t.color))
     response = Response(css, mimetype="text/css")
-    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Cache-Control"] = cache_control
     return response
 
 
@@ -142,7 +151,8 @@ def session_page(slug: str, session_id: int) -> Any:
         abort(404)
     starred = session_id in services.starred_session_ids(event, current_user)
     context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
-               "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None}
+               "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None,
+               "show_links": may_see_links(current_user, event)}
     if not pagecache.is_shared_view():
         return render_template("agenda/session.html", **context)
     # The page depends only on the release; the slides and live panels change between releases and are kept
@@ -210,7 +220,7 @@ def _back(event: Event, session_id: int) -> Any:
 @login_required
 def star(slug: str, session_id: int) -> Any:
     event = load_event(slug)
-    session = services.session_in_event(event, session_id)
+    session = services.released_session_in_event(event, session_id)
     if request.form.get("action") == "unstar":
         services.unstar_session(session, user=current_user)
         message = _("Removed from your agenda.")

@@ -233,6 +233,24 @@ class Schedule:
     def __post_init__(self) -> None:
         self._by_id = {s.id: s for s in self.sessions}
         self._days: list[date] | None = None  # a release is cached per process: computed once, not per page
+        self._by_speaker: dict[int, list[tuple[PSession, str]]] | None = None
+
+    def sessions_of_speaker(self, speaker_id: int) -> list[tuple[PSession, str]]:
+        """(session, role) of every session that names the speaker and is not cancelled, by start."""
+        if self._by_speaker is None:
+            index: dict[int, list[tuple[PSession, str]]] = {}
+            for entry in self.sessions:  # sorted by start already
+                if not entry.cancelled:
+                    for person in entry.speakers:
+                        index.setdefault(person.id, []).append((entry, person.role))
+            self._by_speaker = index
+        return list(self._by_speaker.get(speaker_id, []))
+
+    def speaker_ids(self) -> frozenset[int]:
+        """Everyone named by a session that is not cancelled."""
+        self.sessions_of_speaker(0)
+        assert self._by_speaker is not None
+        return frozenset(self._by_speaker)
 
     def local_day(self, value: datetime) -> date:
         return value.astimezone(self.zone).date()

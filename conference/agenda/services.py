@@ -35,6 +35,7 @@ from conference.agenda.models import (
     TimetableSlot,
     Track,
 )
+from conference.agenda.public import is_released
 from conference.agenda.schedule import build_snapshot, diff_snapshots
 from conference.auth.models import User
 from conference.core import after_commit
@@ -96,6 +97,13 @@ def session_in_event(event: Event, session_id: int) -> ConferenceSession:
     if session is None or session.event_id != event.id:
         raise NotFound(_("No such session."))
     return session
+
+
+def released_session_in_event(event: Event, session_id: int) -> ConferenceSession:
+    """A session that the latest release names: what attendees may act on (star); drafts are 404."""
+    if not is_released(event, session_id):
+        raise NotFound(_("No such session."))
+    return session_in_event(event, session_id)
 
 
 def slot_in_event(event: Event, slot_id: int) -> TimetableSlot:

@@ -24,6 +24,11 @@ def can_see_event(user: Any, event: Event) -> bool:
     return event.is_published or has_permission(user, event, Permission.VIEW_EVENT)
 
 
+def may_see_links(user: Any, event: Event) -> bool:
+    """Stream and meeting links: for everyone, or (members only) for people registered for the event."""
+    return not event.links_for_members_only or has_permission(user, event, Permission.JOIN_LIVE)
+
+
 def load_event(slug: str) -> Event:
     """The event for `slug`; unpublished events are 404 for everyone who may not prepare them."""
     event = db.session.scalar(select(Event).where(Event.slug == slug))

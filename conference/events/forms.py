@@ -28,6 +28,11 @@ class EventSettingsForm(FlaskForm):
         SelectChoice("closed", _l("Closed")),
     ])
     registration_code = StringField(_l("Registration code"), validators=[Optional(), Length(max=64)])
+    link_visibility = SelectField(_l("Stream and meeting links"), choices=[
+        SelectChoice("auto", _l("Members only when registration needs a code or is closed (default)")),
+        SelectChoice("members", _l("Members only: people registered for the event")),
+        SelectChoice("public", _l("Public: everyone who can see the session page")),
+    ])
     is_published = BooleanField(_l("Published"))
 
 

@@ -21,6 +21,14 @@ class RegistrationMode(StrEnum):
     CLOSED = "closed"
 
 
+class LinkVisibility(StrEnum):
+    """Who sees the stream and meeting links of the event's sessions."""
+
+    AUTO = "auto"  # members only when registration is restricted (code or closed), public when it is open
+    PUBLIC = "public"
+    MEMBERS = "members"  # people registered for the event (any role) and site administrators
+
+
 class Event(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "events"
 
@@ -36,6 +44,7 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     registration_mode: Mapped[str] = mapped_column(String(10), default=RegistrationMode.OPEN)
     registration_code: Mapped[str | None] = mapped_column(String(64))
     chat_retention_days: Mapped[int | None] = mapped_column(default=None)
+    link_visibility: Mapped[str] = mapped_column(String(10), default=LinkVisibility.AUTO)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list[EventMembership]] = relationship(
@@ -57,6 +66,15 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
         return datetime.combine(self.end_date + timedelta(days=1), time.min, self.zone).astimezone(
             ZoneInfo("UTC")
         )
+
+    @property
+    def links_for_members_only(self) -> bool:
+        """Whether stream and meeting links are kept from people not registered for the event."""
+        if self.link_visibility == LinkVisibility.PUBLIC:
+            return False
+        if self.link_visibility == LinkVisibility.MEMBERS:
+            return True
+        return self.registration_mode != RegistrationMode.OPEN  # AUTO, and any unknown value: the safe side
 
     def is_past(self, today: date) -> bool:
         return self.end_date < today

@@ -16,7 +16,7 @@ from conference.core.errors import Conflict, NotAllowed, ValidationFailed
 from conference.core.permissions import ROLE_RANK, Role
 from conference.core.signals import membership_changed
 from conference.core.timeutil import is_valid_timezone
-from conference.events.models import Event, EventMembership, RegistrationMode
+from conference.events.models import Event, EventMembership, LinkVisibility, RegistrationMode
 from conference.extensions import db
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}[a-z0-9]$")
@@ -58,6 +58,8 @@ def update_event(event: Event, **changes: Any) -> Event:
     mode = changes.get("registration_mode", event.registration_mode)
     if mode not in set(RegistrationMode):
         raise ValidationFailed(_("Unknown registration mode."), field="registration_mode")
+    if changes.get("link_visibility", event.link_visibility) not in set(LinkVisibility):
+        raise ValidationFailed(_("Unknown link visibility."), field="link_visibility")
     code = changes.get("registration_code", event.registration_code)
     if mode == RegistrationMode.CODE and not (code or "").strip():
         raise ValidationFailed(_("Set a registration code for registration with a code."),
@@ -134,5 +136,6 @@ def event_payload(event: Event) -> dict[str, Any]:
         "timezone": event.timezone,
         "language": event.language,
         "registration": event.registration_mode,
+        "links": "members" if event.links_for_members_only else "public",
         "published": event.is_published,
     }

@@ -9,9 +9,9 @@ import click
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from conference.agenda.models import ConferenceSession
+from conference.agenda.public import released_sessions
 from conference.auth.services import find_user_by_email
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound, ValidationFailed
@@ -41,6 +41,8 @@ def api_history(slug: str) -> Any:
     room = services.resolve_room(request.args.get("room", ""))
     if room.event.id != event.id:
         raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+    services.require_released_room(services.load_room_info(room.name), may_manage_agenda=has_permission(
+        current_user, event, Permission.MANAGE_AGENDA))
     services.check_can_join(room, current_user)
     after = request.args.get("after_id")
     if after is not None and not after.isdigit():
@@ -56,9 +58,9 @@ def _back(event: Event) -> Any:
 
 
 def _chat_rooms(event: Event) -> list[tuple[str, str]]:
-    sessions = db.session.scalars(select(ConferenceSession).where(ConferenceSession.event_id == event.id)
-                                  .order_by(ConferenceSession.title))
-    return [(services.room_for(event), _("Lobby"))] + [(services.room_for(s), s.title) for s in sessions]
+    """The lobby and the rooms of the released sessions (moderators need not manage the agenda: no drafts)."""
+    sessions = sorted(released_sessions(event), key=lambda entry: entry.title)
+    return [(services.room_for(event), _("Lobby"))] + [(entry.chat_room, entry.title) for entry in sessions]
 
 
 @bp.route("/manage/events/<slug>/live")

@@ -18,7 +18,8 @@ from sqlalchemy import Insert, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from conference.agenda.models import ConferenceSession, TimetableSlot
+from conference.agenda.models import ConferenceSession
+from conference.agenda.public import released_end, released_session
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import execute_committed, utcnow
@@ -120,6 +121,7 @@ class RoomInfo:
     session_id: int | None
     closes_at: datetime | None  # a session chat becomes a read-only archive then
     slow_mode_seconds: int
+    is_released: bool = True  # False: a session room whose session no release names yet (organisers only)
 
     @property
     def has_chat(self) -> bool:
@@ -143,16 +145,21 @@ def load_room_info(name: Any) -> RoomInfo:
     kind, key = match.groups()
     session_id: int | None = None
     closes_at: datetime | None = None
+    is_released = True
     if kind == "session":
         if not key.isdigit() or len(key) > 12:
             raise NotFound(_("There is no such room."), code="unknown_room", field="room")
-        found = db.session.execute(select(ConferenceSession.id, Event.id, Event.slug)
+        found = db.session.execute(select(ConferenceSession.id, Event)
                                    .join(Event, Event.id == ConferenceSession.event_id)
                                    .where(ConferenceSession.id == int(key))).first()
         if found is None:
             raise NotFound(_("There is no such room."), code="unknown_room", field="room")
-        session_id, event_id, slug = found
-        end = db.session.scalar(select(func.max(TimetableSlot.end_at)).where(TimetableSlot.session_id == session_id))
+        session_id, event = found
+        event_id, slug = event.id, event.slug
+        # The chat closes after the session's released end: the time attendees were told, not the editor's.
+        entry = released_session(event, session_id)
+        is_released = entry is not None
+        end = entry.end_at if entry is not None else None
         closes_at = end + CHAT_CLOSES_AFTER_SESSION if end is not None else None
     else:
         row = db.session.execute(select(Event.id, Event.slug).where(Event.slug == key)).first()
@@ -163,7 +170,14 @@ def load_room_info(name: Any) -> RoomInfo:
     if kind != "event":
         slow = db.session.scalar(select(LiveRoomSetting.slow_mode_seconds).where(
             LiveRoomSetting.event_id == event_id, LiveRoomSetting.room == name)) or 0
-    return RoomInfo(name, kind, event_id, slug, session_id, closes_at, int(slow))
+    return RoomInfo(name, kind, event_id, slug, session_id, closes_at, int(slow), is_released)
+
+
+def require_released_room(info: RoomInfo, *, may_manage_agenda: bool) -> None:
+    """A session's room exists for attendees once a release names the session; before that only the
+    organisers preparing it may use it (its id would otherwise confirm an unannounced session)."""
+    if not info.is_released and not may_manage_agenda:
+        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
 
 
 def live_room(info: RoomInfo) -> LiveRoom:
@@ -307,7 +321,8 @@ def shown_role(user: User, event: Event) -> str:
 
 
 def session_end(session: ConferenceSession) -> datetime | None:
-    return db.session.scalar(select(func.max(TimetableSlot.end_at)).where(TimetableSlot.session_id == session.id))
+    """The released end (see `load_room_info`); None while no release names the session."""
+    return released_end(session.event, session.id)
 
 
 def session_has_ended(session: ConferenceSession, now: datetime | None = None) -> bool:

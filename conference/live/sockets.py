@@ -127,6 +127,8 @@ def socket_event(*, permission: Permission | None = None, room: bool = False,
                     if joined and call.info.name not in identity.rooms:
                         raise NotAllowed(_("Join the room first."), code="not_joined", field="room")
                     standing = call.standing  # a gone or disabled account is refused here
+                    services.require_released_room(call.info,
+                                                   may_manage_agenda=standing.may(Permission.MANAGE_AGENDA))
                     if permission is not None and not standing.may(permission):
                         raise NotAllowed(_("You do not have permission to do this."))
                 else:

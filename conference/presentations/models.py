@@ -81,9 +81,3 @@ CONTENT_TYPES = {
     "ppt": "application/vnd.ms-powerpoint",
     "key": "application/vnd.apple.keynote",
 }
-
-
-def session_ends_at(session: ConferenceSession) -> datetime | None:
-    """The end of the session's latest working slot, or None while it is not scheduled."""
-    ends = [slot.end_at for slot in session.slots]
-    return max(ends) if ends else None

@@ -27,6 +27,8 @@ from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
 from conference.agenda.models import ConferenceSession, SessionKind
+from conference.agenda.public import released_session
+from conference.agenda.schedule import PSession, published_schedule
 from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
@@ -39,7 +41,7 @@ from conference.events.access import can_see_event, event_permission_required, l
 from conference.events.models import Event
 from conference.extensions import db
 from conference.presentations import services
-from conference.presentations.models import Presentation, ThumbnailState, session_ends_at
+from conference.presentations.models import Presentation, ThumbnailState
 from conference.presentations.storage import (
     ALLOWED_TYPES,
     MULTIPART_OVERHEAD,
@@ -78,7 +80,8 @@ def presentation_panel(event: Event, session: ConferenceSession) -> dict[str, An
         "max_mb": f"{services.max_upload_bytes() / (1024 * 1024):g}",
         "accept": ",".join(f".{t}" for t in ALLOWED_TYPES),
         "now": utcnow(),
-        "ends_at": session_ends_at(session),
+        "ends_at": services.session_end(session),
+        "released": released_session(event, session.id) is not None,
         "delete_form": EmptyForm(),
     }
 
@@ -108,6 +111,15 @@ def _load_event_session(event: Event, session_id: int) -> ConferenceSession:
     if session is None or session.event_id != event.id:
         raise NotFound(_("No such session."))
     return session
+
+
+def _released_or_own(session: ConferenceSession) -> PSession | None:
+    """The session as released. One that no release names yet exists only for the organisers and its own
+    speakers (they prepare its slides); everyone else gets 404."""
+    entry = released_session(session.event, session.id)
+    if entry is None and not services.can_see_private(current_user, session):
+        raise NotFound(_("No such session."))
+    return entry
 
 
 # --- upload ----------------------------------------------------------------------------------------------
@@ -216,6 +228,7 @@ def api_upload(session_id: int) -> Any:
 @bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["GET"])
 def api_list(session_id: int) -> Any:
     session = _load_session(session_id)
+    _released_or_own(session)
     decks = services.visible_presentations(current_user, session)
     latest = services.current_version(session)
     return jsonify({"presentations": [services.presentation_payload(p, latest=latest) for p in decks]})
@@ -324,13 +337,15 @@ def session_slides(slug: str, session_id: int) -> Any:
     """The session's slides on their own page (the agenda's session page includes the same partial)."""
     event = load_event(slug)
     session = _load_event_session(event, session_id)
-    return render_template("presentations/session.html", event=event, session=session)
+    entry = _released_or_own(session)
+    return render_template("presentations/session.html", event=event, session=session,
+                           title=entry.title if entry is not None else session.title)
 
 
 @bp.route("/events/<slug>/presentations")
 def event_presentations(slug: str) -> Any:
     event = load_event(slug)
-    return render_template("presentations/event.html", event=event,
+    return render_template("presentations/event.html", event=event, schedule=published_schedule(event),
                            decks=services.published_presentations(event))
 
 
@@ -366,7 +381,7 @@ def dashboard(event: Event) -> Any:
     ordered = sorted(sessions, key=lambda s: (min((sl.start_at for sl in s.slots), default=now), s.title))
     return render_template("presentations/dashboard.html", event=event, sessions=ordered, counts=counts,
                            missing=[s for s in ordered if not counts.get(s.id)], form=EmptyForm(), now=now,
-                           ends_at=session_ends_at)
+                           ends_at=services.session_end)
 
 
 @bp.route("/manage/events/<slug>/presentations/remind/<int:session_id>", methods=["POST"])

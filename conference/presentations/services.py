@@ -22,6 +22,8 @@ from sqlalchemy import func, select
 
 from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession, SessionSpeaker
+from conference.agenda.public import released_end, released_session
+from conference.agenda.schedule import published_schedule
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
@@ -35,7 +37,6 @@ from conference.presentations.models import (
     ThumbnailState,
     Visibility,
     VisibilityMode,
-    session_ends_at,
 )
 from conference.presentations.storage import ReceivedFile, new_stored_name
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
@@ -106,8 +107,19 @@ def current_version(session: ConferenceSession) -> int | None:
     return db.session.scalar(select(func.max(Presentation.version)).where(Presentation.session_id == session.id))
 
 
+def session_end(session: ConferenceSession) -> datetime | None:
+    """When the session ends as released: automatic publication follows the programme people see, so a
+    session moved in the editor (or never released) publishes nothing early."""
+    return released_end(session.event, session.id)
+
+
 def visibility_of(presentation: Presentation, now: datetime | None = None) -> Visibility:
-    return presentation.visibility(session_ends_at(presentation.session), now or utcnow())
+    """As the public sees it: the slides of a session that no release names are private, whatever their mode."""
+    session = presentation.session
+    entry = released_session(session.event, session.id)
+    if entry is None:
+        return Visibility.PRIVATE
+    return presentation.visibility(entry.end_at, now or utcnow())
 
 
 def is_public(presentation: Presentation, now: datetime | None = None) -> bool:
@@ -126,9 +138,7 @@ def visible_presentations(user: Any, session: ConferenceSession) -> list[Present
         select(Presentation).where(Presentation.session_id == session.id).order_by(Presentation.version.desc())))
     if can_see_private(user, session):
         return versions
-    now = utcnow()
-    ends = session_ends_at(session)
-    if versions and versions[0].visibility(ends, now) == Visibility.PUBLISHED:
+    if versions and visibility_of(versions[0]) == Visibility.PUBLISHED:
         return versions[:1]
     return []
 
@@ -360,26 +370,47 @@ def content_disposition(filename: str) -> str:
 
 
 def published_presentations(event: Event, now: datetime | None = None) -> list[Presentation]:
-    """The current, published version of every session's slides in `event`, ordered by session start."""
+    """The current, published version of the slides of every released session that is not cancelled, ordered
+    by the session's released end. Sessions only in the editor have none here, whatever their decks' mode."""
     now = now or utcnow()
+    schedule = published_schedule(event)
+    if schedule is None:
+        return []
     latest = (select(Presentation.session_id, func.max(Presentation.version).label("version"))
               .where(Presentation.event_id == event.id).group_by(Presentation.session_id).subquery())
     rows = db.session.scalars(
         select(Presentation).join(latest, (Presentation.session_id == latest.c.session_id)
                                   & (Presentation.version == latest.c.version))
-        .join(ConferenceSession, ConferenceSession.id == Presentation.session_id)
-        .where(ConferenceSession.is_cancelled.is_(False))
     ).all()
-    published = [p for p in rows if p.visibility(session_ends_at(p.session), now) == Visibility.PUBLISHED]
-    return sorted(published, key=lambda p: (session_ends_at(p.session) or now, p.session.title))
+    published = []
+    for presentation in rows:
+        entry = schedule.session(presentation.session_id)
+        if entry is not None and not entry.cancelled \
+                and presentation.visibility(entry.end_at, now) == Visibility.PUBLISHED:
+            published.append((entry.end_at or now, entry.title, presentation))
+    return [presentation for _end, _title, presentation in sorted(published, key=lambda item: item[:2])]
+
+
+def released_titles(presentations: list[Presentation]) -> dict[int, str]:
+    """Session id -> title as released, for the sessions of `presentations` (what the archive names them)."""
+    titles: dict[int, str] = {}
+    for event in {p.event_id: p.event for p in presentations}.values():
+        schedule = published_schedule(event)
+        titles.update({entry.id: entry.title for entry in schedule.sessions} if schedule else {})
+    return titles
 
 
 def write_archive(presentations: list[Presentation], target: IO[bytes]) -> None:
-    """All decks into one zip, stored (slides are compressed already), file by file from disk."""
+    """All decks into one zip, stored (slides are compressed already), file by file from disk.
+
+    Folders carry the released session titles (the archive is public; a title changed in the editor waits for
+    the next release)."""
     used: set[str] = set()
+    titles = released_titles(presentations)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for number, presentation in enumerate(presentations, start=1):
-            title = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in presentation.session.title)
+            title = "".join(ch if ch.isalnum() or ch in " -_" else "_"
+                            for ch in titles.get(presentation.session_id, ""))
             name = f"{number:02d} {title.strip()[:80]}/{presentation.original_filename}"
             while name in used:
                 name = f"{number:02d}-{len(used)} {title.strip()[:80]}/{presentation.original_filename}"

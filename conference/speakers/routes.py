@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -14,6 +13,8 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from conference.agenda.models import ConferenceSession, SessionKind
+from conference.agenda.public import released_sessions_of_speaker
+from conference.agenda.schedule import PSession
 from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.db import utcnow
@@ -41,7 +42,7 @@ LINK_PATTERN = re.compile(r"(https?://[^\s<>\"]+|/events/[^\s<>\"]+)")
 
 
 @bp.app_template_global()
-def session_url(event: Event, session: ConferenceSession) -> str | None:
+def session_url(event: Event, session: ConferenceSession | PSession) -> str | None:
     """The agenda's session page, if the agenda offers one (the speakers domain must not require it)."""
     if "agenda.session_page" in current_app.view_functions:
         return url_for("agenda.session_page", slug=event.slug, session_id=session.id)
@@ -53,14 +54,6 @@ def _load_profile(event: Event, speaker_id: int) -> SpeakerProfile:
     if profile is None or profile.event_id != event.id:
         raise NotFound(_("No such speaker."))
     return profile
-
-
-def _sessions_of(profile: SpeakerProfile) -> list[tuple[ConferenceSession, str]]:
-    """The profile's sessions that are not cancelled: scheduled ones by start, then the rest by title."""
-    links = [(link.session, link.role) for link in profile.session_links if not link.session.is_cancelled]
-    latest = datetime.max.replace(tzinfo=UTC)
-    return sorted(links, key=lambda item: (min((s.start_at for s in item[0].slots), default=latest),
-                                           item[0].title))
 
 
 @bp.route("/events/<slug>/speakers")
@@ -77,8 +70,8 @@ def speaker_page(slug: str, speaker_id: int) -> Any:
     can_edit = current_user.is_authenticated and profile.can_edit(current_user)
     if not services.is_public(profile) and not can_edit:
         raise NotFound(_("No such speaker."))
-    return render_template("speakers/speaker.html", event=event, profile=profile, sessions=_sessions_of(profile),
-                           can_edit=can_edit)
+    return render_template("speakers/speaker.html", event=event, profile=profile, can_edit=can_edit,
+                           sessions=released_sessions_of_speaker(event, profile.id))
 
 
 @bp.route("/events/<slug>/speakers/<int:speaker_id>/photo")

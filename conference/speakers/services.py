@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 # The agenda's models import SpeakerProfile; the reverse import here (services only) closes no cycle and
 # is needed because accepting an invitation places the speaker in a session.
 from conference.agenda.models import ConferenceSession, SessionSpeaker, SpeakerRole
+from conference.agenda.public import released_speaker_ids
 from conference.auth.models import User
 from conference.auth.services import validate_email
 from conference.core import after_commit
@@ -197,16 +198,18 @@ def profile_for_user(event: Event, user: Any) -> SpeakerProfile | None:
 
 
 def public_speakers(event: Event) -> list[SpeakerProfile]:
-    """Profiles that speak in at least one session that is not cancelled, by name."""
+    """Profiles that a released session (not cancelled) names, by name. Invited or added in the editor only:
+    not yet (the agenda's release decides, `conference.agenda.public`)."""
+    ids = released_speaker_ids(event)
+    if not ids:
+        return []
     return list(db.session.scalars(
-        select(SpeakerProfile).where(SpeakerProfile.event_id == event.id).where(
-            SpeakerProfile.id.in_(select(SessionSpeaker.speaker_id).join(ConferenceSession).where(
-                ConferenceSession.is_cancelled.is_(False))))
+        select(SpeakerProfile).where(SpeakerProfile.event_id == event.id, SpeakerProfile.id.in_(ids))
         .order_by(func.lower(SpeakerProfile.name))))
 
 
 def is_public(profile: SpeakerProfile) -> bool:
-    return any(not link.session.is_cancelled for link in profile.session_links)
+    return profile.id in released_speaker_ids(profile.event)
 
 
 # --- invitations -----------------------------------------------------------------------------------------

@@ -259,8 +259,9 @@ def test_publish_release_via_api(client, agenda_world, organiser_headers, create
     assert [r["version"] for r in listing["releases"]] == ["1.0"]
 
 
-def test_star_api_for_logged_in_only(client, agenda_world, person, create_agenda_session) -> None:
+def test_star_api_for_logged_in_only(client, agenda_world, person, create_agenda_session, publish) -> None:
     talk = create_agenda_session(agenda_world.event, "Vortrag", room=agenda_world.rooms[0])
+    publish(agenda_world.event)
     assert client.put(f"/api/v1/events/agenda-test/sessions/{talk.id}/star",
                       headers={"Authorization": "Bearer cft_unknown"}).status_code == 401
     headers = {"Authorization": f"Bearer {api_token_for(person(agenda_world.event, Role.ATTENDEE))}"}

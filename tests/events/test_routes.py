@@ -44,6 +44,7 @@ def test_api_events_shape(client, create_event) -> None:
     assert client.get("/api/v1/events").json == {"events": [{
         "slug": "api-conf", "title": "API-Konferenz", "description": "", "start": "2027-03-18",
         "end": "2027-03-19", "timezone": "Europe/Berlin", "language": "de", "registration": "open",
+        "links": "public",
         "published": True}]}
 
 

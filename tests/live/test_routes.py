@@ -117,13 +117,10 @@ def test_anonymous_session_page_shows_answered_question_at_once(client: Any, cre
                                                                  create_session: Any) -> None:
     """The questions panel is cached briefly for anonymous visitors; asking and answering drop it at once."""
     from conference.agenda import pagecache
-    from conference.agenda.services import ensure_demo_release
     from conference.core.after_commit import commit
 
     event = create_event("qa-cache", start=datetime(2027, 3, 18).date())
-    session = create_session(event)
-    assert ensure_demo_release(event) is not None
-    commit()
+    session = create_session(event)  # released by the fixture
     page = f"/events/{event.slug}/sessions/{session.id}"
     author = person(event, Role.ATTENDEE, name="Fragende Person")
     moderator = person(event, Role.MODERATOR, name="Moderation")

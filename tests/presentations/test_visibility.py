@@ -21,6 +21,7 @@ from conference.extensions import db
 from conference.presentations.models import Presentation
 from conference.presentations.services import content_disposition
 from tests.fixtures.accounts import csrf_token, login
+from tests.fixtures.agenda import record_release
 from tests.fixtures.presentations import FUTURE, PAST, pdf_bytes, pptx_bytes, snapshot, upload, wait_for_thumbnail
 
 
@@ -50,10 +51,12 @@ def put_slides(client, stage, filename: str = "Folien.pdf", data: bytes | None =
 
 
 def end_session(session, offset: int = 0) -> None:
+    """Move the session into the past and release that (slides follow the released end)."""
     start = PAST + timedelta(hours=offset)
     for slot in db.session.scalars(select(TimetableSlot).where(TimetableSlot.session_id == session.id)):
         slot.start_at, slot.end_at = start, start + timedelta(minutes=45)
     commit()
+    record_release(session.event)
 
 
 def download_url(body: dict) -> str:
@@ -299,14 +302,11 @@ def test_agenda_session_page_includes_slides_partial(client, slides_stage) -> No
 
 def publish_future_agenda(stage) -> None:
     """Release the stage's agenda: both talks on the FUTURE day, one after the other."""
-    from conference.agenda.services import ensure_demo_release
-
     for slot in stage.other_session.slots:
         slot.start_at, slot.end_at = slot.start_at + timedelta(hours=1), slot.end_at + timedelta(hours=1)
     stage.event.start_date = stage.event.end_date = FUTURE.date()
     commit()
-    assert ensure_demo_release(stage.event) is not None
-    commit()
+    record_release(stage.event)
 
 
 def test_anonymous_session_page_slides_panel_cached_and_dropped_on_change(app: Flask, client, slides_stage) -> None:
