@@ -400,3 +400,67 @@ def test_130_attendees_log_in_from_one_address(tmp_path: Path, async_mode: str, 
               f"({len(probes)} probes)")
         assert [status for status, _ in results] == [200] * 130
         assert elapsed < 120
+
+
+LOOP_PROBE = """
+import json, sys, time
+mode, instance = sys.argv[1], sys.argv[2]
+from conference.wsgi import prepare_async
+prepare_async(mode)
+if mode == "eventlet":
+    import eventlet as green
+else:
+    import gevent as green
+from werkzeug.security import check_password_hash
+from conference import create_app
+from conference.auth import services
+from conference.core.after_commit import commit
+from conference.extensions import db
+
+app = create_app({"INSTANCE_PATH": instance, "SECRET_KEY": "x", "ASYNC_MODE": mode, "MESSAGE_QUEUE": None,
+                  "DATABASE_URL": f"sqlite:///{instance}/probe.sqlite3"})
+with app.app_context():
+    db.create_all()
+    user = services.create_user(email="probe@example.org", name="Probe", password="demo-passwort-2027")
+    commit()
+    started = time.perf_counter()
+    check_password_hash(user.password_hash, "demo-passwort-2027")  # on the loop: what a login used to cost it
+    one_hash = time.perf_counter() - started
+    gaps, running = [], True
+
+    def tick():
+        last = time.perf_counter()
+        while running:
+            green.sleep(0.002)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = green.spawn(tick)
+    green.sleep(0.05)
+    for password in ("demo-passwort-2027", "falsch", "demo-passwort-2027", "falsch"):
+        services.authenticate("probe@example.org", password)
+    running = False
+    ticker.wait() if mode == "eventlet" else ticker.join()
+print(json.dumps({"hash": one_hash, "longest_gap": max(gaps)}))
+"""
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_password_checks_leave_the_event_loop_running(tmp_path: Path, async_mode: str) -> None:
+    """scrypt (production cost) runs in a native thread: the loop keeps ticking while logins are checked."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support.server import PROJECT_ROOT, server_env
+
+    (tmp_path / "instance").mkdir()
+    result = subprocess.run([sys.executable, "-c", LOOP_PROBE, async_mode, str(tmp_path / "instance")],
+                            env=server_env(tmp_path / "instance", async_mode), cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=120, check=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"\n{async_mode}: one scrypt check {figures['hash'] * 1000:.0f} ms, longest loop gap during four "
+          f"login checks {figures['longest_gap'] * 1000:.0f} ms")
+    assert figures["longest_gap"] < figures["hash"] / 2
