@@ -23,6 +23,7 @@ from conference.auth import services as auth_services
 from conference.auth.models import ApiToken, LoginSession, User
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
+from conference.core.ratelimit import RedisRateLimitStore, make_store
 from conference.events.models import Event, EventMembership
 from conference.events.services import CODE_ALPHABET, generate_registration_code
 from conference.extensions import db
@@ -310,7 +311,13 @@ def test_limits_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
 
 @contextmanager
 def _app_on(tmp_path: Path, redis_url: str) -> Iterator[Flask]:
-    app = create_app(settings_for_tests(tmp_path, MESSAGE_QUEUE=redis_url))
+    """An app whose limits count in Redis, as `init_rate_limits` sets up with `MESSAGE_QUEUE` on Redis.
+
+    The queue itself stays off: Flask-SocketIO keeps a message queue in its process-wide singleton, and every
+    later test's socket test client would refuse to work."""
+    app = create_app(settings_for_tests(tmp_path))
+    app.extensions["conference_rate_limits"] = make_store(redis_url)
+    assert isinstance(app.extensions["conference_rate_limits"], RedisRateLimitStore)
     with app.app_context():
         db.create_all()
         auth_services.create_user(email="geteilt@example.org", name="Geteilt", password=PASSWORD)
@@ -326,10 +333,14 @@ def test_counts_are_shared_by_two_apps_through_redis(tmp_path: Path, redis_url: 
     """Two workers (two apps on one Redis): failures in one count in the other, so do registrations."""
     with _app_on(tmp_path / "a", redis_url) as first, _app_on(tmp_path / "b", redis_url) as second:
         limit = first.config["LOGIN_FAILURE_LIMIT_ACCOUNT"][0]
-        for n in range(limit):
+        for n in range(limit - 1):
             app = (first, second)[n % 2]
             with app.app_context():
                 assert post_login(app.test_client(), "geteilt@example.org", f"x-{n}").status_code == 400
+        with first.app_context():  # a success gives its count back in Redis too
+            assert post_login(first.test_client(), "geteilt@example.org").status_code == 302
+        with second.app_context():
+            assert post_login(second.test_client(), "geteilt@example.org", "x-last").status_code == 400
         for app in (first, second):
             with app.app_context():
                 assert post_login(app.test_client(), "geteilt@example.org").status_code == 429
