@@ -38,7 +38,7 @@ class Config:
     # Failure limits count only failed tries (wrong password, wrong code): see docs/security.md.
     LOGIN_FAILURE_LIMIT_ACCOUNT = (10, 900)  # then the account refuses every login, the right password too
     LOGIN_FAILURE_LIMIT_ADDRESS = (100, 900)  # then the address gets no second guess at any account
-    REGISTRATION_LIMIT = (20, 3600)  # accounts created per client address
+    REGISTRATION_LIMIT = (20, 3600)  # registration attempts (complete forms) per client address
     EVENT_CODE_FAILURE_LIMIT_ACCOUNT = (10, 900)  # wrong registration codes per account (all events)
     EVENT_CODE_FAILURE_LIMIT_ADDRESS = (50, 900)  # wrong registration codes per client address (all events)
     TOKEN_ISSUE_LIMIT_ACCOUNT = (20, 3600)  # API tokens issued per account

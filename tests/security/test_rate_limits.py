@@ -115,6 +115,20 @@ def test_password_spraying_from_one_address_gets_no_second_guess(world: World, e
         assert correct_login(world.app.test_client(), world.users[name].email, evidence).status_code == 302
 
 
+def test_an_ipv6_subscriber_counts_as_one_address(world: World, evidence: Evidence) -> None:
+    """One IPv6 subscriber holds a whole /64: rotating addresses inside it buys no fresh address."""
+    world.app.config["LOGIN_FAILURE_LIMIT_ADDRESS"] = (3, 900)
+    client = world.app.test_client()
+    accounts = ["outsider@example.org", "attendee@example.org", "speaker@example.org"]
+    for n, email in enumerate(accounts):
+        assert post_login(client, email, "falsch-123", address=f"2001:db8:7:8::{n + 1:x}").status_code == 400
+    evidence.add("variants", 5)
+    assert post_login(client, accounts[0], "falsch-456", address="2001:db8:7:8:ffff:1:2:3").status_code == 429
+    assert post_login(client, accounts[0], "falsch-456", address="2001:db8:7:9::1").status_code == 400
+    assert correct_login(world.app.test_client(), "moderator@example.org", evidence,
+                         address="2001:db8:7:8::99").status_code == 302
+
+
 def test_parallel_guesses_do_not_slip_past_the_account_limit(world: World, evidence: Evidence) -> None:
     """Each guess is counted before its password is checked, so a burst cannot outrun the count."""
     limit = world.app.config["LOGIN_FAILURE_LIMIT_ACCOUNT"][0]
