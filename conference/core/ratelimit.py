@@ -161,7 +161,6 @@ class Limit(NamedTuple):
     seconds: int
 
 
-
 def init_rate_limits(app: Flask) -> None:
     """Check the limit settings (a bad one stops the start), pick the store, add `Retry-After` to refusals."""
     for name in RATE_LIMIT_SETTINGS:
