@@ -463,11 +463,13 @@ with app.app_context():
 
     ticker = green.spawn(tick)
     green.sleep(0.05)
-    for password in ("demo-passwort-2027", "falsch", "demo-passwort-2027", "falsch"):
+    started = time.perf_counter()
+    for password in ("demo-passwort-2027", "falsch") * 3:
         services.authenticate("probe@example.org", password)
+    checks = time.perf_counter() - started
     running = False
     ticker.wait() if mode == "eventlet" else ticker.join()
-print(json.dumps({"hash": one_hash, "longest_gap": max(gaps)}))
+print(json.dumps({"hash": one_hash, "checks": checks, "longest_gap": max(gaps)}))
 """
 
 
@@ -486,6 +488,8 @@ def test_password_checks_leave_the_event_loop_running(tmp_path: Path, async_mode
                             env=server_env(tmp_path / "instance", async_mode), cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=120, check=True)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    print(f"\n{async_mode}: one scrypt check {figures['hash'] * 1000:.0f} ms, longest loop gap during four "
-          f"login checks {figures['longest_gap'] * 1000:.0f} ms")
-    assert figures["longest_gap"] < figures["hash"] / 2
+    print(f"\n{async_mode}: one scrypt check on the loop {figures['hash'] * 1000:.0f} ms; six login checks "
+          f"{figures['checks'] * 1000:.0f} ms, longest loop gap meanwhile {figures['longest_gap'] * 1000:.0f} ms")
+    # Checked on the loop, the six checks are one stall as long as all of them; a busy machine's scheduler
+    # alone makes gaps of tens of milliseconds.
+    assert figures["longest_gap"] < figures["checks"] / 3
