@@ -42,6 +42,8 @@ GOALS = [  # (label, counter, goal) - goal None: a size, not a failure figure
     ("acknowledged messages in the drills", "acked_messages", None),
     ("acknowledged messages lost", "acked_lost", 0),
     ("acknowledged messages duplicated", "acked_duplicated", 0),
+    ("correct logins tried (many from one address)", "correct_logins", None),
+    ("correct logins refused", "correct_logins_refused", 0),
 ]
 
 

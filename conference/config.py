@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+RATE_LIMIT_SETTINGS = (
+    "LOGIN_FAILURE_LIMIT_ACCOUNT", "LOGIN_FAILURE_LIMIT_ADDRESS", "REGISTRATION_LIMIT",
+    "EVENT_CODE_FAILURE_LIMIT_ACCOUNT", "EVENT_CODE_FAILURE_LIMIT_ADDRESS", "TOKEN_ISSUE_LIMIT_ACCOUNT",
+    "TOKEN_ISSUE_LIMIT_ADDRESS", "MAIL_REQUEST_LIMIT_ACCOUNT", "MAIL_REQUEST_LIMIT_ADDRESS",
+)
 
 
 class Config:
@@ -29,7 +34,18 @@ class Config:
     PASSWORD_MIN_LENGTH = 10
     # scrypt with werkzeug's default cost; tests may lower the cost, never the algorithm
     PASSWORD_HASH_METHOD = "scrypt"
-    LOGIN_RATE_LIMIT = (10, 300)  # attempts per window (seconds), per account and per client address
+    # Rate limits as (count, seconds); in the environment "count/seconds", e.g. CONFERENCE_REGISTRATION_LIMIT=50/3600.
+    # Failure limits count only failed tries (wrong password, wrong code): see docs/security.md.
+    LOGIN_FAILURE_LIMIT_ACCOUNT = (10, 900)  # then the account refuses every login, the right password too
+    LOGIN_FAILURE_LIMIT_ADDRESS = (100, 900)  # then the address gets no second guess at any account
+    REGISTRATION_LIMIT = (20, 3600)  # registration attempts (complete forms) per client address
+    EVENT_CODE_FAILURE_LIMIT_ACCOUNT = (10, 900)  # wrong registration codes per account (all events)
+    EVENT_CODE_FAILURE_LIMIT_ADDRESS = (50, 900)  # wrong registration codes per client address (all events)
+    TOKEN_ISSUE_LIMIT_ACCOUNT = (20, 3600)  # API tokens issued per account
+    TOKEN_ISSUE_LIMIT_ADDRESS = (300, 3600)  # API tokens issued per client address
+    MAIL_REQUEST_LIMIT_ACCOUNT = (3, 3600)  # password-reset and verification mails per e-mail address
+    MAIL_REQUEST_LIMIT_ADDRESS = (20, 3600)  # password-reset and verification mails per client address
+    REGISTRATION_CODE_MIN_LENGTH = 10  # organiser-set event codes; generated ones have 12 random characters
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_NAME = "conference_session"
@@ -47,7 +63,8 @@ class Config:
 def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
     """Read `CONFERENCE_*` variables; values that look like JSON numbers stay strings except known ints."""
     environ = environ if environ is not None else os.environ
-    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT"}
+    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
+            "REGISTRATION_CODE_MIN_LENGTH"}
     json_objects = {"SQLALCHEMY_ENGINE_OPTIONS"}  # e.g. '{"pool_size": 20, "max_overflow": 10}'
     settings: dict[str, Any] = {}
     for key, value in environ.items():
@@ -59,9 +76,23 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
             if not isinstance(parsed, dict):
                 raise ValueError(f"{key} must be a JSON object")
             settings[name] = parsed
+        elif name in RATE_LIMIT_SETTINGS:
+            settings[name] = parse_rate_limit(value, key)
         else:
             settings[name] = int(value) if name in ints else value
     return settings
+
+
+def parse_rate_limit(value: Any, name: str) -> tuple[int, int]:
+    """(count, seconds) from "count/seconds" or a pair; anything else stops the start with the setting's name."""
+    parts = value.split("/") if isinstance(value, str) else value
+    try:
+        count, seconds = (int(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be 'count/seconds', e.g. 10/900, not {value!r}") from None
+    if count < 1 or seconds < 1:
+        raise ValueError(f"{name} needs a count and a window of at least 1, not {value!r}")
+    return count, seconds
 
 
 def ensure_secret_key(instance_path: Path) -> str:

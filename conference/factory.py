@@ -111,7 +111,7 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
 def _init_extensions(app: Flask) -> None:
     from conference import models  # noqa: F401  (every table known to Alembic and create_all)
     from conference.core.i18n import select_locale
-    from conference.core.ratelimit import make_store
+    from conference.core.ratelimit import init_rate_limits
     from conference.core.security import register_security
     from conference.extensions import babel, csrf, db, login_manager, migrate, socketio
 
@@ -140,7 +140,7 @@ def _init_extensions(app: Flask) -> None:
         async_handlers=False,
         serializer=JsonPacket,
     )
-    app.extensions["conference_rate_limits"] = make_store(app.config.get("MESSAGE_QUEUE"))
+    init_rate_limits(app)
     register_security(app)
 
     @app.teardown_request

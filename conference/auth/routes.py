@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
@@ -16,7 +17,7 @@ from conference.auth.models import ApiToken
 from conference.core import after_commit
 from conference.core.api import api_login_required, field, json_body
 from conference.core.errors import DomainError, RateLimited
-from conference.core.ratelimit import is_over_limit
+from conference.core.ratelimit import Attempt, Counter, Limit, client_address, limit_or_429
 from conference.core.security import is_safe_redirect
 from conference.core.signals import api_token_revoked, login_session_ended
 from conference.extensions import db
@@ -28,13 +29,26 @@ def _redirect_next(target: str | None) -> Response:
     return redirect(target if target and is_safe_redirect(target) else url_for("events.home"))
 
 
-def _check_login_rate(email: str) -> None:
-    """Limit attempts per account and per client address; X-Forwarded-For counts only via a trusted proxy."""
-    store = current_app.extensions["conference_rate_limits"]
-    limit, window = current_app.config["LOGIN_RATE_LIMIT"]
-    keys = [f"login:email:{services.normalise_email(email)}", f"login:ip:{request.remote_addr}"]
-    if any(is_over_limit(store, key, limit, window) for key in keys):
-        raise RateLimited(_("Too many login attempts. Please wait a few minutes and try again."))
+def _check_login_rate(email: str) -> tuple[Attempt, Counter]:
+    """Count a login try as a failure of the account before its password is checked (see `Attempt`).
+
+    Only failures count, keyed by account and by client address, so the colleagues behind one company address
+    all get in. An account with `LOGIN_FAILURE_LIMIT_ACCOUNT` failures refuses every login, the right password
+    too, until its window ends. An address with `LOGIN_FAILURE_LIMIT_ADDRESS` failures gets no second guess at
+    any account: an account that already failed from there is refused, every other account is checked as
+    usual. Returns the attempt (give it back on success) and the address's failure counter (hit it on failure).
+    X-Forwarded-For counts only via a trusted proxy (`client_address`).
+    """
+    account, address = services.normalise_email(email), client_address()
+    from_address = Counter("LOGIN_FAILURE_LIMIT_ADDRESS", address)
+    window = from_address.limit.seconds
+    no_second_guess = Limit(1, window) if from_address.is_reached() else Limit(sys.maxsize, window)
+    attempt = Attempt(
+        Counter("LOGIN_FAILURE_LIMIT_ACCOUNT", account, reason=_("Too many failed logins for this account.")),
+        Counter("LOGIN_FAILURE_LIMIT_ADDRESS", address, account, limit=no_second_guess,
+                reason=_("Too many failed logins from your network.")),
+    )
+    return attempt.begin(), from_address
 
 
 def _start_browser_login(user: Any) -> None:
@@ -54,6 +68,8 @@ def register() -> Any:
     form = RegistrationForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         try:
+            limit_or_429("REGISTRATION_LIMIT", client_address(),
+                         reason=_("Too many accounts were created from your network."))
             user = services.create_user(email=form.email.data or "", name=form.name.data or "",
                                         password=form.password.data or "")
         except DomainError as error:
@@ -72,11 +88,17 @@ def login() -> Any:
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         email = form.email.data or ""
-        _check_login_rate(email)
+        try:
+            attempt, from_address = _check_login_rate(email)
+        except RateLimited as refusal:
+            form.password.errors.append(refusal.message)  # 429 with Retry-After (core.ratelimit)
+            return render_template("auth/login.html", form=form), 429
         user = services.authenticate(email, form.password.data or "")
         if user is None:
+            from_address.hit()
             form.password.errors.append(_("E-mail or password is not correct."))
         else:
+            attempt.give_back()
             _start_browser_login(user)
             flash(_("You are logged in."), "success")
             return _redirect_next(form.next.data)
@@ -130,6 +152,14 @@ def _render_account(form: PasswordChangeForm, token_form: TokenForm, status: int
                            tokens=tokens), status
 
 
+def _token_issue(account: str) -> Attempt:
+    """Tokens issued per account and per address; counted before the password is checked, so that a refusal
+    says nothing about the password."""
+    reason = _("Too many API tokens were issued.")
+    return Attempt(Counter("TOKEN_ISSUE_LIMIT_ACCOUNT", account, reason=reason),
+                   Counter("TOKEN_ISSUE_LIMIT_ADDRESS", client_address(), reason=reason))
+
+
 @bp.route("/account/tokens", methods=["POST"])
 @login_required
 def create_token() -> Any:
@@ -137,6 +167,11 @@ def create_token() -> Any:
     if not form.validate_on_submit():
         flash(_("The token name may have at most 80 characters."), "error")
         return _render_account(PasswordChangeForm(formdata=None), form, 400)
+    try:
+        _token_issue(current_user.email).begin()
+    except RateLimited as refusal:
+        flash(refusal.message, "error")
+        return _render_account(PasswordChangeForm(formdata=None), form, 429)
     token = services.issue_api_token(current_user, name=form.name.data or "")
     after_commit.commit()
     flash(_("Your new API token (shown only once): %(token)s", token=token), "token")
@@ -163,11 +198,19 @@ def api_issue_token() -> Any:
     email = field(data, "email", str, max_length=254)
     password = field(data, "password", str, max_length=1024)
     name = field(data, "name", str, required=False, max_length=80) or "api"
-    _check_login_rate(email)
+    attempt, from_address = _check_login_rate(email)
+    try:
+        issue = _token_issue(services.normalise_email(email)).begin()
+    except RateLimited:
+        attempt.give_back()  # the password was not checked
+        raise
     user = services.authenticate(email, password)
     if user is None:
+        issue.give_back()
+        from_address.hit()
         return jsonify({"ok": False, "error": "invalid_credentials",
                         "message": _("E-mail or password is not correct.")}), 401
+    attempt.give_back()
     token = services.issue_api_token(user, name=name)
     after_commit.commit()
     return jsonify({"token": token}), 201

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +15,7 @@ from sqlalchemy import bindparam, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from conference.auth.models import ApiToken, LoginSession, User, hash_secret
+from conference.core import native
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, NotFound, ValidationFailed
 from conference.extensions import db
@@ -22,6 +25,10 @@ TOKEN_PREFIX = "cft_"
 
 # A hash of a random password, checked when the e-mail is unknown so both cases cost the same time.
 _DUMMY_HASH: str | None = None
+# scrypt takes tens of milliseconds and 32 MB per hash: it runs in a native thread (the event loop serves on
+# meanwhile), a few at a time, so a login flood can neither fill memory nor take every native thread (upload
+# hashing uses them too). A green semaphore under eventlet/gevent: this module is imported after patching.
+_HASHING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 
 
 def normalise_email(email: str) -> str:
@@ -58,7 +65,14 @@ def validate_password(password: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    with _HASHING:
+        return str(native.submit(generate_password_hash, password, method)())
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    with _HASHING:
+        return bool(native.submit(check_password_hash, password_hash, password)())
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -87,16 +101,16 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None or user.is_disabled:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = hash_password(secrets.token_hex(16))
-        check_password_hash(_DUMMY_HASH, password)
+        verify_password(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password):
+    if not verify_password(user.password_hash, password):
         return None
     return user
 
 
 def change_password(user: User, *, current_password: str, new_password: str) -> None:
     """Set a new password and end every other login session and no token (tokens are separate grants)."""
-    if not check_password_hash(user.password_hash, current_password):
+    if not verify_password(user.password_hash, current_password):
         raise ValidationFailed(_("The current password is not correct."), field="current_password")
     user.password_hash = hash_password(validate_password(new_password))
     db.session.flush()

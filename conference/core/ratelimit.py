@@ -1,40 +1,99 @@
-"""Fixed-window rate limits, in memory for one process or in Redis when several processes share them."""
+"""Fixed-window rate limits, in memory for one process or in Redis when several processes share them.
+
+Every limit is a setting `(count, seconds)` in `conference.config` whose name also names its counters, so two
+limits never share a count. Two ways to use them in a request:
+
+- `limit_or_429("REGISTRATION_LIMIT", client_address())` counts every request (account creations, token
+  issues, mail requests) and refuses the one over the limit.
+- `Attempt` for tries at a secret (password, registration code): it counts a try as a failure *before* the
+  secret is checked, so a burst of parallel guesses cannot all pass a check that none of them has failed yet,
+  and gives the count back when the secret was right, so only failures count.
+
+A refusal raises `RateLimited` (429). The answer carries `Retry-After` even when the view catches the error to
+show it in its form (`init_rate_limits` adds it to every error answer of a refused request).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import logging
+import math
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, NamedTuple, NoReturn, Protocol
+
+from flask import Flask, Response, current_app, g, request
+from flask_babel import gettext as _
+
+from conference.config import RATE_LIMIT_SETTINGS, parse_rate_limit
+from conference.core.errors import RateLimited
 
 log = logging.getLogger("conference.ratelimit")
+
+MAX_MEMORY_KEYS = 100_000
+_UNDO_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if value and tonumber(value) > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
+
+def window_end(window: int, now: float | None = None) -> int:
+    """When the current fixed window of `window` seconds ends (a Unix time)."""
+    now = time.time() if now is None else now
+    return (int(now) // window + 1) * window
 
 
 class RateLimitStore(Protocol):
     def hit(self, key: str, window: int) -> int:
         """Count one hit for `key` in the current window; return the count so far."""
 
+    def count(self, key: str, window: int) -> int:
+        """The hits of `key` in the current window, without counting one."""
+
+    def undo(self, key: str, window: int) -> None:
+        """Take back one hit of the current window (never below zero)."""
+
     def reset(self, key: str) -> None: ...
 
 
 class MemoryRateLimitStore:
     def __init__(self) -> None:
-        self._counts: dict[str, tuple[int, int]] = {}
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (end of its window, count)
         self._lock = threading.Lock()
 
     def hit(self, key: str, window: int) -> int:
-        bucket = int(time.time()) // window
+        ends = window_end(window)
         with self._lock:
-            if len(self._counts) > 100_000:
-                self._counts = {k: v for k, v in self._counts.items() if v[0] == bucket}
-            old_bucket, count = self._counts.get(key, (bucket, 0))
-            count = count + 1 if old_bucket == bucket else 1
-            self._counts[key] = (bucket, count)
+            if len(self._counts) > MAX_MEMORY_KEYS:
+                self._prune()
+            old_end, count = self._counts.get(key, (ends, 0))
+            count = count + 1 if old_end == ends else 1
+            self._counts[key] = (ends, count)
             return count
+
+    def count(self, key: str, window: int) -> int:
+        ends, count = self._counts.get(key, (0, 0))
+        return count if ends == window_end(window) else 0
+
+    def undo(self, key: str, window: int) -> None:
+        ends = window_end(window)
+        with self._lock:
+            old_end, count = self._counts.get(key, (0, 0))
+            if old_end == ends and count > 0:
+                self._counts[key] = (ends, count - 1)
 
     def reset(self, key: str) -> None:
         with self._lock:
             self._counts.pop(key, None)
+
+    def _prune(self) -> None:
+        """Drop ended windows; if that is not enough (a flood of addresses), the keys seen only once."""
+        now = time.time()
+        self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+        if len(self._counts) > MAX_MEMORY_KEYS:
+            self._counts = {k: v for k, v in self._counts.items() if v[1] > 1}
 
 
 class RedisRateLimitStore:
@@ -45,9 +104,11 @@ class RedisRateLimitStore:
         self._prefix = prefix
         self._fallback = MemoryRateLimitStore()
 
+    def _key(self, key: str, window: int) -> str:
+        return f"{self._prefix}{key}:{window_end(window) // window}"
+
     def hit(self, key: str, window: int) -> int:
-        bucket = int(time.time()) // window
-        redis_key = f"{self._prefix}{key}:{bucket}"
+        redis_key = self._key(key, window)
         try:
             pipe = self._client.pipeline()
             pipe.incr(redis_key)
@@ -57,6 +118,21 @@ class RedisRateLimitStore:
             log.warning("rate limits without Redis (per process) for now: %s", error)
             return self._fallback.hit(key, window)
         return int(count)
+
+    def count(self, key: str, window: int) -> int:
+        try:
+            value = self._client.get(self._key(key, window))
+        except Exception as error:  # noqa: BLE001
+            log.warning("rate limits without Redis (per process) for now: %s", error)
+            return self._fallback.count(key, window)
+        return int(value or 0)
+
+    def undo(self, key: str, window: int) -> None:
+        try:
+            self._client.eval(_UNDO_SCRIPT, 1, self._key(key, window))
+        except Exception as error:  # noqa: BLE001
+            log.warning("rate limits without Redis (per process) for now: %s", error)
+            self._fallback.undo(key, window)
 
     def reset(self, key: str) -> None:
         self._fallback.reset(key)
@@ -77,5 +153,124 @@ def make_store(message_queue: str | None) -> RateLimitStore:
     return MemoryRateLimitStore()
 
 
-def is_over_limit(store: RateLimitStore, key: str, limit: int, window: int) -> bool:
-    return store.hit(key, window) > limit
+# --- limits in a request ------------------------------------------------------------------------------------
+
+
+class Limit(NamedTuple):
+    allowed: int
+    seconds: int
+
+
+def init_rate_limits(app: Flask) -> None:
+    """Check the limit settings (a bad one stops the start), pick the store, add `Retry-After` to refusals."""
+    for name in RATE_LIMIT_SETTINGS:
+        app.config[name] = parse_rate_limit(app.config[name], name)
+    app.extensions["conference_rate_limits"] = make_store(app.config.get("MESSAGE_QUEUE"))
+    app.after_request(_answer_refusal)
+
+
+def _answer_refusal(response: Response) -> Response:
+    """A request a limit refused answers 429 with `Retry-After`, also where the view shows its form again."""
+    retry_after = g.get("rate_limit_retry_after")
+    if retry_after is not None and response.status_code >= 400:
+        response.status_code = 429
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+_proxy_warning_logged = False
+
+
+def client_address() -> str:
+    """The client as the limits count it: an IPv4 address, or the /64 network of an IPv6 address.
+
+    One IPv6 subscriber holds a whole /64 (2^64 addresses), so counting single addresses would count nothing.
+    The address is the socket peer unless `TRUSTED_PROXY_COUNT` makes `X-Forwarded-For` believed.
+    """
+    global _proxy_warning_logged
+    raw = request.remote_addr or ""
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if not _proxy_warning_logged and address.is_loopback and "X-Forwarded-For" in request.headers \
+            and not current_app.config.get("TRUSTED_PROXY_COUNT"):
+        _proxy_warning_logged = True
+        log.warning("requests come through a local proxy but TRUSTED_PROXY_COUNT is 0: every client counts as "
+                    "one address for the rate limits")
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class Counter:
+    """One limit applied to one key, e.g. `Counter("LOGIN_FAILURE_LIMIT_ACCOUNT", email)`.
+
+    The key parts are hashed: no e-mail address ends up in Redis, and keys stay short.
+    """
+
+    def __init__(self, setting: str, *key: str, reason: str = "", limit: Limit | None = None) -> None:
+        self.setting = setting
+        self.limit = limit or Limit(*current_app.config[setting])
+        digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
+        self.key = f"{setting.lower()}:{digest}"
+        self.reason = reason
+        self._store: RateLimitStore = current_app.extensions["conference_rate_limits"]
+
+    def hit(self) -> int:
+        return self._store.hit(self.key, self.limit.seconds)
+
+    def count(self) -> int:
+        return self._store.count(self.key, self.limit.seconds)
+
+    def undo(self) -> None:
+        self._store.undo(self.key, self.limit.seconds)
+
+    def is_reached(self) -> bool:
+        return self.count() >= self.limit.allowed
+
+    def refuse(self) -> NoReturn:
+        """Raise `RateLimited` saying when to try again; the answer gets `Retry-After`."""
+        retry_after = max(1, math.ceil(window_end(self.limit.seconds) - time.time()))
+        g.rate_limit_retry_after = max(retry_after, g.get("rate_limit_retry_after") or 0)
+        later = _("Please try again in %(minutes)d min.", minutes=math.ceil(retry_after / 60))
+        reason = self.reason or _("Too many attempts.")
+        raise RateLimited(f"{reason} {later}")
+
+
+def limit_or_429(setting: str, *key: str, reason: str = "") -> None:
+    """Count one request against the limit `setting` for `key`; refuse it (429) when it is over.
+
+    For requests that cost something when they succeed: creating accounts, issuing tokens, sending mails, e.g.
+    `limit_or_429("MAIL_REQUEST_LIMIT_ADDRESS", client_address(), reason=_("Too many mails were requested."))`.
+    """
+    counter = Counter(setting, *key, reason=reason)
+    if counter.hit() > counter.limit.allowed:
+        counter.refuse()
+
+
+class Attempt:
+    """A try at a secret, counted as a failure under each counter from the start (see the module docstring).
+
+    `begin()` refuses (429) when a counter is over its limit, before the secret is checked: a locked account
+    refuses its right password too, or the lock would not stop the guessing. Call `give_back()` when the secret
+    was right (or was not checked after all).
+    """
+
+    def __init__(self, *counters: Counter) -> None:
+        self.counters = counters
+        self._counted: list[Counter] = []
+
+    def begin(self) -> Attempt:
+        for counter in self.counters:
+            self._counted.append(counter)
+            if counter.hit() > counter.limit.allowed:
+                counter.refuse()
+        return self
+
+    def give_back(self) -> None:
+        for counter in self._counted:
+            counter.undo()
+        self._counted = []

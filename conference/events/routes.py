@@ -15,10 +15,11 @@ from conference.auth.services import find_user_by_email
 from conference.core import after_commit
 from conference.core.errors import DomainError
 from conference.core.permissions import Permission, has_permission
+from conference.core.ratelimit import Attempt, Counter, client_address
 from conference.events import services
 from conference.events.access import event_permission_required, load_event
 from conference.events.forms import EventRegistrationForm, EventSettingsForm, RoleForm
-from conference.events.models import Event, EventMembership
+from conference.events.models import Event, EventMembership, RegistrationMode
 from conference.extensions import db
 
 bp = Blueprint("events", __name__)
@@ -48,19 +49,34 @@ def event_page(slug: str) -> Any:
                            can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT))
 
 
+def _code_attempt(event: Event) -> Attempt:
+    """Wrong registration codes per account and per address (all events). One secret serves every account,
+    so a new account would buy new guesses: the address limit refuses the right code too, like the account's."""
+    if event.registration_mode != RegistrationMode.CODE or current_user.role_in(event) is not None:
+        return Attempt()
+    reason = _("Too many wrong registration codes.")
+    return Attempt(Counter("EVENT_CODE_FAILURE_LIMIT_ACCOUNT", str(current_user.id), reason=reason),
+                   Counter("EVENT_CODE_FAILURE_LIMIT_ADDRESS", client_address(), reason=reason)).begin()
+
+
 @bp.route("/events/<slug>/register", methods=["POST"])
 @login_required
 def register_for_event(slug: str) -> Any:
     event = load_event(slug)
     form = EventRegistrationForm()
     form.validate()
+    attempt = Attempt()
     try:
+        attempt = _code_attempt(event)
         services.register_attendee(event, user=current_user, code=form.code.data)
     except DomainError as error:
         db.session.rollback()
+        if error.code != "wrong_code":
+            attempt.give_back()
         flash(error.message, "error")
         return render_template("events/event.html", event=event, role=None, form=form, can_manage=False), \
             error.status
+    attempt.give_back()
     after_commit.commit()
     flash(_("You are registered for %(title)s.", title=event.title), "success")
     return redirect(url_for("events.event_page", slug=event.slug), code=303)

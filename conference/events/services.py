@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 from datetime import date
 from typing import Any
 
@@ -20,6 +21,19 @@ from conference.events.models import Event, EventMembership, LinkVisibility, Reg
 from conference.extensions import db
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}[a-z0-9]$")
+# Lower-case letters and digits without the look-alikes i, l, o, 0, 1: read aloud or copied from a slide.
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def generate_registration_code() -> str:
+    """12 random characters (about 59 bits) in groups of four, e.g. `k7mq-x3tp-9wdn`."""
+    characters = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+    return "-".join(characters[i:i + 4] for i in range(0, 12, 4))
+
+
+def normalise_code(code: str | None) -> str:
+    """Codes compare without case, spaces and dashes: `K7MQ X3TP 9WDN` is `k7mq-x3tp-9wdn`."""
+    return "".join(ch for ch in (code or "").casefold() if ch != "-" and not ch.isspace())
 
 
 def create_event(*, slug: str, title: str, start_date: date, end_date: date, timezone: str = "Europe/Berlin",
@@ -51,7 +65,8 @@ def validate_event_fields(*, title: str, start_date: date, end_date: date, timez
 
 
 def update_event(event: Event, **changes: Any) -> Event:
-    """Change settings. Registration with a code needs a code."""
+    """Change settings. Registration with a code needs a code that cannot be guessed: without one, a random
+    code is set; one the organiser chose needs `REGISTRATION_CODE_MIN_LENGTH` characters."""
     merged = {k: changes.get(k, getattr(event, k)) for k in ("title", "start_date", "end_date", "timezone",
                                                               "language")}
     validate_event_fields(**merged)
@@ -60,9 +75,13 @@ def update_event(event: Event, **changes: Any) -> Event:
         raise ValidationFailed(_("Unknown registration mode."), field="registration_mode")
     if changes.get("link_visibility", event.link_visibility) not in set(LinkVisibility):
         raise ValidationFailed(_("Unknown link visibility."), field="link_visibility")
-    code = changes.get("registration_code", event.registration_code)
-    if mode == RegistrationMode.CODE and not (code or "").strip():
-        raise ValidationFailed(_("Set a registration code for registration with a code."),
+    code = (changes.get("registration_code", event.registration_code) or "").strip()
+    minimum = current_app.config["REGISTRATION_CODE_MIN_LENGTH"]
+    if mode == RegistrationMode.CODE and not code:
+        changes["registration_code"] = generate_registration_code()
+    elif mode == RegistrationMode.CODE and len(normalise_code(code)) < minimum:
+        raise ValidationFailed(_("The registration code must have at least %(n)d characters, not counting "
+                                 "spaces and dashes (leave it empty for a random one).", n=minimum),
                                field="registration_code")
     for key, value in changes.items():
         setattr(event, key, value)
@@ -77,9 +96,10 @@ def register_attendee(event: Event, *, user: User, code: str | None = None) -> E
         return existing
     if event.registration_mode == RegistrationMode.CLOSED:
         raise NotAllowed(_("Registration for this event is closed."), code="registration_closed")
-    if event.registration_mode == RegistrationMode.CODE and not hmac.compare_digest(
-        (code or "").strip().encode(), (event.registration_code or "").encode()
-    ):
+    expected = normalise_code(event.registration_code)
+    if event.registration_mode == RegistrationMode.CODE and not (expected and hmac.compare_digest(
+        normalise_code(code).encode(), expected.encode()
+    )):
         raise ValidationFailed(_("The registration code is not correct."), field="code", code="wrong_code")
     membership = EventMembership(event_id=event.id, user_id=user.id, role=Role.ATTENDEE)
     db.session.add(membership)

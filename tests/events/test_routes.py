@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -97,16 +98,28 @@ def test_organiser_changes_settings(client, create_event, person) -> None:
     response = client.post("/manage/events/settings-conf/", data={
         "csrf_token": token, "title": "Neuer Titel", "description": "", "start_date": "2027-03-18",
         "end_date": "2027-03-18", "timezone": "Europe/Berlin", "language": "de", "registration_mode": "code",
-        "registration_code": "abc", "is_published": "y"})
+        "registration_code": "revier-2027", "is_published": "y"})
     assert response.status_code == 303
     db.session.refresh(event)
-    assert (event.title, event.registration_mode, event.registration_code) == ("Neuer Titel", "code", "abc")
+    assert (event.title, event.registration_mode, event.registration_code) == ("Neuer Titel", "code", "revier-2027")
+
+
+def test_empty_registration_code_gets_a_random_one(client, create_event, person) -> None:
+    event = create_event("settings-conf")
+    login(client, person(event, Role.ORGANISER).email)
+    response = client.post("/manage/events/settings-conf/", data={
+        "csrf_token": csrf_token(client, "/manage/events/settings-conf/"), "title": "Testkonferenz",
+        "description": "", "start_date": "2027-03-18", "end_date": "2027-03-18", "timezone": "Europe/Berlin",
+        "language": "de", "registration_mode": "code", "registration_code": ""})
+    assert response.status_code == 303
+    db.session.refresh(event)
+    assert re.fullmatch(r"[a-hjkmnp-z2-9]{4}-[a-hjkmnp-z2-9]{4}-[a-hjkmnp-z2-9]{4}", event.registration_code or "")
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("end_date", "2027-03-01", "The event cannot end before it starts."),
     ("timezone", "Mars/Olympus", "Unknown time zone."),
-    ("registration_code", "", "Set a registration code for registration with a code."),
+    ("registration_code", "abc-12345", "The registration code must have at least 10 characters"),
 ])
 def test_organiser_invalid_settings_change_nothing(client, create_event, person, field, value, message) -> None:
     event = create_event("settings-conf")
@@ -114,7 +127,7 @@ def test_organiser_invalid_settings_change_nothing(client, create_event, person,
     login(client, organiser.email)
     data = {"csrf_token": csrf_token(client, "/manage/events/settings-conf/"), "title": "Neuer Titel",
             "description": "", "start_date": "2027-03-18", "end_date": "2027-03-18", "timezone": "Europe/Berlin",
-            "language": "de", "registration_mode": "code", "registration_code": "abc"}
+            "language": "de", "registration_mode": "code", "registration_code": "revier-2027"}
     data[field] = value
     response = client.post("/manage/events/settings-conf/", data=data)
     assert response.status_code == 400

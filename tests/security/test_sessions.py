@@ -34,7 +34,7 @@ def _logged_in(app: Flask, cookie: str | None) -> bool:
 
 def test_brute_force_with_rotating_forwarded_for_is_limited_per_account(world: World, evidence: Evidence) -> None:
     """X-Forwarded-For is not trusted without a configured proxy, so rotating it buys no extra attempts."""
-    limit = world.app.config["LOGIN_RATE_LIMIT"][0]
+    limit = world.app.config["LOGIN_FAILURE_LIMIT_ACCOUNT"][0]
     client = world.app.test_client()
     token = csrf_token(client, "/login")
     statuses = []
@@ -54,22 +54,24 @@ def test_brute_force_with_rotating_forwarded_for_is_limited_per_account(world: W
 
 
 def test_password_spraying_from_one_address_is_limited(world: World, evidence: Evidence) -> None:
-    """Many accounts, one client address (rotating X-Forwarded-For): the per-address limit stops it."""
-    limit = world.app.config["LOGIN_RATE_LIMIT"][0]
+    """Many accounts, one client address (rotating X-Forwarded-For): once the address has failed
+    `LOGIN_FAILURE_LIMIT_ADDRESS` times, it gets no second guess at any account it already failed on."""
+    limit = 10
+    world.app.config["LOGIN_FAILURE_LIMIT_ADDRESS"] = (limit, 900)  # the default (100) costs 100 hashes here
     client = world.app.test_client()
     token = csrf_token(client, "/login")
     statuses = []
-    for attempt in range(limit + 3):
-        response = client.post("/login", data={"email": f"victim{attempt}@example.org", "password": "Sommer2027!",
-                                                "csrf_token": token},
+    for attempt, password in enumerate(["Sommer2027!"] * limit + ["Winter2027!"] * 3):
+        response = client.post("/login", data={"email": f"victim{attempt % limit}@example.org",
+                                                "password": password, "csrf_token": token},
                                headers={"X-Forwarded-For": f"203.0.113.{attempt}"})
         evidence.add("variants")
         statuses.append(response.status_code)
-    assert statuses[-3:] == [429, 429, 429]
+    assert statuses == [400] * limit + [429] * 3
 
 
 def test_token_endpoint_shares_the_login_limit(world: World, evidence: Evidence) -> None:
-    limit = world.app.config["LOGIN_RATE_LIMIT"][0]
+    limit = world.app.config["LOGIN_FAILURE_LIMIT_ACCOUNT"][0]
     client = world.app.test_client()
     for attempt in range(limit):
         response = client.post("/api/v1/auth/token", json={"email": "orga@example.org", "password": f"x{attempt}"},
@@ -149,7 +151,7 @@ def _assert_stays_home(location: str, variant: str) -> None:
 
 @pytest.mark.parametrize("route", ["/login", "/register"])
 def test_next_never_leaves_the_site(route: str, world: World, evidence: Evidence) -> None:
-    world.app.config["LOGIN_RATE_LIMIT"] = (1000, 300)  # many successful logins in a row are the point here
+    world.app.config["REGISTRATION_LIMIT"] = (1000, 3600)  # many new accounts from one address are the point here
     for index, variant in enumerate(EVIL_NEXT):
         client = world.app.test_client()
         page = client.get(f"{route}?next={quote(variant, safe='')}")
