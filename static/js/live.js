@@ -195,8 +195,9 @@
     questions.sort(function (a, b) { return (b.votes - a.votes) || (a.id - b.id); });
     while (list.firstChild) { list.removeChild(list.firstChild); }
     questions.forEach(function (q) {
+      if (q.is_hidden && !state.isModerator) { return; }  // removed by the moderators
       var li = document.createElement("li");
-      li.className = "qa-question" + (q.is_answered ? " is-answered" : "");
+      li.className = "qa-question" + (q.is_answered ? " is-answered" : "") + (q.is_hidden ? " is-hidden" : "");
       var text = document.createElement("p");
       text.className = "qa-text";
       appendLinkified(text, q.text);
@@ -205,7 +206,8 @@
       meta.className = "qa-meta";
       meta.textContent = (q.votes === 1 ? label(state.panel, "one-vote", "1 vote") : q.votes + " " + label(state.panel, "votes", "votes")) +
         " · " + q.author.name +
-        (q.is_answered ? " · " + label(state.panel, "answered", "Answered") : "");
+        (q.is_answered ? " · " + label(state.panel, "answered", "Answered") : "") +
+        (q.is_hidden ? " · " + label(state.panel, "hidden", "Hidden") : "");
       li.appendChild(meta);
       if (q.answer) {
         var answer = document.createElement("p");
@@ -213,7 +215,18 @@
         answer.textContent = q.answer;
         li.appendChild(answer);
       }
-      if (!q.voted && q.author.id !== state.userId) {
+      if (state.isModerator) {
+        li.appendChild(actionButton(label(state.panel, q.is_hidden ? "unhide" : "hide", q.is_hidden ? "Show again" : "Hide"), function () {
+          socket.emit(q.is_hidden ? "qa:unhide" : "qa:hide", { question_id: q.id }, function (ack) { if (ack && ack.ok) { mergeQuestion(state, ack.question); } });
+        }));
+      } else if (q.author.id !== state.userId) {
+        li.appendChild(actionButton(label(state.panel, "report", "Report"), function (button) {
+          socket.emit("qa:report", { question_id: q.id }, function (ack) {
+            if (ack && ack.ok) { button.textContent = label(state.panel, "reported", "Reported"); button.disabled = true; }
+          });
+        }));
+      }
+      if (!q.is_hidden && !q.voted && q.author.id !== state.userId) {
         li.appendChild(actionButton(label(state.panel, "vote", "Vote"), function (button) {
           button.disabled = true;
           socket.emit("qa:vote", { question_id: q.id }, function (ack) {
@@ -222,7 +235,7 @@
           });
         }));
       }
-      if (state.isModerator && !q.is_answered) {
+      if (state.isModerator && !q.is_answered && !q.is_hidden) {
         var form = document.createElement("form");
         form.className = "qa-answer-form";
         var input = document.createElement("input");
@@ -443,6 +456,11 @@
   });
   socket.on("qa:question", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
   socket.on("qa:updated", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
+  socket.on("qa:restored", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
+  socket.on("qa:hidden", function (d) {
+    var s = rooms[d.room], q = s && s.questions[d.id];
+    if (q) { q.is_hidden = true; renderQuestions(s); }  // kept (with "voted") in case it is restored
+  });
   socket.on("announcement", showAnnouncement);
   socket.on("agenda:changed", function () {
     document.dispatchEvent(new CustomEvent("conference:agenda-changed"));
