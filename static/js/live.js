@@ -140,10 +140,11 @@
     if (state.stickToBottom) { list.scrollTop = list.scrollHeight; }
   }
 
-  function actionButton(text, onClick) {
+  function actionButton(text, onClick, action) {
     var button = document.createElement("button");
     button.type = "button";
     button.className = "link-button chat-action";
+    if (action) { button.setAttribute("data-action", action); }
     button.textContent = text;
     button.addEventListener("click", function () { onClick(button); });
     return button;
@@ -215,17 +216,6 @@
         answer.textContent = q.answer;
         li.appendChild(answer);
       }
-      if (state.isModerator) {
-        li.appendChild(actionButton(label(state.panel, q.is_hidden ? "unhide" : "hide", q.is_hidden ? "Show again" : "Hide"), function () {
-          socket.emit(q.is_hidden ? "qa:unhide" : "qa:hide", { question_id: q.id }, function (ack) { if (ack && ack.ok) { mergeQuestion(state, ack.question); } });
-        }));
-      } else if (q.author.id !== state.userId) {
-        li.appendChild(actionButton(label(state.panel, "report", "Report"), function (button) {
-          socket.emit("qa:report", { question_id: q.id }, function (ack) {
-            if (ack && ack.ok) { button.textContent = label(state.panel, "reported", "Reported"); button.disabled = true; }
-          });
-        }));
-      }
       if (!q.is_hidden && !q.voted && q.author.id !== state.userId) {
         li.appendChild(actionButton(label(state.panel, "vote", "Vote"), function (button) {
           button.disabled = true;
@@ -233,7 +223,23 @@
             if (ack && ack.ok) { q.voted = true; state.questions[q.id] = Object.assign(q, ack.question, { voted: true }); renderQuestions(state); }
             else { button.disabled = false; }
           });
-        }));
+        }, "vote"));
+      }
+      if (state.isModerator) {
+        var hide = q.is_hidden ? "unhide" : "hide";
+        li.appendChild(actionButton(label(state.panel, hide, hide), function () {
+          socket.emit("qa:" + hide, { question_id: q.id }, function (ack) { if (ack && ack.ok) { mergeQuestion(state, ack.question); } });
+        }, hide));
+      } else if (q.author.id !== state.userId) {
+        var report = actionButton(label(state.panel, q.reported ? "reported" : "report", "Report"), function (button) {
+          button.disabled = true;
+          socket.emit("qa:report", { question_id: q.id }, function (ack) {
+            if (ack && ack.ok) { q.reported = true; button.textContent = label(state.panel, "reported", "Reported"); }
+            else { button.disabled = false; }
+          });
+        }, "report");
+        report.disabled = !!q.reported;
+        li.appendChild(report);
       }
       if (state.isModerator && !q.is_answered && !q.is_hidden) {
         var form = document.createElement("form");
@@ -262,6 +268,7 @@
   function mergeQuestion(state, q) {
     var old = state.questions[q.id];
     if (old && old.voted) { q.voted = true; }
+    if (old && old.reported) { q.reported = true; }
     state.questions[q.id] = q;
     renderQuestions(state);
   }
