@@ -26,7 +26,7 @@ class Permission(StrEnum):
     CHAT = "chat"  # send chat messages, ask and vote questions, react
     UPLOAD_OWN_SLIDES = "upload_own_slides"
     EDIT_OWN_PROFILE = "edit_own_profile"
-    MODERATE = "moderate"  # delete messages, mute, ban, slow mode, answer questions
+    MODERATE = "moderate"  # delete messages, mute, ban, slow mode, answer, hide and restore questions
     SEE_PARTICIPANTS = "see_participants"  # who is online, registration lists
     SEND_ANNOUNCEMENT = "send_announcement"
     MANAGE_AGENDA = "manage_agenda"

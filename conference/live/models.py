@@ -6,13 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from conference.core.db import UTCDateTime, utcnow
 from conference.extensions import db
 
 if TYPE_CHECKING:
+    from conference.agenda.models import ConferenceSession
     from conference.auth.models import User
 
 CHAT_TEXT_LIMIT = 2000
@@ -57,22 +58,38 @@ class ChatMessage(db.Model):  # type: ignore[name-defined,misc]
 
 
 class ChatReport(db.Model):  # type: ignore[name-defined,misc]
-    """An attendee's report of a message, waiting in the moderators' queue until resolved."""
+    """An attendee's report of a chat message or of a question, waiting in the moderators' queue until resolved.
+
+    One queue for both: moderators resolve a report by deleting the message or hiding the question, or dismiss it.
+    """
 
     __tablename__ = "chat_reports"
-    __table_args__ = (UniqueConstraint("message_id", "reporter_id", name="uq_chat_reports_message_reporter"),)
+    __table_args__ = (
+        UniqueConstraint("message_id", "reporter_id", name="uq_chat_reports_message_reporter"),
+        UniqueConstraint("question_id", "reporter_id", name="uq_chat_reports_question_reporter"),
+        CheckConstraint("(message_id IS NULL) <> (question_id IS NULL)", name="one_target"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("chat_messages.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("qa_questions.id", ondelete="CASCADE"), index=True)
     reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     reason: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
-    message: Mapped[ChatMessage] = relationship()
+    message: Mapped[ChatMessage | None] = relationship()
+    question: Mapped[Question | None] = relationship()
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id])
+
+    @property
+    def reported(self) -> ChatMessage | Question:
+        """What was reported: the message or the question (exactly one is set)."""
+        target = self.message if self.message is not None else self.question
+        assert target is not None, "a report names a message or a question"
+        return target
 
 
 class LiveSanction(db.Model):  # type: ignore[name-defined,misc]
@@ -108,7 +125,11 @@ class LiveRoomSetting(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Question(db.Model):  # type: ignore[name-defined,misc]
-    """A question to a session's speakers; sorted by votes, answered by moderators."""
+    """A question to a session's speakers; sorted by votes, answered by moderators.
+
+    A hidden question (`hidden_at` set by a moderator) is gone from every public view; moderators still see it,
+    marked, and can restore it with its votes.
+    """
 
     __tablename__ = "qa_questions"
     __table_args__ = (
@@ -128,10 +149,19 @@ class Question(db.Model):  # type: ignore[name-defined,misc]
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+
+    session: Mapped[ConferenceSession] = relationship()
+    hidden_by: Mapped[User | None] = relationship(foreign_keys=[hidden_by_id])
 
     @property
     def room(self) -> str:
         return f"session:{self.session_id}"
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.hidden_at is not None
 
 
 class QuestionVote(db.Model):  # type: ignore[name-defined,misc]

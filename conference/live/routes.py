@@ -1,5 +1,5 @@
-"""Live pages: the event lobby, the moderators' page (reports, sanctions, slow mode, announcements,
-retention), the chat history API, and the chat purge command."""
+"""Live pages: the event lobby, the moderators' page (reports, hidden questions, sanctions, slow mode,
+announcements, retention), the chat history API, and the chat purge command."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from conference.events.access import event_permission_required, load_event, requ
 from conference.events.models import Event
 from conference.extensions import db
 from conference.live import panels, services
-from conference.live.models import ChatReport, LiveSanction
+from conference.live.models import ChatReport, LiveSanction, Question
 
 bp = Blueprint("live", __name__, cli_group="live")
 bp.record_once(lambda _state: panels.register())  # changed questions drop the cached session page panels
@@ -72,7 +72,8 @@ def manage(event: Event) -> Any:
 def _manage_page(event: Event, status: int = 200) -> Any:
     return render_template(
         "live/manage.html", event=event, reports=services.open_reports(event),
-        sanctions=services.active_sanctions(event), rooms=_chat_rooms(event),
+        hidden_questions=services.hidden_questions(event), sanctions=services.active_sanctions(event),
+        rooms=_chat_rooms(event),
         announcements=services.recent_announcements(event),
         can_announce=has_permission(current_user, event, Permission.SEND_ANNOUNCEMENT),
         can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT)), status
@@ -85,8 +86,9 @@ def _report(event: Event, report_id: int) -> ChatReport:
     return report
 
 
-def _run(event: Event, action: Any, success: str) -> Any:
-    """One service call, then commit and back to the page; a refusal is shown with its 4xx and changes nothing."""
+def _run(event: Event, action: Any, success: str, back: str | None = None) -> Any:
+    """One service call, then commit and back to the page (or to `back`); a refusal is shown with its 4xx on the
+    moderation page and changes nothing."""
     try:
         action()
     except DomainError as error:
@@ -95,15 +97,15 @@ def _run(event: Event, action: Any, success: str) -> Any:
         return _manage_page(event, error.status)
     after_commit.commit()
     flash(success, "success")
-    return _back(event)
+    return redirect(back, code=303) if back else _back(event)
 
 
 @bp.route("/manage/events/<slug>/live/reports/<int:report_id>/delete", methods=["POST"])
 @event_permission_required(Permission.MODERATE)
 def delete_reported(event: Event, report_id: int) -> Any:
     report = _report(event, report_id)
-    return _run(event, lambda: services.delete_message(report.message, actor=current_user),
-                _("The message has been deleted."))
+    done = _("The message has been deleted.") if report.message is not None else _("The question is hidden.")
+    return _run(event, lambda: services.remove_reported(report, actor=current_user), done)
 
 
 @bp.route("/manage/events/<slug>/live/reports/<int:report_id>/dismiss", methods=["POST"])
@@ -111,6 +113,29 @@ def delete_reported(event: Event, report_id: int) -> Any:
 def dismiss_report(event: Event, report_id: int) -> Any:
     report = _report(event, report_id)
     return _run(event, lambda: services.dismiss_report(report, actor=current_user), _("The report is dismissed."))
+
+
+def _question_back(event: Event, question: Question) -> str | None:
+    """Forms on the session page send `back=session` to return there; anything else returns to this page."""
+    if request.form.get("back") != "session":
+        return None
+    return url_for("agenda.session_page", slug=event.slug, session_id=question.session_id)
+
+
+@bp.route("/manage/events/<slug>/live/questions/<int:question_id>/hide", methods=["POST"])
+@event_permission_required(Permission.MODERATE)
+def hide_question(event: Event, question_id: int) -> Any:
+    question = services.question_in_event(event, question_id)
+    return _run(event, lambda: services.hide_question(question, actor=current_user), _("The question is hidden."),
+                _question_back(event, question))
+
+
+@bp.route("/manage/events/<slug>/live/questions/<int:question_id>/restore", methods=["POST"])
+@event_permission_required(Permission.MODERATE)
+def restore_question(event: Event, question_id: int) -> Any:
+    question = services.question_in_event(event, question_id)
+    return _run(event, lambda: services.restore_question(question, actor=current_user),
+                _("The question is shown again."), _question_back(event, question))
 
 
 @bp.route("/manage/events/<slug>/live/sanctions", methods=["POST"])
@@ -178,16 +203,19 @@ def live_template_helpers() -> dict[str, Any]:
 
 
 def session_context(event: Event, session: ConferenceSession) -> dict[str, Any]:
-    """What the session page's live partial shows: chat panel or archive, and the questions."""
+    """What the session page's live partial shows: chat panel or archive, and the questions (hidden ones only
+    for moderators, who get hide and restore buttons there)."""
     room = services.LiveRoom(services.room_for(session), "session", event, session)
     member = current_user.is_authenticated and has_permission(current_user, event, Permission.JOIN_LIVE)
+    moderator = has_permission(current_user, event, Permission.MODERATE)
     closed = services.chat_is_closed(room)
     return {
         "room": room.name,
         "can_take_part": bool(member),
+        "can_moderate": moderator,
         "is_closed": closed,
         "archive": services.history(room, limit=500) if member and closed else [],
-        "questions": services.questions_for(session),
+        "questions": services.questions_for(session, include_hidden=moderator),
     }
 
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Insert, bindparam, delete, func, insert, select
+from sqlalchemy import Insert, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -23,7 +23,7 @@ from conference.agenda.public import released_end, released_session
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import execute_committed, utcnow
-from conference.core.errors import NotAllowed, NotFound, RateLimited, ValidationFailed
+from conference.core.errors import Conflict, NotAllowed, NotFound, RateLimited, ValidationFailed
 from conference.core.permissions import Permission, Role, has_permission, permissions_for
 from conference.events.models import Event, EventMembership
 from conference.extensions import db
@@ -399,6 +399,7 @@ def question_payload(question: Question, *, voted: bool | None = None) -> dict[s
         "answer": question.answer,
         "created_at": question.created_at.isoformat(timespec="milliseconds"),
         "answered_at": question.answered_at.isoformat(timespec="milliseconds") if question.answered_at else None,
+        "is_hidden": question.is_hidden,  # only moderators (and the author's own resend) ever receive true
     }
     if voted is not None:
         body["voted"] = voted
@@ -610,7 +611,17 @@ def report_message(message: ChatMessage, *, reporter: User, reason: str) -> Chat
     return report
 
 
+def remove_reported(report: ChatReport, *, actor: User) -> None:
+    """Resolve a report by removing what it names: delete the message or hide the question (which resolves
+    every open report of it)."""
+    if report.message is not None:
+        delete_message(report.message, actor=actor)
+    elif report.question is not None:
+        hide_question(report.question, actor=actor)
+
+
 def open_reports(event: Event) -> list[ChatReport]:
+    """The event's unresolved reports of messages and questions, oldest first."""
     return list(db.session.scalars(select(ChatReport).where(ChatReport.event_id == event.id,
                                                             ChatReport.resolved_at.is_(None))
                                    .order_by(ChatReport.created_at)))
@@ -725,6 +736,8 @@ def vote_question(question: Question, room: LiveRoom, *, voter: User) -> bool:
     check_can_write(room, voter)
     if question.author_id == voter.id:
         raise ValidationFailed(_("You cannot vote for your own question."), code="own_question")
+    if not _locked(question, hidden=False):
+        raise _removed()
     try:
         with db.session.begin_nested():
             db.session.add(QuestionVote(question_id=question.id, user_id=voter.id))
@@ -747,6 +760,8 @@ def answer_question(question: Question, room: LiveRoom, *, actor: User, answer: 
                                    code="too_long")
         if _FORBIDDEN_CHARS.search(answer):
             raise ValidationFailed(_("The text contains characters that are not allowed."), field="answer")
+    if not _locked(question, hidden=False):
+        raise _removed()
     question.is_answered = True
     question.answer = answer or question.answer
     question.answered_at = utcnow()
@@ -755,9 +770,87 @@ def answer_question(question: Question, room: LiveRoom, *, actor: User, answer: 
     after_commit.defer(broadcast.emit_to_room, room.name, "qa:updated", question_payload(question))
 
 
-def questions_for(session: ConferenceSession) -> list[Question]:
-    return list(db.session.scalars(select(Question).where(Question.session_id == session.id)
-                                   .order_by(Question.vote_count.desc(), Question.id)))
+def questions_for(session: ConferenceSession, *, include_hidden: bool = False) -> list[Question]:
+    """The session's questions by votes, then age; hidden ones only with `include_hidden` (moderators)."""
+    query = select(Question).where(Question.session_id == session.id)
+    if not include_hidden:
+        query = query.where(Question.hidden_at.is_(None))
+    return list(db.session.scalars(query.order_by(Question.vote_count.desc(), Question.id)))
+
+
+def question_in_event(event: Event, question_id: int) -> Question:
+    question = db.session.get(Question, question_id)
+    if question is None or question.event_id != event.id:
+        raise NotFound(_("There is no such question."), field="question_id")
+    return question
+
+
+def _locked(question: Question, *, hidden: bool) -> bool:
+    """Lock the question's row if it is (`hidden`) or is not hidden; False if it is not so (any more).
+
+    A conditional UPDATE that changes nothing: its condition is checked under the database's write lock (the
+    row on PostgreSQL, the database on SQLite), held until the commit, so a vote or an answer that races a hide
+    comes either before it or not at all, and never broadcasts a question hidden meanwhile.
+    """
+    condition = Question.hidden_at.is_not(None) if hidden else Question.hidden_at.is_(None)
+    result: Any = db.session.execute(update(Question).where(Question.id == question.id, condition)
+                                     .values(hidden_at=Question.hidden_at)
+                                     .execution_options(synchronize_session=False))
+    return bool(result.rowcount == 1)
+
+
+def _removed() -> Conflict:
+    return Conflict(_("The moderators have removed this question."), code="hidden", field="question_id")
+
+
+def hide_question(question: Question, *, actor: User) -> None:
+    """Remove a question from every public view and resolve its open reports; its votes are kept for a
+    restore. After commit: `qa:hidden` to the session room (clients drop it; moderators' clients mark it)."""
+    if question.is_hidden or not _locked(question, hidden=False):
+        raise Conflict(_("This question is already hidden."), code="already_hidden", field="question_id")
+    now = utcnow()
+    question.hidden_at = now
+    question.hidden_by_id = actor.id
+    for report in db.session.scalars(select(ChatReport).where(ChatReport.question_id == question.id,
+                                                              ChatReport.resolved_at.is_(None))):
+        report.resolved_at = now
+        report.resolved_by_id = actor.id
+    db.session.flush()
+    after_commit.defer(broadcast.emit_to_room, question.room, "qa:hidden", {"room": question.room, "id": question.id})
+
+
+def restore_question(question: Question, *, actor: User) -> None:
+    """Undo `hide_question` (with the votes it had). After commit: `qa:restored` with the question to the room."""
+    if not question.is_hidden or not _locked(question, hidden=True):
+        raise Conflict(_("This question is not hidden."), code="not_hidden", field="question_id")
+    question.hidden_at = None
+    question.hidden_by_id = None
+    db.session.flush()
+    after_commit.defer(broadcast.emit_to_room, question.room, "qa:restored", question_payload(question))
+
+
+def report_question(question: Question, *, reporter: User, reason: str) -> ChatReport:
+    """Put a question into the moderators' queue (once per reporter), next to reported chat messages."""
+    if question.author_id == reporter.id:
+        raise ValidationFailed(_("You cannot report your own question."), code="own_question")
+    if question.is_hidden or not _locked(question, hidden=False):
+        raise _removed()
+    existing = db.session.scalar(select(ChatReport).where(ChatReport.question_id == question.id,
+                                                          ChatReport.reporter_id == reporter.id))
+    if existing is not None:
+        return existing
+    report = ChatReport(event_id=question.event_id, question_id=question.id, reporter_id=reporter.id,
+                        reason=reason[:REPORT_REASON_LIMIT])
+    db.session.add(report)
+    db.session.flush()
+    return report
+
+
+def hidden_questions(event: Event, *, limit: int = 200) -> list[Question]:
+    """The event's hidden questions, the most recently hidden first (the moderation page's undo list)."""
+    return list(db.session.scalars(select(Question).where(Question.event_id == event.id,
+                                                          Question.hidden_at.is_not(None))
+                                   .order_by(Question.hidden_at.desc(), Question.id.desc()).limit(limit)))
 
 
 def voted_question_ids(user: User, session: ConferenceSession) -> set[int]:

@@ -307,11 +307,9 @@ def on_chat_report(call: SocketCall) -> dict[str, Any]:
     message = services.message_in_event(services.clean_id(call.data.get("message_id"), field="message_id"))
     room = services.resolve_room(message.room)
     services.check_can_join(room, call.user)
-    reason = call.data.get("reason") or ""
-    if not isinstance(reason, str):
-        raise ValidationFailed(_("The field 'reason' must be text."), field="reason")
+    reason = _reason(call.data)
     call.rate("report", call.state.action_rate)
-    report = services.report_message(message, reporter=call.user, reason=reason.strip())
+    report = services.report_message(message, reporter=call.user, reason=reason)
     return {"report_id": report.id}
 
 
@@ -362,8 +360,8 @@ def on_qa_list(call: SocketCall) -> dict[str, Any]:
     if room.session is None:
         raise ValidationFailed(_("Questions belong to a session."), code="no_qa", field="room")
     voted = services.voted_question_ids(call.user, room.session)
-    return {"room": room.name, "questions": [services.question_payload(q, voted=q.id in voted)
-                                             for q in services.questions_for(room.session)]}
+    questions = services.questions_for(room.session, include_hidden=call.standing.may(Permission.MODERATE))
+    return {"room": room.name, "questions": [services.question_payload(q, voted=q.id in voted) for q in questions]}
 
 
 def _question_room(call: SocketCall) -> tuple[Any, services.LiveRoom]:
@@ -389,6 +387,32 @@ def on_qa_answer(call: SocketCall) -> dict[str, Any]:
         raise ValidationFailed(_("The field 'answer' must be text."), field="answer")
     services.answer_question(question, room, actor=call.user, answer=answer)
     return {"question": services.question_payload(question)}
+
+
+@socket_event()
+def on_qa_hide(call: SocketCall) -> dict[str, Any]:
+    question, room = _question_room(call)
+    call.require(room.event, Permission.MODERATE)
+    services.hide_question(question, actor=call.user)
+    return {"question": services.question_payload(question)}
+
+
+@socket_event()
+def on_qa_unhide(call: SocketCall) -> dict[str, Any]:
+    question, room = _question_room(call)
+    call.require(room.event, Permission.MODERATE)
+    services.restore_question(question, actor=call.user)
+    return {"question": services.question_payload(question)}
+
+
+@socket_event()
+def on_qa_report(call: SocketCall) -> dict[str, Any]:
+    question, room = _question_room(call)
+    services.check_can_join(room, call.user)
+    reason = _reason(call.data)
+    call.rate("report", call.state.action_rate)
+    report = services.report_question(question, reporter=call.user, reason=reason)
+    return {"report_id": report.id}
 
 
 # --- reactions and announcements --------------------------------------------------------------------
@@ -419,6 +443,14 @@ def on_announce(call: SocketCall) -> dict[str, Any]:
 
 def _text(data: dict[str, Any], name: str, limit: int) -> str:
     return services.clean_text(data.get(name), field=name, limit=limit)
+
+
+def _reason(data: dict[str, Any]) -> str:
+    """The optional reason of a report (of a message or a question)."""
+    reason = data.get("reason") or ""
+    if not isinstance(reason, str):
+        raise ValidationFailed(_("The field 'reason' must be text."), field="reason")
+    return reason.strip()
 
 
 # --- reactions to other domains (logout, revoked tokens, role changes, agenda releases) -------------------
@@ -497,6 +529,9 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "qa:list": on_qa_list,
     "qa:vote": on_qa_vote,
     "qa:answer": on_qa_answer,
+    "qa:hide": on_qa_hide,
+    "qa:unhide": on_qa_unhide,
+    "qa:report": on_qa_report,
     "react": on_react,
     "announce": on_announce,
 }

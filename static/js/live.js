@@ -140,10 +140,11 @@
     if (state.stickToBottom) { list.scrollTop = list.scrollHeight; }
   }
 
-  function actionButton(text, onClick) {
+  function actionButton(text, onClick, action) {
     var button = document.createElement("button");
     button.type = "button";
     button.className = "link-button chat-action";
+    if (action) { button.setAttribute("data-action", action); }
     button.textContent = text;
     button.addEventListener("click", function () { onClick(button); });
     return button;
@@ -195,8 +196,9 @@
     questions.sort(function (a, b) { return (b.votes - a.votes) || (a.id - b.id); });
     while (list.firstChild) { list.removeChild(list.firstChild); }
     questions.forEach(function (q) {
+      if (q.is_hidden && !state.isModerator) { return; }  // removed by the moderators
       var li = document.createElement("li");
-      li.className = "qa-question" + (q.is_answered ? " is-answered" : "");
+      li.className = "qa-question" + (q.is_answered ? " is-answered" : "") + (q.is_hidden ? " is-hidden" : "");
       var text = document.createElement("p");
       text.className = "qa-text";
       appendLinkified(text, q.text);
@@ -205,7 +207,8 @@
       meta.className = "qa-meta";
       meta.textContent = (q.votes === 1 ? label(state.panel, "one-vote", "1 vote") : q.votes + " " + label(state.panel, "votes", "votes")) +
         " · " + q.author.name +
-        (q.is_answered ? " · " + label(state.panel, "answered", "Answered") : "");
+        (q.is_answered ? " · " + label(state.panel, "answered", "Answered") : "") +
+        (q.is_hidden ? " · " + label(state.panel, "hidden", "Hidden") : "");
       li.appendChild(meta);
       if (q.answer) {
         var answer = document.createElement("p");
@@ -213,16 +216,32 @@
         answer.textContent = q.answer;
         li.appendChild(answer);
       }
-      if (!q.voted && q.author.id !== state.userId) {
+      if (!q.is_hidden && !q.voted && q.author.id !== state.userId) {
         li.appendChild(actionButton(label(state.panel, "vote", "Vote"), function (button) {
           button.disabled = true;
           socket.emit("qa:vote", { question_id: q.id }, function (ack) {
             if (ack && ack.ok) { q.voted = true; state.questions[q.id] = Object.assign(q, ack.question, { voted: true }); renderQuestions(state); }
             else { button.disabled = false; }
           });
-        }));
+        }, "vote"));
       }
-      if (state.isModerator && !q.is_answered) {
+      if (state.isModerator) {
+        var hide = q.is_hidden ? "unhide" : "hide";
+        li.appendChild(actionButton(label(state.panel, hide, hide), function () {
+          socket.emit("qa:" + hide, { question_id: q.id }, function (ack) { if (ack && ack.ok) { mergeQuestion(state, ack.question); } });
+        }, hide));
+      } else if (q.author.id !== state.userId) {
+        var report = actionButton(label(state.panel, q.reported ? "reported" : "report", "Report"), function (button) {
+          button.disabled = true;
+          socket.emit("qa:report", { question_id: q.id }, function (ack) {
+            if (ack && ack.ok) { q.reported = true; button.textContent = label(state.panel, "reported", "Reported"); }
+            else { button.disabled = false; }
+          });
+        }, "report");
+        report.disabled = !!q.reported;
+        li.appendChild(report);
+      }
+      if (state.isModerator && !q.is_answered && !q.is_hidden) {
         var form = document.createElement("form");
         form.className = "qa-answer-form";
         var input = document.createElement("input");
@@ -249,6 +268,7 @@
   function mergeQuestion(state, q) {
     var old = state.questions[q.id];
     if (old && old.voted) { q.voted = true; }
+    if (old && old.reported) { q.reported = true; }
     state.questions[q.id] = q;
     renderQuestions(state);
   }
@@ -443,6 +463,11 @@
   });
   socket.on("qa:question", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
   socket.on("qa:updated", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
+  socket.on("qa:restored", function (q) { var s = rooms[q.room]; if (s && s.list) { mergeQuestion(s, q); } });
+  socket.on("qa:hidden", function (d) {
+    var s = rooms[d.room], q = s && s.questions[d.id];
+    if (q) { q.is_hidden = true; renderQuestions(s); }  // kept (with "voted") in case it is restored
+  });
   socket.on("announcement", showAnnouncement);
   socket.on("agenda:changed", function () {
     document.dispatchEvent(new CustomEvent("conference:agenda-changed"));

@@ -130,7 +130,7 @@ def test_chat_and_questions_with_the_keyboard_alone(new_page, live_server) -> No
 
     # Upvote the other person's question: Tab to its button, Enter.
     theirs = panel.locator("[data-live-questions] li", has_text=their_question)
-    theirs.locator("button").evaluate("b => b.setAttribute('data-target-vote', '')")
+    theirs.locator("[data-action=vote]").evaluate("b => b.setAttribute('data-target-vote', '')")
     tab_to(page, "[data-target-vote]", limit=60)
     page.keyboard.press("Enter")
     expect(theirs.locator(".qa-meta")).to_have_text(re.compile(r"^1 "))

@@ -1,7 +1,7 @@
 """Attendees in Chromium: register, browse and filter the day grid, star sessions, chat and ask live.
 
 A second attendee in another browser context sees the chat and the questions arrive without reloading, and a
-moderator's deletion disappears from both pages. Once in German and once in English.
+moderator's deletion (and hidden question) disappears from both pages. Once in German and once in English.
 """
 
 from __future__ import annotations
@@ -128,9 +128,9 @@ def test_attendee_browses_stars_chats_and_asks(new_page, live_server, screenshot
     theirs = panel.locator("[data-live-questions] li", has_text=their_question)
     expect(theirs.locator(".qa-meta")).to_have_text(re.compile(r"^0 "))
     expect(panel.locator("[data-live-questions] li", has_text=question).locator("button")).to_have_count(0)
-    theirs.locator("button").click()
+    theirs.locator("[data-action=vote]").click()
     expect(theirs.locator(".qa-meta")).to_have_text(re.compile(r"^1 "))
-    expect(theirs.locator("button")).to_have_count(0)  # one vote per person
+    expect(theirs.locator("[data-action=vote]")).to_have_count(0)  # one vote per person
     expect(other_panel.locator("[data-live-questions] li", has_text=their_question).locator(".qa-meta")
            ).to_have_text(re.compile(r"^1 "))
     shot(page, screenshot_dir, f"journey-session-live-{lang}")
@@ -145,3 +145,17 @@ def test_attendee_browses_stars_chats_and_asks(new_page, live_server, screenshot
     expect(target).to_have_count(0)
     expect(mine).to_have_count(0)
     expect(seen).to_have_count(0)
+
+    # The moderator hides the other attendee's question: it disappears live from both attendees' lists (its
+    # author's too) and stays on the moderator's, marked; showing it again brings it back with its vote.
+    their_own = other_panel.locator("[data-live-questions] li", has_text=their_question)
+    on_moderator = moderator_panel.locator("[data-live-questions] li", has_text=their_question)
+    on_moderator.locator("[data-action=hide]").click()
+    expect(theirs).to_have_count(0)
+    expect(their_own).to_have_count(0)
+    expect(on_moderator).to_have_class(re.compile(r"is-hidden"))
+    on_moderator.locator("[data-action=unhide]").click()
+    expect(theirs.locator(".qa-meta")).to_have_text(re.compile(r"^1 "))
+    expect(their_own).to_have_count(1)
+    expect(theirs.locator("[data-action=vote]")).to_have_count(0)  # still counted as voted
+    expect(on_moderator).not_to_have_class(re.compile(r"is-hidden"))

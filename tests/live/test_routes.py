@@ -141,3 +141,67 @@ def test_anonymous_session_page_shows_answered_question_at_once(client: Any, cre
     assert "Später" not in client.get(page).get_data(as_text=True)
     pagecache.panel_cache(client.application).ttl = 0
     assert "Später" in client.get(page).get_data(as_text=True)
+
+
+def test_moderator_hides_and_restores_from_the_session_page(client: Any, create_event: Any, person: Any,
+                                                            create_session: Any) -> None:
+    """After a session the live panel is gone; moderators hide and restore on the page's questions list."""
+    from conference.agenda.services import ensure_demo_release
+    from conference.core.after_commit import commit
+
+    today = datetime.now(UTC).date()
+    event = create_event("qa-page", start=today - timedelta(days=1), end=today + timedelta(days=1))
+    session = create_session(event, start=datetime.now(UTC) - timedelta(hours=5))
+    assert ensure_demo_release(event) is not None
+    author = person(event, Role.ATTENDEE)
+    db.session.add(Question(event_id=event.id, session_id=session.id, author_id=author.id, author_name="A",
+                            text="Beleidigung-42", client_id="q"))
+    commit()
+    question_id = db.session.scalar(select(Question.id))
+    page = f"/events/qa-page/sessions/{session.id}"
+    anonymous = client.application.test_client()
+    assert "Beleidigung-42" in anonymous.get(page).get_data(as_text=True)
+    login(client, person(event, Role.MODERATOR).email)
+    html = client.get(page).get_data(as_text=True)
+    assert f'action="/manage/events/qa-page/live/questions/{question_id}/hide"' in html
+    token = csrf_token(client, page)
+    response = client.post(f"/manage/events/qa-page/live/questions/{question_id}/hide",
+                           data={"csrf_token": token, "back": "session"})
+    assert response.status_code == 303 and response.headers["Location"].endswith(page)
+    assert "Beleidigung-42" not in anonymous.get(page).get_data(as_text=True)
+    html = client.get(page).get_data(as_text=True)
+    assert "Beleidigung-42" in html and "Hidden from everyone but moderators" in html
+    assert f'action="/manage/events/qa-page/live/questions/{question_id}/restore"' in html
+    response = client.post(f"/manage/events/qa-page/live/questions/{question_id}/restore", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/manage/events/qa-page/live")
+    assert "Beleidigung-42" in anonymous.get(page).get_data(as_text=True)
+    response = client.post("/manage/events/qa-page/live/questions/999999/hide", data={"csrf_token": token})
+    assert response.status_code == 404
+
+
+def test_manage_page_lists_question_reports_and_hidden_questions(client: Any, create_event: Any, person: Any,
+                                                                 create_session: Any) -> None:
+    event = create_event("qa-manage")
+    session = create_session(event, title="Keynote")
+    author, reporter = person(event, Role.ATTENDEE, name="Fragesteller"), person(event, Role.ATTENDEE)
+    moderator = person(event, Role.MODERATOR, name="Mia Moderation")
+    room = services.resolve_room(services.room_for(session))
+    question, _created = services.ask_question(room, author=author, text="Spam-Frage", client_id="s")
+    other, _created = services.ask_question(room, author=author, text="Zweite Frage", client_id="t")
+    report = services.report_question(question, reporter=reporter, reason="Werbung")
+    second = services.report_question(other, reporter=reporter, reason="doppelt")
+    from conference.core.after_commit import commit
+
+    commit()
+    login(client, moderator.email)
+    html = client.get("/manage/events/qa-manage/live").get_data(as_text=True)
+    assert "Spam-Frage" in html and "Werbung" in html and "Hide question" in html and "Keynote" in html
+    assert "No hidden questions." in html
+    token = csrf_token(client, "/manage/events/qa-manage/live")
+    assert client.post(f"/manage/events/qa-manage/live/reports/{second.id}/dismiss",
+                       data={"csrf_token": token}).status_code == 303
+    assert client.post(f"/manage/events/qa-manage/live/reports/{report.id}/delete",
+                       data={"csrf_token": token}).status_code == 303
+    html = client.get("/manage/events/qa-manage/live").get_data(as_text=True)
+    assert "No open reports." in html and "Mia Moderation" in html
+    assert f"/live/questions/{question.id}/restore" in html and f"/live/questions/{other.id}/restore" not in html

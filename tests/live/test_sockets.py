@@ -440,6 +440,73 @@ def test_questions_only_in_session_rooms(socket_for: Any, event: Any, person: An
     assert ack["error"] == "no_qa"
 
 
+def test_moderator_hides_question_live_and_restores_it_with_its_votes(socket_for: Any, event: Any, person: Any,
+                                                                       create_session: Any) -> None:
+    session = create_session(event)
+    room = f"session:{session.id}"
+    author, voter = person(event, Role.ATTENDEE), person(event, Role.ATTENDEE)
+    asker, watcher = joined(socket_for, author, room), joined(socket_for, voter, room)
+    mod = joined(socket_for, person(event, Role.MODERATOR), room)
+    question = asker.emit("qa:ask", {"room": room, "text": "Unpassend?", "client_id": "h1"}, callback=True)["question"]
+    assert question["is_hidden"] is False
+    assert watcher.emit("qa:vote", {"question_id": question["id"]}, callback=True)["question"]["votes"] == 1
+    for client in (asker, watcher, mod):
+        client.get_received()
+
+    ack = mod.emit("qa:hide", {"question_id": question["id"]}, callback=True)
+    assert ack["ok"] is True and ack["question"]["is_hidden"] is True and ack["question"]["votes"] == 1
+    for client in (asker, watcher, mod):  # the whole room, the author and the moderator included
+        assert events_named(client, "qa:hidden") == [{"room": room, "id": question["id"]}]
+    assert watcher.emit("qa:list", {"room": room}, callback=True)["questions"] == []
+    assert asker.emit("qa:list", {"room": room}, callback=True)["questions"] == []  # gone for the author too
+    marked = mod.emit("qa:list", {"room": room}, callback=True)["questions"]
+    assert [(q["id"], q["is_hidden"], q["votes"]) for q in marked] == [(question["id"], True, 1)]
+    assert watcher.emit("qa:vote", {"question_id": question["id"]}, callback=True)["error"] == "hidden"
+
+    ack = mod.emit("qa:unhide", {"question_id": question["id"]}, callback=True)
+    assert ack["ok"] is True and ack["question"]["is_hidden"] is False
+    restored = events_named(watcher, "qa:restored")
+    assert restored == [ack["question"]] and restored[0]["votes"] == 1 and restored[0]["text"] == "Unpassend?"
+    listing = watcher.emit("qa:list", {"room": room}, callback=True)["questions"]
+    assert [(q["id"], q["votes"], q["voted"], q["is_hidden"]) for q in listing] == [(question["id"], 1, True, False)]
+
+
+def test_hide_and_unhide_refusals(socket_for: Any, event: Any, person: Any, create_session: Any) -> None:
+    session = create_session(event)
+    room = f"session:{session.id}"
+    author = person(event, Role.ATTENDEE)
+    asker, watcher = joined(socket_for, author, room), joined(socket_for, person(event, Role.ATTENDEE), room)
+    mod = joined(socket_for, person(event, Role.MODERATOR), room)
+    question_id = asker.emit("qa:ask", {"room": room, "text": "Frage", "client_id": "r1"}, callback=True)["question"]["id"]
+    watcher.get_received()
+    assert asker.emit("qa:hide", {"question_id": question_id}, callback=True)["error"] == "forbidden"
+    assert watcher.emit("qa:hide", {"question_id": question_id}, callback=True)["error"] == "forbidden"
+    assert mod.emit("qa:unhide", {"question_id": question_id}, callback=True)["error"] == "not_hidden"
+    for payload, error in (({}, "invalid"), ({"question_id": "x"}, "invalid"), ({"question_id": 99999}, "not_found")):
+        assert mod.emit("qa:hide", payload, callback=True)["error"] == error
+    assert mod.emit("qa:hide", {"question_id": question_id}, callback=True)["ok"] is True
+    assert mod.emit("qa:hide", {"question_id": question_id}, callback=True)["error"] == "already_hidden"
+    assert watcher.emit("qa:unhide", {"question_id": question_id}, callback=True)["error"] == "forbidden"
+    assert [p["name"] for p in watcher.get_received() if p["name"].startswith("qa:")] == ["qa:hidden"]
+    db.session.expire_all()
+    assert db.session.get(Question, question_id).is_hidden
+
+
+def test_question_report_goes_to_queue(socket_for: Any, event: Any, person: Any, create_session: Any) -> None:
+    session = create_session(event)
+    room = f"session:{session.id}"
+    asker, other = joined(socket_for, person(event, Role.ATTENDEE), room), joined(socket_for, person(event, Role.ATTENDEE), room)
+    question_id = asker.emit("qa:ask", {"room": room, "text": "?", "client_id": "p1"}, callback=True)["question"]["id"]
+    first = other.emit("qa:report", {"question_id": question_id, "reason": "Werbung"}, callback=True)
+    assert first["ok"] is True
+    assert other.emit("qa:report", {"question_id": question_id}, callback=True) == first  # once per person
+    assert asker.emit("qa:report", {"question_id": question_id}, callback=True)["error"] == "own_question"
+    assert other.emit("qa:report", {"question_id": question_id, "reason": 5}, callback=True)["error"] == "invalid"
+    report = db.session.scalar(select(ChatReport))
+    assert (report.question_id, report.message_id, report.reason) == (question_id, None, "Werbung")
+    assert db.session.scalar(select(func.count()).select_from(ChatReport)) == 1
+
+
 def wait_for(client: Any, name: str, timeout: float = 2.0) -> list[Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -28,7 +28,7 @@ from conference.core.after_commit import commit
 from conference.core.permissions import Role
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live.models import ChatMessage, ChatReport, LiveSanction
+from conference.live.models import ChatMessage, ChatReport, LiveSanction, Question
 from conference.presentations import services as presentation_services
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
 from tests.fixtures.accounts import CSRF_PATTERN, api_token_for, login
@@ -195,6 +195,7 @@ class World:
     report: ChatReport
     sanction: LiveSanction
     invitation: SpeakerInvitation
+    question: Question  # another person's question in the foreign session
     clients: dict[str, FlaskClient] = field(default_factory=dict)
 
     def client(self, principal: str) -> FlaskClient:
@@ -271,7 +272,9 @@ def world(app: Flask, create_user: Callable[..., User], grant: Callable[..., Non
     invitation = SpeakerInvitation(event_id=event.id, session_id=sessions[1].id, speaker_id=foreign_profile.id,
                                    email="invitee@example.org", nonce="n" * 32,
                                    expires_at=FUTURE + timedelta(days=30))
-    db.session.add_all([report, sanction, invitation])
+    question = Question(event_id=event.id, session_id=sessions[1].id, author_id=users["other_speaker"].id,
+                        author_name="Otto Other", text="Wer hat die Folien?", client_id="q-1")
+    db.session.add_all([report, sanction, invitation, question])
     commit()
     tokens = {name: api_token_for(user) for name, user in users.items()}
     uploader = app.test_client()
@@ -282,7 +285,7 @@ def world(app: Flask, create_user: Callable[..., User], grant: Callable[..., Non
         agenda_services.publish_release(released, name="1.0", actor=None)
     commit()
     yield World(app, event, other, users, tokens, room, track, sessions[0], sessions[1], sessions[2], own_profile,
-                foreign_profile, response.get_json()["id"], message, report, sanction, invitation)
+                foreign_profile, response.get_json()["id"], message, report, sanction, invitation, question)
     presentation_services.wait_for_background_tasks()
 
 

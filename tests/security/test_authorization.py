@@ -61,6 +61,8 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("live.dismiss_report", "POST"): MODERATORS,
     ("live.add_sanction", "POST"): MODERATORS,
     ("live.lift_sanction", "POST"): MODERATORS,
+    ("live.hide_question", "POST"): MODERATORS,
+    ("live.restore_question", "POST"): MODERATORS,
     ("live.slow_mode", "POST"): MODERATORS,
     ("agenda.api_openapi", "GET"): EVERYONE,
     ("agenda.api_sessions", "GET"): EVERYONE,
@@ -144,7 +146,8 @@ def _url_values(world: World) -> dict[str, Any]:
             "presentation_id": world.foreign_presentation_id, "slot_id": slot.id if slot else 0,
             "room_id": world.room.id, "track_id": world.track.id, "report_id": world.report.id,
             "sanction_id": world.sanction.id, "token_id": token.id if token else 0,
-            "speaker_id": world.foreign_profile.id, "token": "forged-invitation-token", "action": "cancel"}
+            "speaker_id": world.foreign_profile.id, "token": "forged-invitation-token", "action": "cancel",
+            "question_id": world.question.id}
 
 
 def _ask(world: World, principal: str, method: str, url: str, *, api: bool, csrf: dict[str, str]) -> Any:
