@@ -1,13 +1,13 @@
 """live layer: moderators hide questions; questions can be reported like chat messages
 
-Revision ID: 0006_question_moderation
+Revision ID: 0007_question_moderation
 Revises: 0005_live_indexes
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_question_moderation"
-down_revision = "0005_live_indexes"
+revision = "0007_question_moderation"
+down_revision = "0006_event_link_visibility"
 branch_labels = None
 depends_on = None
 
