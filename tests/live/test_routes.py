@@ -146,13 +146,11 @@ def test_anonymous_session_page_shows_answered_question_at_once(client: Any, cre
 def test_moderator_hides_and_restores_from_the_session_page(client: Any, create_event: Any, person: Any,
                                                             create_session: Any) -> None:
     """After a session the live panel is gone; moderators hide and restore on the page's questions list."""
-    from conference.agenda.services import ensure_demo_release
     from conference.core.after_commit import commit
 
     today = datetime.now(UTC).date()
     event = create_event("qa-page", start=today - timedelta(days=1), end=today + timedelta(days=1))
-    session = create_session(event, start=datetime.now(UTC) - timedelta(hours=5))
-    assert ensure_demo_release(event) is not None
+    session = create_session(event, start=datetime.now(UTC) - timedelta(hours=5))  # released by the fixture
     author = person(event, Role.ATTENDEE)
     db.session.add(Question(event_id=event.id, session_id=session.id, author_id=author.id, author_name="A",
                             text="Beleidigung-42", client_id="q"))
