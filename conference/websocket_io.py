@@ -24,7 +24,7 @@ import inspect
 import logging
 import urllib.parse
 from collections.abc import Callable, Iterable
-from types import SimpleNamespace
+from types import CodeType, SimpleNamespace
 from typing import Any
 
 log = logging.getLogger("conference.websocket_io")
@@ -272,9 +272,10 @@ def _bounded_gevent_input() -> bool:
 
     if not ({"input_buffer", "connected", "max_message_size"} <= set(Base.__init__.__code__.co_names)
             and "input_buffer" in Base._handle_events.__code__.co_names
-            and "input_buffer" in Base.receive.__code__.co_names):
+            and "input_buffer" in Base.receive.__code__.co_names
+            and "connected" in Base.close.__code__.co_names):
         return False
-    handle_events, receive = Base._handle_events, Base.receive
+    handle_events, receive, close = Base._handle_events, Base.receive, Base.close
 
     def full(connection: Any) -> bool:
         queued = connection.input_buffer
@@ -294,16 +295,26 @@ def _bounded_gevent_input() -> bool:
         # handshake `connected` is still False, and no wait happens).
         return bool(keep_going and (self.connected or not waited))
 
+    def wake(connection: Any) -> None:
+        drained = connection.__dict__.get("conference_drained")
+        if drained is not None:
+            drained.set()
+
     def signalling_receive(self: Any, timeout: float | None = None) -> Any:
         try:
             return receive(self, timeout)
         finally:
-            drained = self.__dict__.get("conference_drained")
-            if drained is not None:
-                drained.set()
+            wake(self)
+
+    def signalling_close(self: Any, reason: Any = None, message: Any = None) -> Any:
+        try:
+            return close(self, reason, message)
+        finally:
+            wake(self)  # a reading task waiting for room ends now, not at its next look
 
     Base._handle_events = bounded_handle_events
     Base.receive = signalling_receive
+    Base.close = signalling_close
     return True
 
 
@@ -338,14 +349,44 @@ def end_engineio_session(eio_server: Any, eio_sid: str | None) -> None:
         socket_.close(wait=False, abort=False)
 
 
+def _names_used(code: CodeType) -> set[str]:
+    """The attribute and global names a function's code (with its nested functions) uses."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            names |= _names_used(constant)
+    return names
+
+
 def close_on_refused_packets(socketio_server: Any, refused: type[Exception]) -> None:
     """Close the connection of a client whose packet the packet class refuses (`refused`: binary data).
 
     The packet class refuses it first, so nothing is kept whatever the server; this closes the connection,
-    instead of python-socketio's logging the error and reading on.
+    instead of python-socketio's logging the error and reading on. Engine.IO's websocket reader also reads on
+    after its session was closed, until its writer task has closed the socket; under eventlet a client that
+    keeps sending kept the reader from ever yielding to that task (60 MB of refused frames were read in one
+    go), so a closed session's reader now stops at the next message.
     """
+    import engineio.socket
+
     eio = socketio_server.eio
     handle_message = eio.handlers["message"]
+    websocket_handler = engineio.socket.Socket._websocket_handler
+    if "wait" in _names_used(websocket_handler.__code__):
+
+        def stopping_websocket_handler(self: Any, ws: Any) -> Any:
+            wait = ws.wait
+
+            def wait_unless_closed() -> Any:
+                return None if self.closing or self.closed else wait()
+
+            ws.wait = wait_unless_closed
+            return websocket_handler(self, ws)
+
+        engineio.socket.Socket._websocket_handler = stopping_websocket_handler
+    else:
+        log.warning("Engine.IO's websocket reader is not as expected: a refused client is read on until its "
+                    "connection closes")
 
     def guarded(eio_sid: str, data: Any) -> Any:
         try:
