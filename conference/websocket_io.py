@@ -229,11 +229,12 @@ def _eventlet_message_limit(eio_server: Any) -> bool:
     return True
 
 
-def _gevent_message_limit(eio_server: Any) -> bool:
-    """simple-websocket (gevent mode's websocket) has a message limit, but Engine.IO does not pass one: an
-    unfinished fragmented message grew without end (300 MB sent: +300 MB RSS). Engine.IO's limit is passed
-    on, and the websocket's socket gets Engine.IO's ping-cycle timeout as under eventlet (Engine.IO sets it
-    on an attribute `_sock`), not the HTTP socket timeout."""
+def _simple_websocket_message_limit(eio_server: Any, *, bounded_input: bool) -> bool:
+    """simple-websocket (the websocket of gevent and of the development server) has a message limit, but
+    Engine.IO does not pass one: an unfinished fragmented message grew without end (300 MB sent: +300 MB RSS).
+    Engine.IO's limit is passed on, and the websocket's socket gets Engine.IO's ping-cycle timeout as under
+    eventlet (Engine.IO sets it on an attribute `_sock`), not the HTTP socket timeout. `bounded_input`: also
+    bound the queue of received messages (gevent; see `_bounded_gevent_input`)."""
     import simple_websocket
     from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 
@@ -253,7 +254,7 @@ def _gevent_message_limit(eio_server: Any) -> bool:
             return self.ws.sock
 
     probe = LimitedWebSocketWSGI(lambda ws: None, SimpleNamespace(max_http_buffer_size=8))
-    if probe.server_args.get("max_message_size") != 8 or not _bounded_gevent_input():
+    if probe.server_args.get("max_message_size") != 8 or (bounded_input and not _bounded_gevent_input()):
         return False
     eio_server._async["websocket"] = LimitedWebSocketWSGI
     return True
@@ -325,11 +326,11 @@ def limit_websocket_messages(eio_server: Any, mode: str) -> bool:
     are turned off with one error in the log: clients fall back to long-polling, whose bodies are limited
     (`limit_polling_bodies`). Returns whether websockets stay on.
     """
-    installers = {"eventlet": _eventlet_message_limit, "gevent": _gevent_message_limit}
-    if mode not in installers:
-        return True  # the development server: werkzeug's websocket is simple-websocket with its own limit
     try:
-        installed = installers[mode](eio_server)
+        if mode == "eventlet":
+            installed = _eventlet_message_limit(eio_server)
+        else:  # gevent, and the development server's threads
+            installed = _simple_websocket_message_limit(eio_server, bounded_input=mode == "gevent")
     except (ImportError, AttributeError, KeyError, TypeError, ValueError) as error:
         log.debug("websocket message limit probe: %r", error)
         installed = False

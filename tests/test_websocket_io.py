@@ -85,19 +85,23 @@ def test_eventlet_message_limit_counts_every_fragment(monkeypatch: pytest.Monkey
     assert wsgi.max_frame_length == 10 and wsgi.support_legacy_versions is False
 
 
-def test_gevent_message_limit_is_passed_to_simple_websocket(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engineio.async_drivers import gevent as driver
+@pytest.mark.parametrize("mode", ["gevent", "threading"])
+def test_simple_websocket_gets_the_message_limit(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
     from simple_websocket.ws import Base
 
+    driver = importlib.import_module(f"engineio.async_drivers.{mode}")
     for name in ("_handle_events", "receive", "close"):
         monkeypatch.setattr(Base, name, getattr(Base, name))  # restored after
-    server = fake_engineio_server(driver.WebSocketWSGI)
-    assert limit_websocket_messages(server, "gevent") is True
+    server = fake_engineio_server(driver._async["websocket"])
+    assert limit_websocket_messages(server, mode) is True
     wsgi = server._async["websocket"](lambda ws: None, server)
     assert wsgi.server_args["max_message_size"] == 10
+    assert (Base.receive.__module__ == "conference.websocket_io") is (mode == "gevent")  # the bounded queue
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+@pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
 def test_message_limit_turns_websockets_off_when_the_library_is_not_as_expected(
         mode: str, caplog: pytest.LogCaptureFixture) -> None:
     server = fake_engineio_server(object)  # e.g. another websocket implementation chosen by Engine.IO
