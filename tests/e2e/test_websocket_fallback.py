@@ -1,4 +1,4 @@
-"""A server that could not install its websocket message limit serves Socket.IO over long-polling: the browser chats on."""
+"""A server that could not install its websocket message limit serves long-polling only: the browser chats on."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.server, pytest.mark.browser]
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """eventlet without the names the limit needs (removed before the server starts): websockets are off."""
     site = tmp_path_factory.mktemp("site")
-    (site / "sitecustomize.py").write_text("import eventlet.websocket\ndel eventlet.websocket.RFC6455WebSocket.Message\n")
+    (site / "sitecustomize.py").write_text(
+        "import eventlet.websocket\ndel eventlet.websocket.RFC6455WebSocket.Message\n")
     path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
     instance = tmp_path_factory.mktemp("fallback") / "instance"
     with running_server(instance, "eventlet", demo_attendees=2, PYTHONPATH=path) as server:

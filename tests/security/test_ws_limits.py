@@ -13,7 +13,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,9 @@ class RawWebSocket:
                 return json.loads(answer[len(f"43{ack}"):])[0]
 
 
+Opener = Callable[[], RawWebSocket]
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -186,7 +189,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture
-def open_ws(server: RunningServer) -> Iterator[Any]:
+def open_ws(server: RunningServer) -> Iterator[Opener]:
     """Opens websockets to the server; closes them after the test, whatever happened."""
     opened: list[RawWebSocket] = []
 
@@ -199,7 +202,7 @@ def open_ws(server: RunningServer) -> Iterator[Any]:
         ws.close()
 
 
-def test_fragment_bomb_before_connect_is_closed_and_keeps_no_memory(server: RunningServer, open_ws: Any) -> None:
+def test_fragment_bomb_before_connect_is_closed_and_keeps_no_memory(server: RunningServer, open_ws: Opener) -> None:
     """A text message begun and continued in 60 KB frames, never finished, before any Socket.IO connect."""
     pid = server.worker_pid(0)
     before = settled_rss_kb(pid)
@@ -219,7 +222,7 @@ def test_fragment_bomb_before_connect_is_closed_and_keeps_no_memory(server: Runn
     assert growth < MEMORY_BOUND_KB, f"RSS grew {growth} KB after {sent} bytes ({how})"
 
 
-def test_single_frame_over_the_limit_is_closed_before_it_is_read(server: RunningServer, open_ws: Any) -> None:
+def test_single_frame_over_the_limit_is_closed_before_it_is_read(server: RunningServer, open_ws: Opener) -> None:
     """A frame announcing 16 MB: the connection ends on its header (the rest is never sent)."""
     ws = open_ws()
     mask = os.urandom(4)
@@ -237,7 +240,7 @@ def test_pre_rfc6455_handshake_is_refused(server: RunningServer) -> None:
     assert status != 101
 
 
-def test_fragmented_message_under_the_limit_is_served_and_chat_goes_on(server: RunningServer, open_ws: Any) -> None:
+def test_fragmented_message_under_the_limit_is_served_and_chat_goes_on(server: RunningServer, open_ws: Opener) -> None:
     ws = open_ws()
     ws.connect(server.tokens[1])
     assert ws.call("join", {"room": LOBBY}, 1, fragments=3)["ok"] is True
@@ -248,7 +251,7 @@ def test_fragmented_message_under_the_limit_is_served_and_chat_goes_on(server: R
     assert ack["ok"] is True and ack["message"]["text"] == "danach"
 
 
-def test_binary_event_with_attachments_is_closed_and_keeps_no_memory(server: RunningServer, open_ws: Any) -> None:
+def test_binary_event_with_attachments_is_closed_and_keeps_no_memory(server: RunningServer, open_ws: Opener) -> None:
     """`451234567-[...]` announces attachments; the binary frames that follow must not be kept."""
     pid = server.worker_pid(0)
     ws = open_ws()
@@ -271,7 +274,7 @@ def test_binary_event_with_attachments_is_closed_and_keeps_no_memory(server: Run
     assert growth < MEMORY_BOUND_KB, f"RSS grew {growth} KB ({how})"
 
 
-def test_quiet_websocket_outlives_the_socket_timeout(server: RunningServer, open_ws: Any) -> None:
+def test_quiet_websocket_outlives_the_socket_timeout(server: RunningServer, open_ws: Opener) -> None:
     """Websockets keep Engine.IO's ping cycle (45 s) as their timeout, not the HTTP socket timeout."""
     ws = open_ws()
     ws.connect(server.tokens[0])
@@ -282,7 +285,7 @@ def test_quiet_websocket_outlives_the_socket_timeout(server: RunningServer, open
 
 
 @pytest.mark.parametrize("connected", [False, True], ids=["anonymous", "connected"])
-def test_binary_websocket_message_is_closed(server: RunningServer, open_ws: Any, connected: bool) -> None:
+def test_binary_websocket_message_is_closed(server: RunningServer, open_ws: Opener, connected: bool) -> None:
     ws = open_ws()
     if connected:
         ws.connect(server.tokens[0])
