@@ -53,13 +53,26 @@ class JsonPacket(socketio_packet.Packet):
     python-socketio walks every outgoing payload, every list item and dict value, to look for bytes (a join
     answer with 50 messages of history: hundreds of calls); that walk was 15% of the CPU of a reconnect
     storm. Only the event's own arguments are looked at here.
+
+    Incoming binary data is refused: the protocol has none, and python-socketio keeps the attachments a
+    binary packet announces (up to 10 digits of them) until they are complete or the client leaves.
     """
+
+    class Refused(ValueError):
+        """A packet the protocol does not have; `conference.wsgi` closes the connection that sent it."""
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
         if isinstance(data, list):
             return any(isinstance(item, (bytes, bytearray)) for item in data)
         return isinstance(data, (bytes, bytearray))
+
+    def decode(self, encoded_packet: Any) -> int:
+        if not isinstance(encoded_packet, str):
+            raise self.Refused("binary message")
+        if encoded_packet[:1] in (str(socketio_packet.BINARY_EVENT), str(socketio_packet.BINARY_ACK)):
+            raise self.Refused("binary packet")
+        return int(super().decode(encoded_packet))
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

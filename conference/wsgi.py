@@ -14,14 +14,18 @@ from typing import Any
 from conference.core.heap import HeapKeeper, keep_heap
 from conference.websocket_io import (
     DirectLine,
+    close_on_refused_packets,
     direct_websocket_broadcasts,
     faster_websocket_unmasking,
+    limit_polling_bodies,
+    limit_websocket_messages,
     whole_websocket_frames,
 )
 
 log = logging.getLogger("conference.wsgi")
 
 MAX_CONNECTIONS = 20_000  # eventlet's own default is 1,024 concurrent connections
+SOCKET_TIMEOUT = 60.0  # seconds; websockets have Engine.IO's ping cycle (45 s) instead
 
 
 def prepare_async(mode: str, database_url: str = "") -> None:
@@ -84,11 +88,20 @@ def fair_turns(app: Any, sleep: Any) -> Any:
 
 def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = None) -> None:
     """Serve `app` with its configured async server until interrupted."""
+    from conference.core.security import BASELINE_HEADERS
     from conference.extensions import socketio
+    from conference.factory import JsonPacket
     from conference.live.relay import install
 
     mode = app.config["ASYNC_MODE"]
     install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
+    limit_websocket_messages(socketio.server.eio, mode)
+    close_on_refused_packets(socketio.server, JsonPacket.Refused)
+    app.wsgi_app = limit_polling_bodies(app.wsgi_app, socketio.server.eio,  # type: ignore[method-assign]
+                                        headers=BASELINE_HEADERS)
+    # A client that stops reading (or sending) in the middle of a request or response, or an idle keep-alive
+    # connection, is dropped after this long instead of holding its task and buffers for ever. 0: never.
+    timeout = float(app.config.get("SOCKET_TIMEOUT", SOCKET_TIMEOUT)) or None
     keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)))
     keeper.tend()  # the start-up heap: collected once, then frozen
     interval = float(app.config.get("HEAP_FREEZE_INTERVAL", 1.0))
@@ -108,7 +121,7 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
             # the client's delayed ACK, ~40 ms per request for pages over a few kilobytes.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         eventlet.wsgi.server(sock, fair_turns(app, eventlet.sleep), max_size=MAX_CONNECTIONS, log_output=False,
-                             debug=False, keepalive=True, socket_timeout=None)
+                             debug=False, keepalive=True, socket_timeout=timeout)
     elif mode == "gevent":
         import gevent
         from gevent.pywsgi import WSGIHandler, WSGIServer
@@ -118,12 +131,20 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
             direct_websocket_broadcasts(socketio.server, line_of, gevent.spawn)
 
         class NoDelayHandler(WSGIHandler):
-            """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms."""
+            """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms, and has no
+            socket timeout of its own."""
 
             def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
                 with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(timeout)
                 super().__init__(sock, address, server, rfile)
+
+            def handle_error(self, t: Any, v: Any, tb: Any) -> None:
+                if isinstance(v, TimeoutError):  # the socket timeout: the client stopped; nothing to report
+                    self.close_connection = True
+                    return
+                super().handle_error(t, v, tb)
 
         server = WSGIServer(listener or (host, port), fair_turns(app, gevent.sleep), handler_class=NoDelayHandler,
                             log=None, backlog=2048)

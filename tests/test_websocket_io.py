@@ -1,13 +1,15 @@
-"""The websocket helpers of `conference.websocket_io` that need no running server."""
+"""The websocket helpers of `conference.websocket_io` that need no running server, and the limits' start-up checks."""
 
 from __future__ import annotations
 
 import os
 import warnings
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from conference.websocket_io import unmask, websocket_text_frame
+from conference.websocket_io import limit_websocket_messages, unmask, websocket_text_frame
 
 
 def eventlet_unmask(data: bytes, mask: bytes, length: int | None = None, offset: int = 0) -> bytes:
@@ -49,3 +51,61 @@ def test_websocket_text_frame_header_for_every_length_class(size: int) -> None:
     assert len(frames) == 1
     assert frames[0].opcode is Opcode.TEXT and frames[0].frame_finished and frames[0].message_finished
     assert frames[0].payload == text
+
+
+# --- the message limits' start-up checks ------------------------------------------------------------------------
+
+
+def fake_engineio_server(websocket_class: Any) -> SimpleNamespace:
+    """What the limits use of an Engine.IO server, with its own copy of the driver table."""
+    return SimpleNamespace(_async={"websocket": websocket_class}, max_http_buffer_size=10,
+                           transports=["polling", "websocket"], allow_upgrades=True)
+
+
+def test_eventlet_message_limit_counts_every_fragment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from engineio.async_drivers import eventlet as driver
+        from eventlet import websocket
+    monkeypatch.setattr(websocket.RFC6455WebSocket, "Message", websocket.RFC6455WebSocket.Message)  # restored after
+    server = fake_engineio_server(driver.WebSocketWSGI)
+    assert limit_websocket_messages(server, "eventlet") is True
+    assert server.transports == ["polling", "websocket"]
+    message = websocket.RFC6455WebSocket.Message(1, 10, decoder=websocket.RFC6455WebSocket.UTF8Decoder())
+    for _ in range(1_000):
+        message.push(b"")  # empty fragments cost nothing and count nothing
+    message.push("äöü".encode())
+    message.push(b"abcd")
+    with pytest.raises(websocket.FailedConnectionError) as refused:
+        message.push(b"e")  # 11 bytes: one over the limit, though no fragment is
+    assert refused.value.status == 1009
+    message.push(b"", final=True)
+    assert message.getvalue() == "äöüabcd"
+    wsgi = server._async["websocket"](lambda ws: None, server)
+    assert wsgi.max_frame_length == 10 and wsgi.support_legacy_versions is False
+
+
+@pytest.mark.parametrize("mode", ["gevent", "threading"])
+def test_simple_websocket_gets_the_message_limit(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from simple_websocket.ws import Base
+
+    driver = importlib.import_module(f"engineio.async_drivers.{mode}")
+    for name in ("_handle_events", "receive", "close"):
+        monkeypatch.setattr(Base, name, getattr(Base, name))  # restored after
+    server = fake_engineio_server(driver._async["websocket"])
+    assert limit_websocket_messages(server, mode) is True
+    wsgi = server._async["websocket"](lambda ws: None, server)
+    assert wsgi.server_args["max_message_size"] == 10
+    assert (Base.receive.__module__ == "conference.websocket_io") is (mode == "gevent")  # the bounded queue
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])
+def test_message_limit_turns_websockets_off_when_the_library_is_not_as_expected(
+        mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    server = fake_engineio_server(object)  # e.g. another websocket implementation chosen by Engine.IO
+    assert limit_websocket_messages(server, mode) is False
+    assert server.transports == ["polling"] and server.allow_upgrades is False
+    assert server._async["websocket"] is object
+    assert "long-polling only" in caplog.text

@@ -10,7 +10,9 @@
   var banner = document.getElementById("announcement-banner");
   if (!eventSlug && panels.length === 0) { return; }
 
-  var socket = window.io({ transports: ["websocket", "polling"], withCredentials: true });
+  // tryAllTransports: long-polling when a websocket cannot be opened (a proxy that blocks them, or a server
+  // that turned websockets off because it could not limit their messages; see conference/websocket_io.py).
+  var socket = window.io({ transports: ["websocket", "polling"], tryAllTransports: true, withCredentials: true });
   var rooms = {};           // room name -> panel state
   var outbox = {};          // client_id -> {room, text, kind}
   var hasConnected = false;
