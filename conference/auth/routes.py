@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from conference.auth import services
 from conference.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, RegistrationForm, TokenForm
-from conference.auth.models import ApiToken
+from conference.auth.models import ApiToken, hash_secret
 from conference.core import after_commit
 from conference.core.api import api_login_required, field, json_body
 from conference.core.errors import DomainError, RateLimited
@@ -45,6 +45,15 @@ def _start_browser_login(user: Any) -> None:
     user._login_token = token
     after_commit.commit()
     login_user(user)
+    if locale:
+        session["locale"] = locale
+
+
+def _end_browser_login() -> None:
+    """Forget the login in this browser (the login session row is ended by the caller); keep the language."""
+    logout_user()
+    locale = session.get("locale")
+    session.clear()
     if locale:
         session["locale"] = locale
 
@@ -94,11 +103,7 @@ def logout() -> Response:
         after_commit.commit()
         login_session_ended.send(current_app._get_current_object(),  # type: ignore[attr-defined]
                                  user_id=user_id, login_token=token)
-    logout_user()
-    locale = session.get("locale")
-    session.clear()
-    if locale:
-        session["locale"] = locale
+    _end_browser_login()
     flash(_("You are logged out."), "info")
     return redirect(url_for("events.home"))
 
@@ -110,13 +115,15 @@ def account() -> Any:
     if form.validate_on_submit():
         try:
             services.change_password(current_user, current_password=form.current_password.data or "",
-                                     new_password=form.new_password.data or "")
+                                     new_password=form.new_password.data or "",
+                                     keep_login_token=session.get("_user_id"))
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "new_password").errors.append(error.message)
         else:
             after_commit.commit()
-            flash(_("Your password has been changed."), "success")
+            flash(_("Your password has been changed. Every other login of your account has been ended and your "
+                    "API tokens have been revoked (they were issued under the old password)."), "success")
             return redirect(url_for("auth.account"))
     status = 400 if form.is_submitted() else 200
     return _render_account(form, TokenForm(), status)
@@ -126,8 +133,34 @@ def _render_account(form: PasswordChangeForm, token_form: TokenForm, status: int
     tokens = db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
     ).all()
+    current_hash = hash_secret(session.get("_user_id") or "")
     return render_template("auth/account.html", form=form, token_form=token_form, revoke_form=EmptyForm(),
-                           tokens=tokens), status
+                           tokens=tokens, logins=services.active_login_sessions(current_user),
+                           current_login_hash=current_hash), status
+
+
+@bp.route("/account/logins/<int:login_session_id>/end", methods=["POST"])
+@login_required
+def end_login_session(login_session_id: int) -> Any:
+    was_current = services.end_login_session_of(current_user, login_session_id=login_session_id,
+                                                current_login_token=session.get("_user_id"))
+    after_commit.commit()
+    if was_current:
+        _end_browser_login()
+        flash(_("You are logged out."), "info")
+        return redirect(url_for("events.home"), code=303)
+    flash(_("That login has been ended."), "info")
+    return redirect(url_for("auth.account"), code=303)
+
+
+@bp.route("/account/logout-everywhere", methods=["POST"])
+@login_required
+def logout_everywhere() -> Any:
+    services.end_logins(current_user, keep_login_token=None)
+    after_commit.commit()
+    _end_browser_login()
+    flash(_("You are logged out everywhere, including here, and your API tokens have been revoked."), "info")
+    return redirect(url_for("events.home"), code=303)
 
 
 @bp.route("/account/tokens", methods=["POST"])

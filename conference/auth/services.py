@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from functools import lru_cache
@@ -13,8 +14,10 @@ from sqlalchemy import bindparam, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from conference.auth.models import ApiToken, LoginSession, User, hash_secret
+from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, NotFound, ValidationFailed
+from conference.core.signals import logins_ended
 from conference.extensions import db
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}\.[^@\s<>\"'.]{2,}$")
@@ -94,12 +97,51 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def change_password(user: User, *, current_password: str, new_password: str) -> None:
-    """Set a new password and end every other login session and no token (tokens are separate grants)."""
+def change_password(user: User, *, current_password: str, new_password: str, keep_login_token: str | None) -> None:
+    """Set a new password. Every other login session ends and every API token is revoked (see `end_logins`)."""
     if not check_password_hash(user.password_hash, current_password):
         raise ValidationFailed(_("The current password is not correct."), field="current_password")
     user.password_hash = hash_password(validate_password(new_password))
     db.session.flush()
+    end_logins(user, keep_login_token=keep_login_token)
+
+
+def end_logins(user: User, *, keep_login_token: str | None) -> None:
+    """End every login session of `user` but the one of `keep_login_token` (None: all), revoke every API token.
+
+    A password change is for when the old one may be known to someone else; tokens were issued to whoever knew
+    it, so they go too. Side effect after the commit: the open sockets of the ended logins and of every token
+    are closed (`logins_ended`, relayed to every worker)."""
+    keep_hash = hash_secret(keep_login_token) if keep_login_token else None
+    now = utcnow()
+    ended = update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+    if keep_hash is not None:
+        ended = ended.where(LoginSession.token_hash != keep_hash)
+    db.session.execute(ended.values(ended_at=now))
+    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    after_commit.defer(logins_ended.send, current_app._get_current_object(),  # type: ignore[attr-defined]
+                       user_id=user.id, keep_login_hash=keep_hash)
+
+
+def end_login_session_of(user: User, *, login_session_id: int, current_login_token: str | None) -> bool:
+    """End one of the user's own login sessions (another person's is not found). True if it was the current one.
+
+    Side effect after the commit: the sockets of that login are closed (`logins_ended`)."""
+    row = db.session.get(LoginSession, login_session_id)
+    if row is None or row.user_id != user.id or row.ended_at is not None:
+        raise NotFound(_("No such login."))
+    row.ended_at = utcnow()
+    db.session.flush()
+    after_commit.defer(logins_ended.send, current_app._get_current_object(),  # type: ignore[attr-defined]
+                       user_id=user.id, login_hash=row.token_hash)
+    return bool(current_login_token) and hmac.compare_digest(row.token_hash, hash_secret(current_login_token or ""))
+
+
+def active_login_sessions(user: User) -> list[LoginSession]:
+    return list(db.session.scalars(
+        select(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+        .order_by(LoginSession.created_at.desc(), LoginSession.id.desc()).limit(100)))
 
 
 def start_login_session(user: User, *, user_agent: str | None) -> str:
