@@ -30,6 +30,9 @@ class Config:
     # scrypt with werkzeug's default cost; tests may lower the cost, never the algorithm
     PASSWORD_HASH_METHOD = "scrypt"
     LOGIN_RATE_LIMIT = (10, 300)  # attempts per window (seconds), per account and per client address
+    ADDRESS_LINK_MAX_AGE = 48 * 3600  # seconds a mailed confirmation / new-password link stays valid
+    CONFIRMATION_MAIL_LIMIT = (3, 3600)  # "send the link again" per account and window (seconds)
+    REGISTRATION_NOTICE_LIMIT = (3, 3600)  # "someone tried to register with your address" per address
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_NAME = "conference_session"
@@ -47,7 +50,7 @@ class Config:
 def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
     """Read `CONFERENCE_*` variables; values that look like JSON numbers stay strings except known ints."""
     environ = environ if environ is not None else os.environ
-    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT"}
+    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT", "ADDRESS_LINK_MAX_AGE"}
     json_objects = {"SQLALCHEMY_ENGINE_OPTIONS"}  # e.g. '{"pool_size": 20, "max_overflow": 10}'
     settings: dict[str, Any] = {}
     for key, value in environ.items():

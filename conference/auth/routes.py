@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from conference.auth import services
-from conference.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, RegistrationForm, TokenForm
-from conference.auth.models import ApiToken, hash_secret
+from conference.auth.forms import (
+    ConfirmAddressForm,
+    EmptyForm,
+    LoginForm,
+    NewPasswordForm,
+    PasswordChangeForm,
+    RegistrationForm,
+    TokenForm,
+)
+from conference.auth.models import ApiToken, User, hash_secret
 from conference.core import after_commit
 from conference.core.api import api_login_required, field, json_body
 from conference.core.errors import DomainError, RateLimited
+from conference.core.mail import OutboxMessage, link_segments
 from conference.core.ratelimit import is_over_limit
 from conference.core.security import is_safe_redirect
 from conference.core.signals import api_token_revoked, login_session_ended
@@ -24,8 +34,16 @@ from conference.extensions import db
 bp = Blueprint("auth", __name__)
 
 
-def _redirect_next(target: str | None) -> Response:
-    return redirect(target if target and is_safe_redirect(target) else url_for("events.home"))
+def _redirect_next(target: str | None, code: int = 302) -> Response:
+    return redirect(target if target and is_safe_redirect(target) else url_for("events.home"), code=code)
+
+
+def _safe_next(target: str | None) -> str | None:
+    return target if target and is_safe_redirect(target) else None
+
+
+def _locale() -> str:
+    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _check_login_rate(email: str) -> None:
@@ -62,18 +80,85 @@ def _end_browser_login() -> None:
 def register() -> Any:
     form = RegistrationForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
+        next_path = _safe_next(form.next.data)
         try:
-            user = services.create_user(email=form.email.data or "", name=form.name.data or "",
-                                        password=form.password.data or "")
+            services.register_account(email=form.email.data or "", name=form.name.data or "",
+                                      password=form.password.data or "", locale=_locale(), next_path=next_path)
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "email").errors.append(error.message)
         else:
-            _start_browser_login(user)
-            flash(_("Welcome, %(name)s! Your account has been created.", name=user.name), "success")
-            return _redirect_next(form.next.data)
+            after_commit.commit()
+            # The same answer whether the address was new or had an account: nobody learns which it was.
+            return redirect(url_for("auth.registration_sent", next=next_path))
     status = 400 if form.is_submitted() else 200
     return render_template("auth/register.html", form=form), status
+
+
+@bp.route("/register/sent")
+def registration_sent() -> Any:
+    return render_template("auth/registration_sent.html", next=_safe_next(request.args.get("next")))
+
+
+@bp.route("/account/confirm/<token>", methods=["GET", "POST"])
+def confirm_address(token: str) -> Any:
+    """The mailed link: confirm the address (logged in as the account, or with its password)."""
+    user = services.load_address_link(token)
+    next_path = _safe_next(request.args.get("next"))
+    form = ConfirmAddressForm()
+    signed_in = current_user.id if current_user.is_authenticated else None
+    if form.validate_on_submit():
+        try:
+            confirmed = services.confirm_address(user, signed_in_user_id=signed_in, password=form.password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form.password.errors.append(error.message)
+        else:
+            if signed_in == user.id:
+                after_commit.commit()
+            else:
+                _start_browser_login(user)
+            flash(_("Thank you: your e-mail address is confirmed.") if confirmed
+                  else _("Your e-mail address is already confirmed."), "success")
+            return _redirect_next(next_path, 303)
+    return _render_confirm(token, user, form, NewPasswordForm(formdata=None), 400 if form.is_submitted() else 200)
+
+
+@bp.route("/account/confirm/<token>/password", methods=["POST"])
+def set_password_by_link(token: str) -> Any:
+    """The mailed link: choose a new password (which confirms the address and ends every other access)."""
+    user = services.load_address_link(token)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.set_password_by_link(user, new_password=form.new_password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form.new_password.errors.append(error.message)
+        else:
+            _start_browser_login(user)
+            flash(_("Your new password is set and your e-mail address is confirmed. Every other login of this "
+                    "account has been ended."), "success")
+            return _redirect_next(_safe_next(request.args.get("next")), 303)
+    return _render_confirm(token, user, ConfirmAddressForm(formdata=None), form, 400)
+
+
+def _render_confirm(token: str, user: User, form: ConfirmAddressForm, password_form: NewPasswordForm,
+                    status: int) -> Any:
+    signed_in_as_owner = current_user.is_authenticated and current_user.id == user.id
+    return render_template("auth/confirm.html", token=token, owner=user, form=form, password_form=password_form,
+                           signed_in_as_owner=signed_in_as_owner, next=_safe_next(request.args.get("next"))), status
+
+
+@bp.route("/account/confirm", methods=["POST"])
+@login_required
+def resend_confirmation() -> Any:
+    EmptyForm()  # CSRF is checked for every POST before we get here
+    next_path = _safe_next(request.form.get("next"))
+    services.send_confirmation(current_user, locale=_locale(), next_path=next_path)
+    after_commit.commit()
+    flash(_("We have sent you a new link. Please look in your mailbox."), "success")
+    return _redirect_next(next_path or url_for("auth.account"), 303)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -161,6 +246,19 @@ def logout_everywhere() -> Any:
     _end_browser_login()
     flash(_("You are logged out everywhere, including here, and your API tokens have been revoked."), "info")
     return redirect(url_for("events.home"), code=303)
+
+
+@bp.route("/manage/outbox")
+@login_required
+def site_outbox() -> Any:
+    """Account mails (confirmation links) when no mail server is configured: for site administrators."""
+    if not current_user.is_admin:
+        abort(403)
+    messages = db.session.scalars(select(OutboxMessage).where(OutboxMessage.event_id.is_(None))
+                                  .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+                                  .limit(500)).all()
+    return render_template("auth/outbox.html", messages=[(m, link_segments(m.body)) for m in messages],
+                           smtp=bool(current_app.config.get("MAIL_SERVER")))
 
 
 @bp.route("/account/tokens", methods=["POST"])

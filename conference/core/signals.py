@@ -23,3 +23,6 @@ session_state_changed = _signals.signal("session-state-changed")
 # (every login session but that one, None: all, was ended and every API token revoked). Hashes, not tokens:
 # the receivers compare them with the hash of each open socket's login token.
 logins_ended = _signals.signal("logins-ended")
+# sender: the app; kwargs: user_id. The owner proved the address (or an operator vouched for it) in the
+# current unit of work; receivers act in it (the events domain applies roles that waited for this).
+address_verified = _signals.signal("address-verified")

@@ -46,8 +46,12 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("auth.api_list_tokens", "GET"): LOGGED_IN,
     ("auth.api_revoke_token", "DELETE"): NOBODY,
     ("auth.api_me", "GET"): LOGGED_IN,
+    ("auth.resend_confirmation", "POST"): LOGGED_IN,  # confirmed people are told so (409)
+    ("auth.confirm_address", "POST"): NOBODY,  # a forged mail link
+    ("auth.set_password_by_link", "POST"): NOBODY,  # a forged mail link
     ("auth.end_login_session", "POST"): NOBODY,  # another person's login
     ("auth.logout_everywhere", "POST"): LOGGED_IN,
+    ("auth.site_outbox", "GET"): NOBODY,  # site administrators only
     ("events.api_events", "GET"): EVERYONE,
     ("events.api_event", "GET"): EVERYONE,
     ("events.register_for_event", "POST"): LOGGED_IN,
