@@ -124,7 +124,7 @@ def register_account(*, email: str, name: str, password: str, locale: str, next_
         db.session.add(user)
         db.session.flush()
         _mail_confirmation(user, locale=locale, next_path=next_path)
-    elif not _over_limit(f"register-notice:{email}", "REGISTRATION_NOTICE_LIMIT"):
+    elif not existing.is_disabled and not _over_limit(f"register-notice:{email}", "REGISTRATION_NOTICE_LIMIT"):
         _mail_registration_notice(existing, locale=existing.locale or locale, next_path=next_path)
 
 
