@@ -88,7 +88,7 @@ def prepare_instance(settings: dict[str, str]) -> tuple[str, int]:
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory, revision="heads")
         user = auth_services.create_user(email="bench@example.org", name="Bench", password="bench-password-1",
-                                         is_admin=True)
+                                         is_admin=True, verified=True)
         event = event_services.create_event(slug="bench-event", title="Bench", start_date=date(2027, 3, 18),
                                             end_date=date(2027, 3, 18), is_published=True)
         room = Room(event_id=event.id, name="Saal")

@@ -18,6 +18,7 @@ def test_users_create_with_role_reads_password_from_stdin(runner, create_event) 
     assert result.exit_code == 0, result.output
     user = db.session.query(User).one()
     assert user.email == "orga@example.org"
+    assert user.email_verified_at is not None  # the operator vouches for the address
     assert user.role_in(event) == Role.ORGANISER
     from conference.auth.services import authenticate
 
@@ -67,6 +68,27 @@ def test_users_import_creates_accounts_and_roles(runner, create_event, create_us
     assert "1 new accounts, 1 existing" in result.output
     roles = {m.user.email: m.role for m in db.session.query(EventMembership).filter_by(event_id=event.id)}
     assert roles == {"neu@example.org": "attendee", "existing@example.org": "speaker"}
+
+
+def test_users_verify_applies_the_roles_that_waited(runner, create_event, create_user) -> None:
+    from conference.events import services as event_services
+    from conference.events.models import PendingRole
+
+    event = create_event("cli-conf")
+    user = create_user("late@example.org", verified=False)
+    event_services.set_role(event, user=user, role="moderator")
+    db.session.commit()
+    assert user.role_in(event) is None and db.session.query(PendingRole).count() == 1
+    listed = runner.invoke(args=["users", "list"])
+    assert "late@example.org" in listed.output and "(unconfirmed)" in listed.output
+    result = runner.invoke(args=["users", "verify", "--email", "late@example.org"])
+    assert result.exit_code == 0 and "Confirmed <late@example.org>." in result.output
+    db.session.expire_all()
+    user.forget_roles()
+    assert user.role_in(event) == Role.MODERATOR and db.session.query(PendingRole).count() == 0
+    again = runner.invoke(args=["users", "verify", "--email", "late@example.org"])
+    assert "was confirmed already" in again.output
+    assert runner.invoke(args=["users", "verify", "--email", "nobody@example.org"]).exit_code == 1
 
 
 def test_users_import_bad_row_names_line_and_imports_nothing(runner, create_event, tmp_path: Path) -> None:

@@ -26,6 +26,15 @@ class PasswordChangeForm(FlaskForm):
     new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
 
 
+class ConfirmAddressForm(FlaskForm):
+    # Not needed when the browser is logged in as the account the link belongs to.
+    password = PasswordField(_l("Password"), validators=[Length(max=1024)])
+
+
+class NewPasswordForm(FlaskForm):
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+
+
 class TokenForm(FlaskForm):
     name = StringField(_l("Token name"), validators=[Length(max=80)])
 

@@ -33,6 +33,9 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     is_disabled: Mapped[bool] = mapped_column(default=False)
     locale: Mapped[str | None] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set once the owner proved the address (a mailed link) or an operator vouched for it. Roles, invitations
+    # and imports attach to the address only then (see `conference.events.services.set_role`).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[EventMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -52,6 +55,10 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     @property
     def is_active(self) -> bool:
         return not self.is_disabled
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     def get_id(self) -> str:
         return getattr(self, "_login_token", "") or ""

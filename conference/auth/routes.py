@@ -5,18 +5,28 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from conference.auth import services
-from conference.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, RegistrationForm, TokenForm
-from conference.auth.models import ApiToken
+from conference.auth.forms import (
+    ConfirmAddressForm,
+    EmptyForm,
+    LoginForm,
+    NewPasswordForm,
+    PasswordChangeForm,
+    RegistrationForm,
+    TokenForm,
+)
+from conference.auth.models import ApiToken, User, hash_secret
 from conference.core import after_commit
 from conference.core.api import api_login_required, field, json_body
 from conference.core.errors import DomainError, RateLimited
+from conference.core.mail import OutboxMessage, link_segments
 from conference.core.ratelimit import Attempt, Counter, Limit, client_address, limit_or_429
 from conference.core.security import is_safe_redirect
 from conference.core.signals import api_token_revoked, login_session_ended
@@ -25,8 +35,16 @@ from conference.extensions import db
 bp = Blueprint("auth", __name__)
 
 
-def _redirect_next(target: str | None) -> Response:
-    return redirect(target if target and is_safe_redirect(target) else url_for("events.home"))
+def _redirect_next(target: str | None, code: int = 302) -> Response:
+    return redirect(target if target and is_safe_redirect(target) else url_for("events.home"), code=code)
+
+
+def _safe_next(target: str | None) -> str | None:
+    return target if target and is_safe_redirect(target) else None
+
+
+def _locale() -> str:
+    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _check_login_rate(email: str) -> tuple[Attempt, Counter]:
@@ -63,24 +81,100 @@ def _start_browser_login(user: Any) -> None:
         session["locale"] = locale
 
 
+def _end_browser_login() -> None:
+    """Forget the login in this browser (the login session row is ended by the caller); keep the language."""
+    logout_user()
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     form = RegistrationForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
+        next_path = _safe_next(form.next.data)
         try:
             limit_or_429("REGISTRATION_LIMIT", client_address(),
                          reason=_("Too many accounts were created from your network."))
-            user = services.create_user(email=form.email.data or "", name=form.name.data or "",
-                                        password=form.password.data or "")
+            services.register_account(email=form.email.data or "", name=form.name.data or "",
+                                      password=form.password.data or "", locale=_locale(), next_path=next_path)
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "email").errors.append(error.message)
         else:
-            _start_browser_login(user)
-            flash(_("Welcome, %(name)s! Your account has been created.", name=user.name), "success")
-            return _redirect_next(form.next.data)
+            after_commit.commit()
+            # The same answer whether the address was new or had an account: nobody learns which it was.
+            return redirect(url_for("auth.registration_sent", next=next_path))
     status = 400 if form.is_submitted() else 200
     return render_template("auth/register.html", form=form), status
+
+
+@bp.route("/register/sent")
+def registration_sent() -> Any:
+    return render_template("auth/registration_sent.html", next=_safe_next(request.args.get("next")))
+
+
+@bp.route("/account/confirm/<token>", methods=["GET", "POST"])
+def confirm_address(token: str) -> Any:
+    """The mailed link: confirm the address (logged in as the account, or with its password)."""
+    user = services.load_address_link(token)
+    next_path = _safe_next(request.args.get("next"))
+    form = ConfirmAddressForm()
+    signed_in = current_user.id if current_user.is_authenticated else None
+    if form.validate_on_submit():
+        try:
+            confirmed = services.confirm_address(user, signed_in_user_id=signed_in, password=form.password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form.password.errors.append(error.message)
+        else:
+            if signed_in == user.id:
+                after_commit.commit()
+            else:
+                _start_browser_login(user)
+            flash(_("Thank you: your e-mail address is confirmed.") if confirmed
+                  else _("Your e-mail address is already confirmed."), "success")
+            return _redirect_next(next_path, 303)
+    return _render_confirm(token, user, form, NewPasswordForm(formdata=None), 400 if form.is_submitted() else 200)
+
+
+@bp.route("/account/confirm/<token>/password", methods=["POST"])
+def set_password_by_link(token: str) -> Any:
+    """The mailed link: choose a new password (which confirms the address and ends every other access)."""
+    user = services.load_address_link(token)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.set_password_by_link(user, new_password=form.new_password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form.new_password.errors.append(error.message)
+        else:
+            _start_browser_login(user)
+            flash(_("Your new password is set and your e-mail address is confirmed. Every other login of this "
+                    "account has been ended."), "success")
+            return _redirect_next(_safe_next(request.args.get("next")), 303)
+    return _render_confirm(token, user, ConfirmAddressForm(formdata=None), form, 400)
+
+
+def _render_confirm(token: str, user: User, form: ConfirmAddressForm, password_form: NewPasswordForm,
+                    status: int) -> Any:
+    signed_in_as_owner = current_user.is_authenticated and current_user.id == user.id
+    return render_template("auth/confirm.html", token=token, owner=user, form=form, password_form=password_form,
+                           signed_in_as_owner=signed_in_as_owner, next=_safe_next(request.args.get("next"))), status
+
+
+@bp.route("/account/confirm", methods=["POST"])
+@login_required
+def resend_confirmation() -> Any:
+    EmptyForm()  # CSRF is checked for every POST before we get here
+    next_path = _safe_next(request.form.get("next"))
+    services.send_confirmation(current_user, locale=_locale(), next_path=next_path)
+    after_commit.commit()
+    flash(_("We have sent you a new link. Please look in your mailbox."), "success")
+    return _redirect_next(next_path or url_for("auth.account"), 303)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -116,11 +210,7 @@ def logout() -> Response:
         after_commit.commit()
         login_session_ended.send(current_app._get_current_object(),  # type: ignore[attr-defined]
                                  user_id=user_id, login_token=token)
-    logout_user()
-    locale = session.get("locale")
-    session.clear()
-    if locale:
-        session["locale"] = locale
+    _end_browser_login()
     flash(_("You are logged out."), "info")
     return redirect(url_for("events.home"))
 
@@ -132,13 +222,15 @@ def account() -> Any:
     if form.validate_on_submit():
         try:
             services.change_password(current_user, current_password=form.current_password.data or "",
-                                     new_password=form.new_password.data or "")
+                                     new_password=form.new_password.data or "",
+                                     keep_login_token=session.get("_user_id"))
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "new_password").errors.append(error.message)
         else:
             after_commit.commit()
-            flash(_("Your password has been changed."), "success")
+            flash(_("Your password has been changed. Every other login of your account has been ended and your "
+                    "API tokens have been revoked (they were issued under the old password)."), "success")
             return redirect(url_for("auth.account"))
     status = 400 if form.is_submitted() else 200
     return _render_account(form, TokenForm(), status)
@@ -148,8 +240,47 @@ def _render_account(form: PasswordChangeForm, token_form: TokenForm, status: int
     tokens = db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
     ).all()
+    current_hash = hash_secret(session.get("_user_id") or "")
     return render_template("auth/account.html", form=form, token_form=token_form, revoke_form=EmptyForm(),
-                           tokens=tokens), status
+                           tokens=tokens, logins=services.active_login_sessions(current_user),
+                           current_login_hash=current_hash), status
+
+
+@bp.route("/account/logins/<int:login_session_id>/end", methods=["POST"])
+@login_required
+def end_login_session(login_session_id: int) -> Any:
+    was_current = services.end_login_session_of(current_user, login_session_id=login_session_id,
+                                                current_login_token=session.get("_user_id"))
+    after_commit.commit()
+    if was_current:
+        _end_browser_login()
+        flash(_("You are logged out."), "info")
+        return redirect(url_for("events.home"), code=303)
+    flash(_("That login has been ended."), "info")
+    return redirect(url_for("auth.account"), code=303)
+
+
+@bp.route("/account/logout-everywhere", methods=["POST"])
+@login_required
+def logout_everywhere() -> Any:
+    services.end_logins(current_user, keep_login_token=None)
+    after_commit.commit()
+    _end_browser_login()
+    flash(_("You are logged out everywhere, including here, and your API tokens have been revoked."), "info")
+    return redirect(url_for("events.home"), code=303)
+
+
+@bp.route("/manage/outbox")
+@login_required
+def site_outbox() -> Any:
+    """Account mails (confirmation links) when no mail server is configured: for site administrators."""
+    if not current_user.is_admin:
+        abort(403)
+    messages = db.session.scalars(select(OutboxMessage).where(OutboxMessage.event_id.is_(None))
+                                  .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+                                  .limit(500)).all()
+    return render_template("auth/outbox.html", messages=[(m, link_segments(m.body)) for m in messages],
+                           smtp=bool(current_app.config.get("MAIL_SERVER")))
 
 
 def _token_issue(account: str) -> Attempt:

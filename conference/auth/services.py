@@ -1,7 +1,11 @@
-"""Account rules: registration, password checks, login sessions, API tokens. Services flush, never commit."""
+"""Account rules: registration, confirmed addresses, passwords, login sessions, API tokens.
+
+Services flush, never commit."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -10,14 +14,19 @@ from functools import lru_cache
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from conference.auth.models import ApiToken, LoginSession, User, hash_secret
-from conference.core import native
+from conference.core import after_commit, native
 from conference.core.db import utcnow
-from conference.core.errors import Conflict, NotFound, ValidationFailed
+from conference.core.errors import Conflict, DomainError, NotFound, RateLimited, ValidationFailed
+from conference.core.mail import external_url, send_mail
+from conference.core.ratelimit import Counter
+from conference.core.signals import address_verified, logins_ended
 from conference.extensions import db
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}\.[^@\s<>\"'.]{2,}$")
@@ -29,6 +38,17 @@ _DUMMY_HASH: str | None = None
 # meanwhile), a few at a time, so a login flood can neither fill memory nor take every native thread (upload
 # hashing uses them too). A green semaphore under eventlet/gevent: this module is imported after patching.
 _HASHING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
+
+ADDRESS_LINK_SALT = "account-address-link"
+
+
+class LinkInvalid(NotFound):
+    code = "invalid_link"
+
+
+class LinkExpired(DomainError):
+    code = "link_expired"
+    status = 410
 
 
 def normalise_email(email: str) -> str:
@@ -79,19 +99,177 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def create_user(*, email: str, name: str, password: str, is_admin: bool = False,
+def create_user(*, email: str, name: str, password: str, verified: bool, is_admin: bool = False,
                 password_hash: str | None = None) -> User:
-    """Create an account. Raises `Conflict` if the e-mail is taken. Adds the user to the session."""
+    """Create an account for an operator (CLI, imports, tests). Raises `Conflict` if the e-mail is taken.
+
+    `verified` is required so that every caller decides: an operator who creates an account vouches for its
+    address; self-registration goes through `register_account` and starts unconfirmed."""
     email = validate_email(email)
     name = validate_name(name)
     if password_hash is None:
         password_hash = hash_password(validate_password(password))
     if db.session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise Conflict(_("An account with this e-mail address already exists."), field="email")
-    user = User(email=email, name=name, password_hash=password_hash, is_admin=is_admin)
+    user = User(email=email, name=name, password_hash=password_hash, is_admin=is_admin,
+                email_verified_at=utcnow() if verified else None)
     db.session.add(user)
     db.session.flush()
     return user
+
+
+# --- self-registration and confirmed addresses ------------------------------------------------------------
+
+
+def register_account(*, email: str, name: str, password: str, locale: str, next_path: str | None = None) -> None:
+    """Self-registration, answering alike whether or not the address has an account (no enumeration).
+
+    A new address gets an unconfirmed account and a confirmation mail. An address that has an account gets
+    no second one; its owner is told by mail instead (at most `MAIL_REQUEST_LIMIT_ACCOUNT` mails per address), with a
+    link to log in and one to choose a new password. Both paths hash the password, so both take as long.
+    Side effects: one mail (an outbox row now, or SMTP after the commit).
+    """
+    email = validate_email(email)
+    name = validate_name(name)
+    password_hash = hash_password(validate_password(password))
+    existing = find_user_by_email(email)
+    if existing is None:
+        user = User(email=email, name=name, password_hash=password_hash)
+        db.session.add(user)
+        db.session.flush()
+        _mail_confirmation(user, locale=locale, next_path=next_path)
+    elif not existing.is_disabled and not _over_mail_limit(email):
+        _mail_registration_notice(existing, locale=existing.locale or locale, next_path=next_path)
+
+
+def send_confirmation(user: User, *, locale: str, next_path: str | None = None) -> None:
+    """Mail the confirmation link again (at most `MAIL_REQUEST_LIMIT_ACCOUNT` mails per address). Side effect:
+    a mail."""
+    if user.is_verified:
+        raise Conflict(_("Your e-mail address is already confirmed."), code="already_verified")
+    if _over_mail_limit(user.email):
+        raise RateLimited(_("The link has been sent several times within the last hour. Please wait a while "
+                            "and look for it in your mailbox (also in the spam folder)."))
+    _mail_confirmation(user, locale=locale, next_path=next_path)
+
+
+def _over_mail_limit(email: str) -> bool:
+    """Count one account mail to `email`; True when it is one too many (confirmation links and notices share it)."""
+    counter = Counter("MAIL_REQUEST_LIMIT_ACCOUNT", email)
+    return counter.hit() > counter.limit.allowed
+
+
+def _link_hours() -> int:
+    return int(current_app.config["ADDRESS_LINK_MAX_AGE"]) // 3600
+
+
+def _mail_confirmation(user: User, *, locale: str, next_path: str | None) -> None:
+    link = address_link(user, next_path=next_path)
+    with force_locale(locale):
+        subject = _("Please confirm your e-mail address")
+        body = _(
+            "Hello %(name)s,\n\nplease confirm that this is your e-mail address by opening this link:\n\n"
+            "%(link)s\n\nThe link works once and for %(hours)d hours. Until you confirm, organisers cannot give "
+            "your account a role and speaker invitations cannot be accepted with it.\n\n"
+            "You did not create an account? Then someone else entered your address. If you want to use the "
+            "address yourself, open the link anyway and choose your own password there: whoever registered it "
+            "loses access. Otherwise ignore this mail.\n",
+            name=user.name, link=link, hours=_link_hours())
+    send_mail(to=user.email, subject=subject, body=body)
+
+
+def _mail_registration_notice(user: User, *, locale: str, next_path: str | None) -> None:
+    link = address_link(user, next_path=next_path)
+    login_link = external_url("auth.login", next=next_path) if next_path else external_url("auth.login")
+    with force_locale(locale):
+        subject = _("Someone tried to register with your e-mail address")
+        body = _(
+            "Hello %(name)s,\n\nsomeone tried to create an account with your e-mail address. There is an account "
+            "with this address already, so no second one was created.\n\nIf it was you, log in here:\n\n"
+            "%(login)s\n\nIf you have forgotten the password, or did not create the account that uses your "
+            "address, choose a new password with this link (it works once and for %(hours)d hours):\n\n"
+            "%(link)s\n\nIf it was not you, ignore this mail; nothing has changed.\n",
+            name=user.name, login=login_link, link=link, hours=_link_hours())
+    send_mail(to=user.email, subject=subject, body=body)
+
+
+def _link_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=ADDRESS_LINK_SALT)
+
+
+def _link_state(user: User) -> str:
+    """Changes when a link has done its work (address confirmed, new password) or the password changed, so a
+    link works once; keyed with the secret so the token shows nothing about the password hash."""
+    confirmed = int(user.email_verified_at.timestamp()) if user.email_verified_at else 0
+    message = f"{user.password_hash}|{confirmed}".encode()
+    return hmac.new(str(current_app.config["SECRET_KEY"]).encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def address_link(user: User, *, next_path: str | None = None) -> str:
+    """The absolute link (from `EXTERNAL_URL`, never the Host header) that proves the owner reads this address.
+
+    Signed, expiring (`ADDRESS_LINK_MAX_AGE`), bound to the account, its address and its state."""
+    token = _link_serializer().dumps({"u": user.id, "e": user.email, "s": _link_state(user)})
+    values: dict[str, Any] = {"token": token}
+    if next_path:
+        values["next"] = next_path
+    return external_url("auth.confirm_address", **values)
+
+
+def load_address_link(token: str) -> User:
+    """The account behind a mailed link. Forged, used, foreign or outdated links: `LinkInvalid`; old: `LinkExpired`."""
+    invalid = LinkInvalid(_("This link is not valid: it is incomplete, has been used already, or the account has "
+                            "changed since it was sent. Log in to ask for a new one."))
+    try:
+        data = _link_serializer().loads(token, max_age=int(current_app.config["ADDRESS_LINK_MAX_AGE"]))
+    except SignatureExpired:
+        raise LinkExpired(_("This link has expired. Log in and ask for a new one with the button at the top of "
+                            "the page.")) from None
+    except BadSignature:
+        raise invalid from None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("e"), str) \
+            or not isinstance(data.get("s"), str):
+        raise invalid
+    user = db.session.get(User, data["u"])
+    if user is None or user.is_disabled or not hmac.compare_digest(data["e"], user.email) \
+            or not hmac.compare_digest(data["s"], _link_state(user)):
+        raise invalid
+    return user
+
+
+def verify_address(user: User) -> bool:
+    """Record that the owner proved the address; False if that happened before.
+
+    Side effects: receivers of `address_verified` act in this unit of work (the events domain applies the
+    roles that waited for it, with their membership change signals after the commit)."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = utcnow()
+    db.session.flush()
+    address_verified.send(current_app._get_current_object(), user_id=user.id)  # type: ignore[attr-defined]
+    return True
+
+
+def confirm_address(user: User, *, signed_in_user_id: int | None, password: str) -> bool:
+    """Confirm the address of `user` from its mailed link. Returns whether it was unconfirmed.
+
+    The link proves the mailbox; the account must be proved too, by being logged in as it or by its password.
+    Otherwise the owner of an address, following a link sent after someone else registered it, would confirm
+    that stranger's account."""
+    if signed_in_user_id != user.id and not (password and verify_password(user.password_hash, password)):
+        raise ValidationFailed(_("The password is not correct."), field="password")
+    return verify_address(user)
+
+
+def set_password_by_link(user: User, *, new_password: str) -> None:
+    """The holder of a mailed link chooses a new password; the link proved the address, so it is confirmed.
+
+    Whoever knew the old password (e.g. the stranger who registered the address) is shut out: every login
+    session ends and every API token is revoked (see `end_logins`)."""
+    user.password_hash = hash_password(validate_password(new_password))
+    db.session.flush()
+    verify_address(user)
+    end_logins(user, keep_login_token=None)
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -108,12 +286,51 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def change_password(user: User, *, current_password: str, new_password: str) -> None:
-    """Set a new password and end every other login session and no token (tokens are separate grants)."""
+def change_password(user: User, *, current_password: str, new_password: str, keep_login_token: str | None) -> None:
+    """Set a new password. Every other login session ends and every API token is revoked (see `end_logins`)."""
     if not verify_password(user.password_hash, current_password):
         raise ValidationFailed(_("The current password is not correct."), field="current_password")
     user.password_hash = hash_password(validate_password(new_password))
     db.session.flush()
+    end_logins(user, keep_login_token=keep_login_token)
+
+
+def end_logins(user: User, *, keep_login_token: str | None) -> None:
+    """End every login session of `user` but the one of `keep_login_token` (None: all), revoke every API token.
+
+    A password change is for when the old one may be known to someone else; tokens were issued to whoever knew
+    it, so they go too. Side effect after the commit: the open sockets of the ended logins and of every token
+    are closed (`logins_ended`, relayed to every worker)."""
+    keep_hash = hash_secret(keep_login_token) if keep_login_token else None
+    now = utcnow()
+    ended = update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+    if keep_hash is not None:
+        ended = ended.where(LoginSession.token_hash != keep_hash)
+    db.session.execute(ended.values(ended_at=now))
+    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    after_commit.defer(logins_ended.send, current_app._get_current_object(),  # type: ignore[attr-defined]
+                       user_id=user.id, keep_login_hash=keep_hash)
+
+
+def end_login_session_of(user: User, *, login_session_id: int, current_login_token: str | None) -> bool:
+    """End one of the user's own login sessions (another person's is not found). True if it was the current one.
+
+    Side effect after the commit: the sockets of that login are closed (`logins_ended`)."""
+    row = db.session.get(LoginSession, login_session_id)
+    if row is None or row.user_id != user.id or row.ended_at is not None:
+        raise NotFound(_("No such login."))
+    row.ended_at = utcnow()
+    db.session.flush()
+    after_commit.defer(logins_ended.send, current_app._get_current_object(),  # type: ignore[attr-defined]
+                       user_id=user.id, login_hash=row.token_hash)
+    return bool(current_login_token) and hmac.compare_digest(row.token_hash, hash_secret(current_login_token or ""))
+
+
+def active_login_sessions(user: User) -> list[LoginSession]:
+    return list(db.session.scalars(
+        select(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+        .order_by(LoginSession.created_at.desc(), LoginSession.id.desc()).limit(100)))
 
 
 def start_login_session(user: User, *, user_agent: str | None) -> str:

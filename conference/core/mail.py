@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 from datetime import datetime
 from email.message import EmailMessage
@@ -16,6 +17,8 @@ from conference.core.db import UTCDateTime, utcnow
 from conference.extensions import db
 
 SMTP_TIMEOUT_SECONDS = 15
+# Absolute links, and the site paths that mails carry when no EXTERNAL_URL is set.
+LINK_PATTERN = re.compile(r"(https?://[^\s<>\"]+|/(?:events|account|login)\b[^\s<>\"]*)")
 
 
 class OutboxMessage(db.Model):  # type: ignore[name-defined,misc]
@@ -96,3 +99,15 @@ def external_url(endpoint: str, **values: object) -> str:
     if config.get("SERVER_NAME"):
         return f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{config['SERVER_NAME']}{path}"
     return path
+
+
+def link_segments(body: str) -> list[tuple[str, str]]:
+    """Split a mail body into text and link pieces; the outbox pages escape both and link only the latter."""
+    pieces: list[tuple[str, str]] = []
+    position = 0
+    for match in LINK_PATTERN.finditer(body):
+        pieces.append(("text", body[position:match.start()]))
+        pieces.append(("link", match.group(0)))
+        position = match.end()
+    pieces.append(("text", body[position:]))
+    return pieces

@@ -19,3 +19,10 @@ api_token_revoked = _signals.signal("api-token-revoked")
 session_attachments = _signals.signal("session-attachments")
 # sender: the app; kwargs: event_id, session_id (a session started or ended: open pages may update)
 session_state_changed = _signals.signal("session-state-changed")
+# sender: the app; kwargs: user_id, and either login_hash (that one login session was ended) or keep_login_hash
+# (every login session but that one, None: all, was ended and every API token revoked). Hashes, not tokens:
+# the receivers compare them with the hash of each open socket's login token.
+logins_ended = _signals.signal("logins-ended")
+# sender: the app; kwargs: user_id. The owner proved the address (or an operator vouched for it) in the
+# current unit of work; receivers act in it (the events domain applies roles that waited for this).
+address_verified = _signals.signal("address-verified")

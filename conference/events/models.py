@@ -101,3 +101,23 @@ class EventMembership(db.Model):  # type: ignore[name-defined,misc]
 
     event: Mapped[Event] = relationship(back_populates="memberships")
     user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class PendingRole(db.Model):  # type: ignore[name-defined,misc]
+    """A role given to an account whose owner has not confirmed the address yet; it applies at confirmation.
+
+    Kept apart from `EventMembership` so that no permission check can read it by mistake."""
+
+    __tablename__ = "pending_roles"
+    __table_args__ = (UniqueConstraint("event_id", "user_id", name="uq_pending_roles_event_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    keep_higher: Mapped[bool] = mapped_column(default=False)  # an import or invitation never lowers a role
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])

@@ -6,23 +6,29 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from conference.auth.models import User
 from conference.auth.services import find_user_by_email
 from conference.core import after_commit
 from conference.core.errors import DomainError
 from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Attempt, Counter, client_address
+from conference.core.signals import address_verified
 from conference.events import services
 from conference.events.access import event_permission_required, load_event
 from conference.events.forms import EventRegistrationForm, EventSettingsForm, RoleForm
-from conference.events.models import Event, EventMembership, RegistrationMode
+from conference.events.models import Event, PendingRole, RegistrationMode
 from conference.extensions import db
 
 bp = Blueprint("events", __name__)
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    address_verified.connect(services.apply_pending_roles)  # roles that waited for a confirmed address
 
 
 def visible_events() -> list[Event]:
@@ -114,24 +120,21 @@ def manage_people(event: Event) -> Any:
             form.email.errors.append(_("No account with this e-mail address."))
         else:
             try:
-                services.set_role(event, user=user, role=form.role.data or "", actor=current_user)
+                result = services.set_role(event, user=user, role=form.role.data or "", actor=current_user)
             except DomainError as error:
                 db.session.rollback()
                 form.role.errors.append(error.message)
             else:
                 after_commit.commit()
                 role = next((c.label for c in form.role.choices if c.value == form.role.data), form.role.data)
-                flash(_("%(name)s is now %(role)s.", name=user.name, role=role), "success")
+                if isinstance(result, PendingRole):
+                    flash(_("%(name)s has not confirmed the e-mail address yet: the role %(role)s takes effect once "
+                            "they do.", name=user.name, role=role), "info")
+                else:
+                    flash(_("%(name)s is now %(role)s.", name=user.name, role=role), "success")
                 return redirect(url_for("events.manage_people", slug=event.slug), code=303)
-    counts = dict(db.session.execute(
-        select(EventMembership.role, func.count()).where(EventMembership.event_id == event.id)
-        .group_by(EventMembership.role)).all())
-    staff = db.session.execute(
-        select(User, EventMembership.role).join(EventMembership, EventMembership.user_id == User.id)
-        .where(EventMembership.event_id == event.id, EventMembership.role != "attendee").order_by(User.name)
-    ).all()
     status = 400 if form.is_submitted() else 200
-    return render_template("events/people.html", event=event, form=form, counts=counts, staff=staff), status
+    return render_template("events/people.html", event=event, form=form, **services.people_overview(event)), status
 
 
 @bp.route("/api/v1/events")

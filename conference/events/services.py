@@ -10,14 +10,14 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from conference.auth.models import User
 from conference.core.errors import Conflict, NotAllowed, ValidationFailed
 from conference.core.permissions import ROLE_RANK, Role
 from conference.core.signals import membership_changed
 from conference.core.timeutil import is_valid_timezone
-from conference.events.models import Event, EventMembership, LinkVisibility, RegistrationMode
+from conference.events.models import Event, EventMembership, LinkVisibility, PendingRole, RegistrationMode
 from conference.extensions import db
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}[a-z0-9]$")
@@ -115,27 +115,89 @@ def membership_of(event: Event, user: User) -> EventMembership | None:
 
 
 def set_role(event: Event, *, user: User, role: Role | str, actor: User | None = None,
-             keep_higher: bool = False) -> EventMembership:
+             keep_higher: bool = False) -> EventMembership | PendingRole:
     """Give `user` a role in `event` (creating the membership). Open sockets learn of it via a signal.
 
     With `keep_higher`, a person who already holds a higher role keeps it (e.g. an organiser invited to speak).
+    A role reaches an address only once its owner proved it: for an unconfirmed account anything above what it
+    holds waits as a `PendingRole` (returned instead of the membership) and applies at confirmation, so a
+    stranger who registered the address first gains nothing. Lowering a role applies at once.
     """
     try:
         role = Role(role)
     except ValueError:
         raise ValidationFailed(_("Unknown role."), field="role") from None
     membership = membership_of(event, user)
+    current = Role(membership.role) if membership is not None else None
+    if keep_higher and membership is not None and ROLE_RANK[Role(membership.role)] >= ROLE_RANK[role]:
+        return membership
+    if not user.is_verified and (current is None or ROLE_RANK[role] > ROLE_RANK[current]):
+        return _hold_role(event, user=user, role=role, actor=actor, keep_higher=keep_higher)
     if membership is None:
         membership = EventMembership(event_id=event.id, user_id=user.id, role=role)
         db.session.add(membership)
-    elif not (keep_higher and ROLE_RANK[Role(membership.role)] >= ROLE_RANK[role]):
+    else:
         if actor is not None and actor.id == user.id and membership.role == Role.ORGANISER and role != Role.ORGANISER:
             raise NotAllowed(_("You cannot remove your own organiser role."), field="role")
         membership.role = role
+    pending = pending_role_of(event, user)
+    if pending is not None:
+        db.session.delete(pending)  # a decision that applied replaces the one that waited
     db.session.flush()
     user.forget_roles()
     _notify_membership_changed(user.id, event.id)
     return membership
+
+
+def _hold_role(event: Event, *, user: User, role: Role, actor: User | None, keep_higher: bool) -> PendingRole:
+    pending = pending_role_of(event, user)
+    if pending is None:
+        pending = PendingRole(event_id=event.id, user_id=user.id, role=role)
+        db.session.add(pending)
+    elif keep_higher and ROLE_RANK[Role(pending.role)] >= ROLE_RANK[role]:
+        return pending
+    pending.role, pending.keep_higher = role, keep_higher
+    pending.granted_by_id = actor.id if actor is not None else None
+    db.session.flush()
+    return pending
+
+
+def pending_role_of(event: Event, user: User) -> PendingRole | None:
+    return db.session.scalar(
+        select(PendingRole).where(PendingRole.event_id == event.id, PendingRole.user_id == user.id))
+
+
+def apply_pending_roles(sender: Any, *, user_id: int, **kwargs: Any) -> None:
+    """Receiver of `address_verified`: the roles that waited for the address apply now, in that unit of work.
+
+    Side effects: membership change signals after the commit (via `set_role`)."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_verified:
+        return
+    for pending in list(db.session.scalars(select(PendingRole).where(PendingRole.user_id == user_id)
+                                           .order_by(PendingRole.id))):
+        event, role, keep_higher = pending.event, pending.role, pending.keep_higher
+        db.session.delete(pending)
+        db.session.flush()
+        set_role(event, user=user, role=role, keep_higher=keep_higher)
+
+
+def people_overview(event: Event) -> dict[str, Any]:
+    """The people page: counts per role, the team (with confirmed or not), roles waiting for a confirmation."""
+    counts = dict(db.session.execute(
+        select(EventMembership.role, func.count()).where(EventMembership.event_id == event.id)
+        .group_by(EventMembership.role)).all())
+    unconfirmed = db.session.scalar(
+        select(func.count()).select_from(EventMembership).join(User, User.id == EventMembership.user_id)
+        .where(EventMembership.event_id == event.id, User.email_verified_at.is_(None))) or 0
+    staff = db.session.execute(
+        select(User, EventMembership.role).join(EventMembership, EventMembership.user_id == User.id)
+        .where(EventMembership.event_id == event.id, EventMembership.role != Role.ATTENDEE).order_by(User.name)
+    ).all()
+    pending = db.session.execute(
+        select(User, PendingRole.role).join(PendingRole, PendingRole.user_id == User.id)
+        .where(PendingRole.event_id == event.id).order_by(User.name)).all()
+    return {"counts": counts, "unconfirmed": unconfirmed, "staff": staff, "pending": pending}
 
 
 def _notify_membership_changed(user_id: int, event_id: int) -> None:

@@ -8,10 +8,11 @@ packet; binary attachments as base64; no pickle). `QueueManager` adds what a con
 - after an outage each worker replays to its own clients the chat messages stored since shortly before the
   outage began (`chat:messages`), so clients on other workers catch up without doing anything (clients keep
   messages by id, so a message they already have is not shown twice);
-- it carries the relay channel: reactions of the live layer to logout, token revocation and membership
-  changes act on open sockets in the process that holds them, so the signal's keyword arguments are
-  published (JSON) and every other worker runs the same live receiver. Room broadcasts of agenda releases
-  and session state need no relay: they are emits and travel through the queue already.
+- it carries the relay channel: reactions of the live layer to logout, ended logins (password change, "log out
+  everywhere"), token revocation and membership changes act on open sockets in the process that holds them,
+  so the signal's keyword arguments are published (JSON) and every other worker runs the same live receiver.
+  Room broadcasts of agenda releases and session state need no relay: they are emits and travel through the
+  queue already.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import socketio as python_socketio
 from flask import Flask
 from sqlalchemy import select
 
-from conference.core.signals import api_token_revoked, login_session_ended, membership_changed
+from conference.core.signals import api_token_revoked, login_session_ended, logins_ended, membership_changed
 from conference.extensions import db, socketio
 
 log = logging.getLogger("conference.live.relay")
@@ -40,7 +41,7 @@ RECONNECT_SECONDS = 0.5
 REPLAY_MARGIN = timedelta(seconds=10)  # messages in flight when Redis went away are replayed too
 REPLAY_LIMIT = 500  # per room
 RELAYED = {"login_session_ended": login_session_ended, "api_token_revoked": api_token_revoked,
-           "membership_changed": membership_changed}
+           "membership_changed": membership_changed, "logins_ended": logins_ended}
 _SIGNAL_NAMES = {signal: name for name, signal in RELAYED.items()}
 
 
@@ -159,7 +160,8 @@ def _receivers() -> dict[str, Callable[..., Any]]:
 
     return {"login_session_ended": sockets.on_login_session_ended,
             "api_token_revoked": sockets.on_api_token_revoked,
-            "membership_changed": sockets.on_membership_changed}
+            "membership_changed": sockets.on_membership_changed,
+            "logins_ended": sockets.on_logins_ended}
 
 
 def run_receiver(app: Flask, name: str, kwargs: dict[str, Any]) -> None:

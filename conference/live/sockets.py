@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from conference.auth import services as auth_services
-from conference.auth.models import User
+from conference.auth.models import User, hash_secret
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotAllowed, ValidationFailed
 from conference.core.permissions import Permission, has_permission
@@ -24,6 +24,7 @@ from conference.core.signals import (
     agenda_released,
     api_token_revoked,
     login_session_ended,
+    logins_ended,
     membership_changed,
     session_state_changed,
 )
@@ -471,6 +472,23 @@ def on_api_token_revoked(sender: Flask, *, token_id: int | None = None, **kwargs
     broadcast.disconnect(sids)
 
 
+def on_logins_ended(sender: Flask, *, user_id: int, login_hash: str | None = None,
+                    keep_login_hash: str | None = None, **kwargs: Any) -> None:
+    """Close the sockets of ended logins: one login (`login_hash`), or all but `keep_login_hash` and every token's.
+
+    Each socket keeps the login token it connected with; ended logins are known here only by their hashes."""
+    registry = live_state(sender).registry
+
+    def ended(identity: SocketIdentity) -> bool:
+        own_hash = hash_secret(identity.login_token) if identity.login_token else None
+        if login_hash is not None:
+            return own_hash == login_hash
+        return own_hash is None or own_hash != keep_login_hash
+
+    broadcast.disconnect([sid for sid in registry.sids_of_user(user_id)
+                          if (identity := registry.get(sid)) is not None and ended(identity)])
+
+
 def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwargs: Any) -> None:
     """Re-check an open socket's rooms of that event: gone registration removes, a new role is told.
 
@@ -546,6 +564,7 @@ def register(socketio: SocketIO) -> None:
     socketio.on_event("*", on_unknown)
     login_session_ended.connect(on_login_session_ended)
     api_token_revoked.connect(on_api_token_revoked)
+    logins_ended.connect(on_logins_ended)
     membership_changed.connect(on_membership_changed)
     agenda_released.connect(on_agenda_released)
     session_state_changed.connect(on_session_state_changed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -19,7 +18,7 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound
-from conference.core.mail import OutboxMessage
+from conference.core.mail import OutboxMessage, link_segments
 from conference.core.permissions import Permission, has_permission
 from conference.core.security import limit_request_body
 from conference.events.access import event_permission_required, load_event
@@ -38,7 +37,6 @@ def _setup(state: BlueprintSetupState) -> None:
     for endpoint in ("speakers.edit_profile", "speakers.create_speaker"):
         limit_request_body(endpoint, services.PHOTO_MAX_BYTES + 64 * 1024)
 PROFILE_FIELDS = ("name", "academic_title", "position", "organisation", "bio", "links")
-LINK_PATTERN = re.compile(r"(https?://[^\s<>\"]+|/events/[^\s<>\"]+)")
 
 
 @bp.app_template_global()
@@ -229,18 +227,6 @@ def outbox(event: Event) -> Any:
                                   .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
                                   .limit(500)).all()
     return render_template("speakers/outbox.html", event=event,
-                           messages=[(m, _segments(m.body)) for m in messages],
+                           messages=[(m, link_segments(m.body)) for m in messages],
                            smtp=bool(current_app.config.get("MAIL_SERVER")),
                            can_manage_event=has_permission(current_user, event, Permission.MANAGE_EVENT))
-
-
-def _segments(body: str) -> list[tuple[str, str]]:
-    """Split a mail body into text and link pieces; the template escapes both and links only the latter."""
-    pieces: list[tuple[str, str]] = []
-    position = 0
-    for match in LINK_PATTERN.finditer(body):
-        pieces.append(("text", body[position:match.start()]))
-        pieces.append(("link", match.group(0)))
-        position = match.end()
-    pieces.append(("text", body[position:]))
-    return pieces

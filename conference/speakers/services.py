@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from conference.agenda.models import ConferenceSession, SessionSpeaker, SpeakerRole
 from conference.agenda.public import released_speaker_ids
 from conference.auth.models import User
-from conference.auth.services import validate_email
+from conference.auth.services import normalise_email, validate_email
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
@@ -284,6 +284,9 @@ def load_invitation(event: Event, token: str) -> SpeakerInvitation:
 def accept_invitation(invitation: SpeakerInvitation, *, user: User) -> SpeakerProfile:
     """Claim the invited profile for `user`, give the speaker role (higher roles stay), join the session.
 
+    Only the account of the invited address may accept, and only once its owner confirmed that address: a
+    stranger who registered the address first must not get the profile even if the link reached them (links
+    get forwarded, and organisers read them in the outbox).
     A person who already has a profile in the event keeps it; the invited, unclaimed placeholder is merged.
     Side effects: membership change signal (via `set_role`).
     """
@@ -293,6 +296,14 @@ def accept_invitation(invitation: SpeakerInvitation, *, user: User) -> SpeakerPr
             if profile is not None:
                 return profile
         raise Conflict(_("This invitation has already been accepted."))
+    if normalise_email(user.email) != normalise_email(invitation.email):
+        raise NotAllowed(_("This invitation was sent to %(email)s. Please log in with the account of that "
+                           "address (or create one with it) to accept.", email=invitation.email),
+                         code="wrong_account")
+    if not user.is_verified:
+        raise NotAllowed(_("Please confirm your e-mail address first: open the link we mailed you (the button "
+                           "at the top of the page sends it again), then accept the invitation."),
+                         code="unconfirmed_address")
     event = invitation.event
     invited = invitation.speaker
     own = profile_for_user(event, user)

@@ -5,19 +5,26 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from conference.auth.models import LoginSession, User
+from conference.core.mail import OutboxMessage
 from conference.extensions import db
 from tests.fixtures.accounts import PASSWORD, csrf_token, login
 
 
-def test_register_creates_account_and_logs_in(client: FlaskClient) -> None:
+def test_register_creates_unconfirmed_account_and_mails_the_link(client: FlaskClient) -> None:
     token = csrf_token(client, "/register")
     response = client.post("/register", data={"name": "Erika Mustermann", "email": "Erika@Example.org ",
                                               "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302
+    assert response.headers["Location"] == "/register/sent"
     user = db.session.query(User).one()
     assert (user.email, user.name) == ("erika@example.org", "Erika Mustermann")
     assert user.password_hash.startswith("scrypt:")
-    assert client.get("/account").status_code == 200
+    assert user.email_verified_at is None
+    mail = db.session.query(OutboxMessage).one()
+    assert mail.recipient == "erika@example.org" and "http://localhost/account/confirm/" in mail.body
+    assert client.get("/account").status_code == 302  # registering does not log in (see the enumeration tests)
+    assert login(client, "erika@example.org").status_code == 302
+    assert "Please confirm your e-mail address" in client.get("/account").get_data(as_text=True)
 
 
 def test_register_short_password_refused(client: FlaskClient) -> None:
@@ -29,13 +36,16 @@ def test_register_short_password_refused(client: FlaskClient) -> None:
     assert db.session.query(User).count() == 0
 
 
-def test_register_duplicate_email_refused(client: FlaskClient, create_user) -> None:
+def test_register_existing_email_creates_nothing_and_tells_the_owner(client: FlaskClient, create_user) -> None:
     create_user("taken@example.org")
     token = csrf_token(client, "/register")
     response = client.post("/register", data={"name": "X", "email": "TAKEN@example.org", "password": PASSWORD,
                                               "csrf_token": token})
-    assert response.status_code == 400
+    assert response.status_code == 302 and response.headers["Location"] == "/register/sent"
     assert db.session.query(User).count() == 1
+    mail = db.session.query(OutboxMessage).one()
+    assert mail.recipient == "taken@example.org"
+    assert "Someone tried to register with your e-mail address" in mail.subject
 
 
 def test_register_without_csrf_token_refused(client: FlaskClient) -> None:

@@ -167,16 +167,43 @@ def login_in_browser(page: Any, base_url: str, email: str, password: str = "demo
     page.wait_for_load_state("networkidle")
 
 
-def register_in_browser(page: Any, base_url: str, *, name: str, next_path: str | None = None) -> str:
-    """Create an account through the registration form; returns the new e-mail address (logged in after)."""
-    email = f"e2e-{uuid.uuid4().hex[:10]}@example.org"
+def register_in_browser(page: Any, base_url: str, *, name: str, next_path: str | None = None,
+                        email: str | None = None) -> str:
+    """Create an account through the registration form and log in with it; returns the e-mail address.
+
+    Registration does not log in (it answers alike for addresses that have an account): its page says "check
+    your mailbox" and links to the login, which keeps `next_path`. The account's address is unconfirmed."""
+    email = email or f"e2e-{uuid.uuid4().hex[:10]}@example.org"
     page.goto(base_url + "/register" + (f"?next={next_path}" if next_path else ""))
     page.fill("#name", name)
     page.fill("#email", email)
     page.fill("#password", "browser-password-1")
     with page.expect_navigation():
         page.click("main button[type=submit]")
+    with page.expect_navigation():
+        page.click("main a[href*='/login']")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", "browser-password-1")
+    with page.expect_navigation():
+        page.click("main button[type=submit]")
     return email
+
+
+def confirm_in_browser(page: Any, base_url: str, email: str) -> None:
+    """Open the confirmation link of `email` from the site outbox (no mail server in the demo) in `page`.
+
+    The demo's site administrator reads the outbox in a browser context of its own (own cookies); `page` must
+    be logged in as `email`."""
+    context = page.context.browser.new_context()
+    admin = context.new_page()
+    login_in_browser(admin, base_url, "admin@demo.invalid")
+    admin.goto(f"{base_url}/manage/outbox")
+    link = admin.locator("article.mail", has_text=email).first.locator("a[href*='/account/confirm/']")
+    href = link.evaluate("a => a.href")
+    context.close()
+    page.goto(href)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").first.click()
 
 
 def join_event(page: Any, base_url: str) -> None:

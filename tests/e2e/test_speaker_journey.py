@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     LOCALES,
     MANAGE,
     assert_language,
+    confirm_in_browser,
     expect_http_error,
     login_in_browser,
     register_in_browser,
@@ -90,7 +91,11 @@ def test_invited_speaker_completes_profile_and_uploads(new_page, live_server, sc
     assert_language(speaker, locale)
     invitation_path = link[link.index(EVENT):]
     expect(speaker.locator("main a[href*='/register?next=']")).to_be_visible()
-    register_in_browser(speaker, base, name=speaker_name, next_path=invitation_path)
+    register_in_browser(speaker, base, name=speaker_name, next_path=invitation_path, email=invited_email)
+    expect(speaker).to_have_url(re.compile(re.escape(invitation_path) + "$"))
+    # Only a confirmed address may accept: the confirmation link leads back to the invitation.
+    expect(speaker.locator("main form button[type=submit]")).to_have_count(0)
+    confirm_in_browser(speaker, base, invited_email)
     expect(speaker).to_have_url(re.compile(re.escape(invitation_path) + "$"))
     with speaker.expect_navigation():
         speaker.locator("main form button[type=submit]").click()

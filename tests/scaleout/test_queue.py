@@ -182,6 +182,43 @@ def test_logout_on_one_worker_disconnects_the_browser_socket_on_the_other(cluste
         assert wait_disconnected(browser)
 
 
+def browser_login(url: str, email: str) -> requests.Session:
+    import re
+
+    http = requests.Session()
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', http.get(f"{url}/login", timeout=5).text)
+    assert csrf
+    response = http.post(f"{url}/login", timeout=5, allow_redirects=False, data={
+        "email": email, "password": "demo-passwort-2027", "csrf_token": csrf.group(1)})
+    assert response.status_code == 302
+    return http
+
+
+def test_password_change_on_one_worker_closes_the_other_logins_sockets_on_the_other(cluster: RunningServer) -> None:
+    import re
+
+    # Both clusters of this module share the database: each changes the password of an attendee of its own.
+    number = 10 if cluster.env["CONFERENCE_ASYNC_MODE"] == "eventlet" else 11
+    email, token = f"teilnehmer{number:05d}@demo.invalid", cluster.tokens[number - 1]
+    here, there = browser_login(cluster.worker_url(0), email), browser_login(cluster.worker_url(0), email)
+    with live_clients() as open_client:
+        sockets = [open_client(cluster.worker_url(1), headers={"Cookie": "; ".join(
+            f"{k}={v}" for k, v in http.cookies.items())}) for http in (here, there)]
+        for socket in sockets:
+            assert socket.call("join", {"room": LOBBY})["ok"] is True
+        csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"',
+                         here.get(f"{cluster.worker_url(0)}/account", timeout=5).text)
+        assert csrf
+        changed = here.post(f"{cluster.worker_url(0)}/account", timeout=5, allow_redirects=False, data={
+            "csrf_token": csrf.group(1), "current_password": "demo-passwort-2027",
+            "new_password": "neues-passwort-2027"})
+        assert changed.status_code == 302
+        assert wait_disconnected(sockets[1])
+        assert sockets[0].client.connected and sockets[0].call("join", {"room": LOBBY})["ok"] is True
+    me = requests.get(f"{cluster.worker_url(1)}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert me.status_code == 401
+
+
 def test_health_reports_database_and_queue(cluster: RunningServer) -> None:
     for index in range(2):
         assert requests.get(f"{cluster.worker_url(index)}/healthz", timeout=5).json() == {

@@ -24,6 +24,7 @@ from sqlalchemy import func, select, text
 from conference.agenda import services as agenda_services
 from conference.agenda.models import ConferenceSession, Room, SessionSpeaker, TimetableSlot, Track
 from conference.auth.models import User
+from conference.auth.services import start_login_session
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
 from conference.events.models import Event
@@ -277,6 +278,9 @@ def world(app: Flask, create_user: Callable[..., User], grant: Callable[..., Non
     db.session.add_all([report, sanction, invitation, question])
     commit()
     tokens = {name: api_token_for(user) for name, user in users.items()}
+    # A browser login of someone who never asks in the matrix: the object of "end another person's login".
+    start_login_session(users["other_speaker"], user_agent="Elsewhere/1.0")
+    commit()
     uploader = app.test_client()
     response = upload(uploader, sessions[1].id, "folien.pdf", pdf_bytes(), token=tokens["other_speaker"])
     assert response.status_code == 201, response.get_data(as_text=True)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from conference import create_app
 from conference.agenda.models import ConferenceSession, TimetableSlot
-from conference.auth.models import ApiToken, User
+from conference.auth.models import ApiToken, LoginSession, User
 from conference.events.models import EventMembership
 from conference.extensions import db
 from conference.presentations.models import Presentation
@@ -46,6 +46,12 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("auth.api_list_tokens", "GET"): LOGGED_IN,
     ("auth.api_revoke_token", "DELETE"): NOBODY,
     ("auth.api_me", "GET"): LOGGED_IN,
+    ("auth.resend_confirmation", "POST"): LOGGED_IN,  # confirmed people are told so (409)
+    ("auth.confirm_address", "POST"): NOBODY,  # a forged mail link
+    ("auth.set_password_by_link", "POST"): NOBODY,  # a forged mail link
+    ("auth.end_login_session", "POST"): NOBODY,  # another person's login
+    ("auth.logout_everywhere", "POST"): LOGGED_IN,
+    ("auth.site_outbox", "GET"): NOBODY,  # site administrators only
     ("events.api_events", "GET"): EVERYONE,
     ("events.api_event", "GET"): EVERYONE,
     ("events.register_for_event", "POST"): LOGGED_IN,
@@ -142,12 +148,16 @@ def test_every_route_has_a_policy(evidence: Evidence) -> None:
 def _url_values(world: World) -> dict[str, Any]:
     slot = db.session.scalar(select(TimetableSlot).where(TimetableSlot.session_id == world.foreign_session.id))
     token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == world.users["other_speaker"].id))
+    foreign_login = db.session.scalar(select(LoginSession.id).where(
+        LoginSession.user_id == world.users["other_speaker"].id))
     return {"slug": world.event.slug, "session_id": world.foreign_session.id,
             "presentation_id": world.foreign_presentation_id, "slot_id": slot.id if slot else 0,
             "room_id": world.room.id, "track_id": world.track.id, "report_id": world.report.id,
             "sanction_id": world.sanction.id, "token_id": token.id if token else 0,
             "speaker_id": world.foreign_profile.id, "token": "forged-invitation-token", "action": "cancel",
-            "question_id": world.question.id}
+            "question_id": world.question.id,
+
+            "login_session_id": foreign_login or 0}
 
 
 def _ask(world: World, principal: str, method: str, url: str, *, api: bool, csrf: dict[str, str]) -> Any:

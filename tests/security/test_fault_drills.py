@@ -299,7 +299,8 @@ def test_disk_full_during_upload_is_a_clear_error_and_leaves_nothing(small_disk:
                       is_published=True)
         db.session.add(event)
         db.session.flush()
-        user = auth_services.create_user(email="orga@example.org", name="Orga", password="long-enough-pass-1")
+        user = auth_services.create_user(email="orga@example.org", name="Orga", password="long-enough-pass-1",
+                                         verified=True)
         set_role(event, user=user, role="organiser")
         session = ConferenceSession(event_id=event.id, title="Vortrag")
         db.session.add(session)

@@ -208,7 +208,7 @@ def test_session_cookie_is_secure_behind_an_https_proxy(tmp_path: Any, evidence:
     proxied = create_app(settings_for_tests(tmp_path / "proxied", TRUSTED_PROXY_COUNT=1))
     with proxied.app_context():
         db.create_all()
-        auth_services.create_user(email="attendee@example.org", name="Anna", password=PASSWORD)
+        auth_services.create_user(email="attendee@example.org", name="Anna", password=PASSWORD, verified=True)
         commit()
         client = proxied.test_client()
         https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.1"}

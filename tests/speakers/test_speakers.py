@@ -172,20 +172,40 @@ def test_invitation_register_and_claim(client, slides_stage) -> None:
     assert "Create an account" in page
     token = csrf_token(client, f"/register?next={path}")
     registered = client.post("/register", data={"csrf_token": token, "name": "Nina Neu",
-                                                "email": "nina@example.org", "password": PASSWORD, "next": path})
-    assert registered.headers["Location"] == path
+                                                "email": "neu@example.org", "password": PASSWORD, "next": path})
+    assert registered.headers["Location"] == f"/register/sent?next={path}"
+    login(client, "neu@example.org")
+    assert "Please confirm your e-mail address first" in client.get(path).get_data(as_text=True)
+    assert client.post(path, data={"csrf_token": csrf_token(client, path)}).status_code == 403
+    # The confirmation link (mailed at registration) leads back to the invitation.
+    mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "neu@example.org")
+                              .order_by(OutboxMessage.id.desc())).first()
+    confirm = re.search(r"http://localhost(/account/confirm/\S+)", mail.body).group(1)
+    confirmed = client.post(confirm, data={"csrf_token": csrf_token(client, confirm)})
+    assert confirmed.status_code == 303 and confirmed.headers["Location"] == path
     accept = client.post(path, data={"csrf_token": csrf_token(client, path)})
     assert accept.status_code == 303
     profile = db.session.scalar(select(SpeakerProfile).where(SpeakerProfile.name == "Nina Neu"))
-    assert profile.user.email == "nina@example.org"
+    assert profile.user.email == "neu@example.org"
     assert db.session.scalar(select(SessionSpeaker).where(SessionSpeaker.speaker_id == profile.id)).session_id \
         == slides_stage.session.id
     assert db.session.scalar(select(EventMembership.role).where(EventMembership.user_id == profile.user_id)) \
         == "speaker"
 
 
-def test_invitation_accepted_once_and_keeps_higher_role(client, slides_stage) -> None:
+def test_invitation_only_for_the_account_of_the_invited_address(client, slides_stage) -> None:
     path = invite(client, slides_stage).removeprefix("http://localhost")
+    login(client, "attendee@example.org")
+    assert "but you are logged in as attendee@example.org" in client.get(path).get_data(as_text=True)
+    before = snapshot(client.application)
+    refused = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    assert refused.status_code == 403
+    assert "This invitation was sent to neu@example.org" in refused.get_data(as_text=True)
+    assert snapshot(client.application) == before
+
+
+def test_invitation_accepted_once_and_keeps_higher_role(client, slides_stage) -> None:
+    path = invite(client, slides_stage, email="orga@example.org").removeprefix("http://localhost")
     login(client, "orga@example.org")
     assert client.post(path, data={"csrf_token": csrf_token(client, path)}).status_code == 303
     role = db.session.scalar(select(EventMembership.role).where(EventMembership.user_id == slides_stage.organiser.id))
