@@ -53,6 +53,8 @@ NOT_WALKED = {
     "static": "files of the code base; no data",
     "speakers.invitation": "a signed link for one invitee that names the session they are invited to (the draft "
                            "title is meant for them); forged tokens are checked in test_authorization",
+    "auth.confirm_address": "a signed link for one account's address; it shows the account's name and address, no "
+                            "agenda data (forged, expired and reused links: test_account_takeover)",
 }
 
 
