@@ -88,6 +88,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     from conference.live.relay import install
 
     mode = app.config["ASYNC_MODE"]
+    # A client that stops reading (or sending) holds its connection, its green thread and an open file only
+    # this long; 0 turns the limit off.
+    timeout = float(app.config["SOCKET_TIMEOUT"]) or None
     install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
     keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)))
     keeper.tend()  # the start-up heap: collected once, then frozen
@@ -108,7 +111,7 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
             # the client's delayed ACK, ~40 ms per request for pages over a few kilobytes.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         eventlet.wsgi.server(sock, fair_turns(app, eventlet.sleep), max_size=MAX_CONNECTIONS, log_output=False,
-                             debug=False, keepalive=True, socket_timeout=None)
+                             debug=False, keepalive=True, socket_timeout=timeout)
     elif mode == "gevent":
         import gevent
         from gevent.pywsgi import WSGIHandler, WSGIServer
@@ -118,11 +121,12 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
             direct_websocket_broadcasts(socketio.server, line_of, gevent.spawn)
 
         class NoDelayHandler(WSGIHandler):
-            """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms."""
+            """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms, and sets no timeout."""
 
             def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
                 with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(timeout)
                 super().__init__(sock, address, server, rfile)
 
         server = WSGIServer(listener or (host, port), fair_turns(app, gevent.sleep), handler_class=NoDelayHandler,

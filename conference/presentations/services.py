@@ -1,4 +1,4 @@
-"""Slide rules: who may upload, versions, visibility, deletion, previews, reminders, archive, export links.
+"""Slide rules: who may upload, versions, visibility, deletion, previews, reminders, export links.
 
 Services flush, never commit. Files are moved into place before the commit and removed after it.
 """
@@ -9,16 +9,16 @@ import os
 import subprocess
 import sys
 import unicodedata
-import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, current_app, has_request_context, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession, SessionSpeaker
@@ -322,7 +322,7 @@ def _render_pdf_page(source: Path, target: Path) -> None:
         raise RuntimeError(result.stderr.decode("utf-8", "replace")[-500:] or f"exit {result.returncode}")
 
 
-# --- payloads, headers, archive, export links --------------------------------------------------------------
+# --- payloads, headers, export links -----------------------------------------------------------------------
 
 
 def presentation_payload(presentation: Presentation, *, now: datetime | None = None,
@@ -369,22 +369,10 @@ def published_presentations(event: Event, now: datetime | None = None) -> list[P
                                   & (Presentation.version == latest.c.version))
         .join(ConferenceSession, ConferenceSession.id == Presentation.session_id)
         .where(ConferenceSession.is_cancelled.is_(False))
+        .options(selectinload(Presentation.session).selectinload(ConferenceSession.slots))
     ).all()
     published = [p for p in rows if p.visibility(session_ends_at(p.session), now) == Visibility.PUBLISHED]
     return sorted(published, key=lambda p: (session_ends_at(p.session) or now, p.session.title))
-
-
-def write_archive(presentations: list[Presentation], target: IO[bytes]) -> None:
-    """All decks into one zip, stored (slides are compressed already), file by file from disk."""
-    used: set[str] = set()
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for number, presentation in enumerate(presentations, start=1):
-            title = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in presentation.session.title)
-            name = f"{number:02d} {title.strip()[:80]}/{presentation.original_filename}"
-            while name in used:
-                name = f"{number:02d}-{len(used)} {title.strip()[:80]}/{presentation.original_filename}"
-            used.add(name)
-            archive.write(file_path(presentation), arcname=name)
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:
