@@ -26,6 +26,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
+from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession, SessionKind
 from conference.auth.forms import EmptyForm
 from conference.core import after_commit
@@ -71,6 +72,9 @@ def _template_helpers() -> dict[str, Any]:
 def presentation_panel(event: Event, session: ConferenceSession) -> dict[str, Any]:
     """What the session page's slides partial shows to the current user."""
     decks = services.visible_presentations(current_user, session)
+    now, ends_at = utcnow(), session_ends_at(session)
+    if ends_at is not None and ends_at > now:
+        pagecache.changes_at(ends_at)  # an automatic deck is published then: a cached panel must not outlive it
     return {
         "decks": decks,
         "latest": decks[0].version if decks else None,
@@ -79,8 +83,8 @@ def presentation_panel(event: Event, session: ConferenceSession) -> dict[str, An
         "max_bytes": services.max_upload_bytes(),
         "max_mb": f"{services.max_upload_bytes() / (1024 * 1024):g}",
         "accept": ",".join(f".{t}" for t in ALLOWED_TYPES),
-        "now": utcnow(),
-        "ends_at": session_ends_at(session),
+        "now": now,
+        "ends_at": ends_at,
         "delete_form": EmptyForm(),
     }
 
