@@ -268,6 +268,32 @@ def test_archive_failed_build_answers_503_and_leaves_no_file(app: Flask, client:
     assert get(client, url).status_code == 200 and builds(archive_logs) == 1
 
 
+def test_builds_of_one_event_in_several_workers_write_once(app: Flask, client: FlaskClient,
+                                                           slides_stage: Stage) -> None:
+    """Workers share the cache folder: simultaneous builds of one archive (each with its own descriptor of the
+    event's lock file, as separate processes have) write it once; the others find it there."""
+    from conference.presentations.archive import archive_dir, archive_path, build_archive, manifest_for
+
+    add_deck(client, slides_stage, slides_stage.session, "folien.pdf", big_pdf("workers", 4))
+    manifest = manifest_for(slides_stage.event)
+    path = archive_path(archive_dir(app), manifest)
+    start = threading.Barrier(4)
+    results: list[bool] = []
+
+    def build() -> None:
+        start.wait(timeout=30)
+        results.append(build_archive(manifest, path))
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == [False, False, False, True]
+    assert archive_files(app) == [path.name]
+    assert members(path.read_bytes()) == {"folien.pdf": big_pdf("workers", 4)}
+
+
 # --- a real server ------------------------------------------------------------------------------------------
 
 
