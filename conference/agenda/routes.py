@@ -42,7 +42,6 @@ def _session_url(event: Event) -> Any:
 
 
 def _speaker_url(event: Event) -> Any:
-
     if "speakers.speaker_page" not in current_app.view_functions:
         return None
     return lambda speaker_id: url_for("speakers.speaker_page", slug=event.slug, speaker_id=speaker_id,

@@ -139,10 +139,10 @@ def archive_path(directory: Path, manifest: Manifest) -> Path:
     return directory / f"event-{manifest.event_id}-{manifest.key}.zip"
 
 
-def locate(event: Event, *, wait: float | None = None) -> Ready | Pending | None:
+def locate(event: Event) -> Ready | Pending | None:
     """The archive of the event's published decks now: ready, being built, or None when there are none.
 
-    Starts the build when nobody has; waits for it at most `wait` seconds (default `ARCHIVE_WAIT_SECONDS`).
+    Starts the build when nobody has; waits for it at most `ARCHIVE_WAIT_SECONDS`.
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     manifest = manifest_for(event)
@@ -155,7 +155,7 @@ def locate(event: Event, *, wait: float | None = None) -> Ready | Pending | None
     if ready is not None:
         return ready
     build = _start(app, manifest, path)
-    limit = float(app.config["ARCHIVE_WAIT_SECONDS"]) if wait is None else wait
+    limit = float(app.config["ARCHIVE_WAIT_SECONDS"])
     if limit > 0:
         build.done.wait(limit)
     return _open(path, manifest.key) or Pending(RETRY_AFTER_SECONDS)
