@@ -22,8 +22,13 @@ class Config:
     DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
     SECRET_KEY: str | None = None  # default: generated once, kept in the instance folder
     UPLOAD_DIR: str | None = None  # default: <instance>/uploads
+    CACHE_DIR: str | None = None  # default: <instance>/cache (built on demand, e.g. slide archives; no backup)
     MESSAGE_QUEUE: str | None = None  # unset: one process
     ASYNC_MODE = "eventlet"
+    # Seconds a connection may make no progress (a client that stops reading a download, or sends nothing)
+    # before the server closes it (0: never); longer than the proxy's idle keep-alive (shipped nginx: 30 s).
+    SOCKET_TIMEOUT = 60.0
+    ARCHIVE_WAIT_SECONDS = 15.0  # a request for the slide archive waits this long for its build, then 503
     EXTERNAL_URL: str | None = None  # e.g. https://konferenz.example.org; used in mails and Origin checks
     BABEL_DEFAULT_LOCALE = "de"
     BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"

@@ -25,7 +25,6 @@ from conference.websocket_io import (
 log = logging.getLogger("conference.wsgi")
 
 MAX_CONNECTIONS = 20_000  # eventlet's own default is 1,024 concurrent connections
-SOCKET_TIMEOUT = 60.0  # seconds; websockets have Engine.IO's ping cycle (45 s) instead
 
 
 def prepare_async(mode: str, database_url: str = "") -> None:
@@ -101,7 +100,7 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
                                         headers=BASELINE_HEADERS)
     # A client that stops reading (or sending) in the middle of a request or response, or an idle keep-alive
     # connection, is dropped after this long instead of holding its task and buffers for ever. 0: never.
-    timeout = float(app.config.get("SOCKET_TIMEOUT", SOCKET_TIMEOUT)) or None
+    timeout = float(app.config["SOCKET_TIMEOUT"]) or None
     keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)))
     keeper.tend()  # the start-up heap: collected once, then frozen
     interval = float(app.config.get("HEAP_FREEZE_INTERVAL", 1.0))

@@ -27,6 +27,7 @@ TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss",
 REFERENCE_TYPES = {"slides", "paper", "web", "blog", "article", "media", "related", "activitypub"}
 
 UrlFor = Callable[[int], str]
+Attachments = dict[int, list[dict[str, str]]]
 
 
 def slugify(text: str, *, fallback: str = "session", max_length: int = 60) -> str:
@@ -45,9 +46,12 @@ def exported_sessions(schedule: Schedule, *, with_cancelled: bool = False) -> li
     return [s for s in schedule.sessions if not s.is_break and s.slots and (with_cancelled or not s.cancelled)]
 
 
-def attachments_by_session(event: Event) -> dict[int, list[dict[str, str]]]:
-    """Ask the other domains (presentations) for published attachments; keep only well-formed ones."""
-    merged: dict[int, list[dict[str, str]]] = {}
+def attachments_by_session(event: Event) -> Attachments:
+    """Ask the other domains (presentations) for published attachments; keep only well-formed ones.
+
+    They change without a release (a deck published, hidden, replaced, or published as its session ends), so
+    the cached exports are keyed by this result, asked for on every request."""
+    merged: Attachments = {}
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for _receiver, result in session_attachments.send(app, event=event):
         if not isinstance(result, dict):
@@ -84,10 +88,10 @@ def event_slug_for(acronym: str, entry: PSession) -> str:
 
 
 def schedule_xml(event: Event, schedule: Schedule, *, self_url: str, base_url: str, session_url: UrlFor,
-                 speaker_url: UrlFor | None = None) -> bytes:
+                 speaker_url: UrlFor | None = None, attachments: Attachments | None = None) -> bytes:
     """frab/C3VOC schedule.xml (validates against shared/formats/schedule.xml.xsd)."""
     zone, acronym = event.zone, acronym_for(event)
-    attachments = attachments_by_session(event)
+    attachments = attachments_by_session(event) if attachments is None else attachments
     root = ET.Element("schedule")
     ET.SubElement(root, "generator", name=GENERATOR["name"], version=GENERATOR["version"])
     ET.SubElement(root, "url").text = self_url
@@ -147,10 +151,10 @@ def _track_slug(name: str) -> str:
 
 
 def schedule_json(event: Event, schedule: Schedule, *, base_url: str, session_url: UrlFor,
-                  speaker_url: UrlFor | None = None) -> dict[str, Any]:
+                  speaker_url: UrlFor | None = None, attachments: Attachments | None = None) -> dict[str, Any]:
     """frab/C3VOC schedule.json (validates against shared/formats/json/schema.json)."""
     zone, acronym = event.zone, acronym_for(event)
-    attachments = attachments_by_session(event)
+    attachments = attachments_by_session(event) if attachments is None else attachments
     sessions = exported_sessions(schedule)
     days = []
     for index, day, start, end in _days(event, schedule):

@@ -1,26 +1,35 @@
 """Rendered public agenda output kept per release: every anonymous visitor of a release gets the same bytes.
 
 A release never changes, so the day grid, the exports and the JSON API depend only on the release, the event's
-own columns, the language, the host name and the URL. Rendering them once per process turns those pages into a
-lookup plus two small queries. The only per-visitor part of an anonymous page, the CSRF token of the language
-switch in base.html, is rendered as a placeholder and filled in per request (same cookie as before).
+own columns, the language, the site's address and the URL, and on whatever else a page shows that is not in the
+release (the exports' slide links): that goes into the key too, computed per request. Rendering them once per
+process turns those pages into a lookup plus a few small queries. The only per-visitor part of an anonymous
+page, the CSRF token of the language switch in base.html, is rendered as a placeholder and filled in per
+request (same cookie as before).
+
+The session page's panels (slides, questions) change between releases: their domains drop them after each
+committed change (`forget_panels`), and a panel that changes by itself at a known time (slides published when
+the session ends) says so while it is rendered (`changes_at`), so it is not kept past that moment.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import Any
 
-from flask import Flask, current_app, has_app_context, request, session
+from flask import Flask, current_app, g, has_app_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from conference.agenda.schedule import Schedule
+from conference.core.db import utcnow
 from conference.events.models import Event
 
 CACHE_SIZE = 256  # pages of up to ~100 kB: a bounded few MB, whatever query strings arrive
@@ -38,9 +47,15 @@ def event_stamp(event: Event) -> tuple[Any, ...]:
 
 
 def release_key(event: Event, schedule: Schedule, *parts: Hashable) -> tuple[Any, ...]:
-    """The key of something derived from `schedule`, for this host and language."""
-    return (event_stamp(event), schedule.version, schedule.published_at, request.host_url, str(get_locale()),
+    """The key of something derived from `schedule`, for this site address (scheme, host, path prefix) and
+    language; `parts` add whatever else the output shows."""
+    return (event_stamp(event), schedule.version, schedule.published_at, request.url_root, str(get_locale()),
             *parts)
+
+
+def stamp(value: Any) -> str:
+    """A key part for plain data (dicts, lists) that the output shows: its canonical JSON."""
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 
 
 def is_shared_view() -> bool:
@@ -76,8 +91,32 @@ def personalise(html: str) -> str:
     return html.replace(CSRF_PLACEHOLDER, generate_csrf())
 
 
+def changes_at(moment: datetime | None) -> None:
+    """Called while a cached output is rendered: it changes by itself at `moment` (e.g. slides that are
+    published when their session ends), so the cache must not keep it past then."""
+    horizons: list[datetime | None] | None = g.get("cache_horizons") if has_app_context() else None
+    if moment is None or not horizons:
+        return
+    current = horizons[-1]
+    horizons[-1] = moment if current is None else min(current, moment)
+
+
+def _render_with_horizon(build: Callable[[], str]) -> tuple[str, datetime | None]:
+    """`build()` and the earliest moment it reported through `changes_at`."""
+    if not has_app_context():
+        return build(), None
+    horizons: list[datetime | None] = g.setdefault("cache_horizons", [])
+    horizons.append(None)
+    try:
+        value = build()
+    finally:
+        horizon = horizons.pop()
+    return value, horizon
+
+
 class PanelCache:
-    """Rendered session panels by key (the session id first), each kept for `ttl` seconds.
+    """Rendered session panels by key (the session id first), each kept for `ttl` seconds at most, and never
+    past the moment its render reported through `changes_at`.
 
     `forget(session_id)` drops a session's entries; a render that overlapped a `forget` is used once but not
     kept, so it cannot bring back what was just changed.
@@ -86,7 +125,7 @@ class PanelCache:
     def __init__(self, ttl: float, max_entries: int) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[Any, ...], tuple[float, str]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, float, str]] = OrderedDict()
         self._generation = 0
         self._lock = threading.Lock()
 
@@ -94,13 +133,16 @@ class PanelCache:
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and now - entry[0] < self.ttl:
-                return entry[1]
+            if entry is not None and now - entry[0] < self.ttl and now < entry[1]:
+                return entry[2]
             generation = self._generation
-        value = build()
+        value, horizon = _render_with_horizon(build)
+        until = now + self.ttl
+        if horizon is not None:
+            until = min(until, now + (horizon - utcnow()).total_seconds())
         with self._lock:
-            if generation == self._generation:
-                self._entries[key] = (now, value)
+            if generation == self._generation and until > now:
+                self._entries[key] = (now, until, value)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
@@ -126,7 +168,7 @@ def panel_cache(app: Flask | None = None) -> PanelCache:
 
 def session_panels(event: Event, session_id: int, build: Callable[[], str]) -> str:
     """The anonymous panels of a session page, rendered by `build` at most once per PANELS_TTL seconds."""
-    key = (session_id, event_stamp(event), request.host_url, request.path, str(get_locale()))
+    key = (session_id, event_stamp(event), request.url_root, request.path, str(get_locale()))
     return panel_cache().get(key, build)
 
 

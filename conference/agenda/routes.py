@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-from collections import OrderedDict
 from datetime import date
 from typing import Any
 
@@ -24,7 +22,7 @@ from sqlalchemy import select
 
 from conference.agenda import api, manage, pagecache, services  # noqa: F401  (their views register on `bp`)
 from conference.agenda.blueprint import bp, published_or_404
-from conference.agenda.exports import schedule_ics, schedule_json, schedule_xml
+from conference.agenda.exports import attachments_by_session, schedule_ics, schedule_json, schedule_xml
 from conference.agenda.forms import KIND_LABELS, LANGUAGE_LABELS, ActionForm
 from conference.agenda.models import Track
 from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_next, parse_filters, published_schedule
@@ -45,8 +43,6 @@ def _session_url(event: Event) -> Any:
 
 
 def _speaker_url(event: Event) -> Any:
-    from flask import current_app
-
     if "speakers.speaker_page" not in current_app.view_functions:
         return None
     return lambda speaker_id: url_for("speakers.speaker_page", slug=event.slug, speaker_id=speaker_id,
@@ -85,31 +81,18 @@ def schedule(slug: str) -> Any:
     return pagecache.personalise(pagecache.cached(key, lambda: pagecache.render_shared(render)))
 
 
-GRID_CACHE_SIZE = 256
-_grid_lock = threading.Lock()
-
-
 def _grid_html(event: Event, published: Schedule, day: date | None, filters: Any, rows: list[Any]) -> Markup:
-    """The grid as HTML. For anonymous visitors it depends only on the release, day, filters and language,
-    so it is rendered once and reused (logged-in people get their own star buttons)."""
+    """The grid as HTML. For anonymous visitors it depends only on the release, the event, day, filters,
+    language and site address, so it is rendered once and reused (logged-in people get their own stars)."""
     personal = current_user.is_authenticated
     context = {"event": event, "schedule": published, "rows": rows, "kinds": KIND_LABELS,
                "starred": services.starred_session_ids(event, current_user) if personal else set(),
                "action_form": ActionForm() if personal else None}
     if personal:
         return Markup(render_template("agenda/_grid.html", **context))  # noqa: S704 - rendered by Jinja
-    key = (event.slug, event.timezone, published.version, published.published_at, day, filters,
-           str(get_locale()))
-    cache: OrderedDict[Any, Markup] = current_app.extensions.setdefault("agenda_grid_cache", OrderedDict())
-    with _grid_lock:
-        html = cache.get(key)
-    if html is None:
-        html = Markup(render_template("agenda/_grid.html", **context))  # noqa: S704 - rendered by Jinja
-        with _grid_lock:
-            cache[key] = html
-            while len(cache) > GRID_CACHE_SIZE:
-                cache.popitem(last=False)
-    return html
+    key = pagecache.release_key(event, published, "grid-html", day, filters)
+    return pagecache.cached(key, lambda: Markup(  # noqa: S704 - rendered by Jinja
+        render_template("agenda/_grid.html", **context)))
 
 
 @bp.route("/events/<slug>/agenda/tracks.css")
@@ -124,12 +107,14 @@ def track_styles(slug: str) -> Any:
     else:
         published = published_schedule(event)
         tracks = published.tracks if published is not None else []
-        cache_control = "public, max-age=60"
+        cache_control = "no-cache"
     css = "".join(f".track-{t.id}{{--track-color:{t.color}}}\n" for t in tracks
                   if services.COLOR_PATTERN.match(t.color))
     response = Response(css, mimetype="text/css")
     response.headers["Cache-Control"] = cache_control
-    return response
+    # The public sheet is asked for again on every page (a changed colour shows at once): 304 while the same.
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.route("/events/<slug>/agenda/now")
@@ -179,10 +164,12 @@ def _export_response(body: bytes | str, mimetype: str, version: str | None) -> R
 def export_xml(slug: str) -> Any:
     event = load_event(slug)
     published = published_or_404(event)
-    body = pagecache.cached(pagecache.release_key(event, published, "xml", request.base_url), lambda: schedule_xml(
+    attachments = attachments_by_session(event)  # not part of the release: part of the key
+    key = pagecache.release_key(event, published, "xml", request.base_url, pagecache.stamp(attachments))
+    body = pagecache.cached(key, lambda: schedule_xml(
         event, published, self_url=request.base_url, base_url=url_for("events.event_page", slug=event.slug,
                                                                       _external=True),
-        session_url=_session_url(event), speaker_url=_speaker_url(event)))
+        session_url=_session_url(event), speaker_url=_speaker_url(event), attachments=attachments))
     return _export_response(body, "application/xml", published.version)
 
 
@@ -190,9 +177,12 @@ def export_xml(slug: str) -> Any:
 def export_json(slug: str) -> Any:
     event = load_event(slug)
     published = published_or_404(event)
-    body = pagecache.cached(pagecache.release_key(event, published, "json"), lambda: json.dumps(schedule_json(
+    attachments = attachments_by_session(event)  # not part of the release: part of the key
+    key = pagecache.release_key(event, published, "json", pagecache.stamp(attachments))
+    body = pagecache.cached(key, lambda: json.dumps(schedule_json(
         event, published, base_url=url_for("events.event_page", slug=event.slug, _external=True),
-        session_url=_session_url(event), speaker_url=_speaker_url(event)), ensure_ascii=False))
+        session_url=_session_url(event), speaker_url=_speaker_url(event), attachments=attachments),
+        ensure_ascii=False))
     return _export_response(body, "application/json", published.version)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 from flask import (
@@ -10,6 +9,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -26,6 +26,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
+from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession, SessionKind
 from conference.agenda.public import released_session
 from conference.agenda.schedule import PSession, published_schedule
@@ -33,13 +34,15 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
 from conference.core.db import utcnow
-from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound
+from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, error_response
+from conference.core.files import file_response
 from conference.core.permissions import Permission
 from conference.core.security import bearer_token, csrf_exempt_endpoint
 from conference.core.signals import session_attachments
 from conference.events.access import can_see_event, event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
+from conference.presentations import archive as archives
 from conference.presentations import services
 from conference.presentations.models import Presentation, ThumbnailState
 from conference.presentations.storage import (
@@ -71,6 +74,9 @@ def _template_helpers() -> dict[str, Any]:
 def presentation_panel(event: Event, session: ConferenceSession) -> dict[str, Any]:
     """What the session page's slides partial shows to the current user."""
     decks = services.visible_presentations(current_user, session)
+    now, ends_at = utcnow(), services.session_end(session)
+    if ends_at is not None and ends_at > now:
+        pagecache.changes_at(ends_at)  # an automatic deck is published then: a cached panel must not outlive it
     return {
         "decks": decks,
         "latest": decks[0].version if decks else None,
@@ -79,8 +85,8 @@ def presentation_panel(event: Event, session: ConferenceSession) -> dict[str, An
         "max_bytes": services.max_upload_bytes(),
         "max_mb": f"{services.max_upload_bytes() / (1024 * 1024):g}",
         "accept": ",".join(f".{t}" for t in ALLOWED_TYPES),
-        "now": utcnow(),
-        "ends_at": services.session_end(session),
+        "now": now,
+        "ends_at": ends_at,
         "released": released_session(event, session.id) is not None,
         "delete_form": EmptyForm(),
     }
@@ -269,11 +275,12 @@ def _private_file_headers(response: Response, *, public: bool = True) -> Respons
 @bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>/download")
 def download(session_id: int, presentation_id: int) -> Any:
     presentation = _load_presentation(session_id, presentation_id)
-    path = services.file_path(presentation)
-    if not path.exists():
-        raise NotFound(_("The file is missing."))
-    response = send_file(path, mimetype=presentation.content_type, as_attachment=True,
-                         download_name="slides", conditional=True, max_age=0, etag=presentation.sha256)
+    try:
+        handle = services.file_path(presentation).open("rb")
+    except FileNotFoundError:
+        raise NotFound(_("The file is missing.")) from None
+    response = file_response(handle, request, mimetype=presentation.content_type, etag=presentation.sha256,
+                             modified=presentation.created_at)
     response.headers["Content-Disposition"] = services.content_disposition(presentation.original_filename)
     return _private_file_headers(response, public=services.is_public(presentation))
 
@@ -351,20 +358,20 @@ def event_presentations(slug: str) -> Any:
 
 @bp.route("/events/<slug>/presentations/archive.zip")
 def archive(slug: str) -> Any:
-    """All published decks in one zip, built in an unnamed temporary file on disk (never in memory)."""
+    """All published decks in one zip, built once per set of decks (`presentations.archive`), sent as a file."""
     event = load_event(slug)
-    decks = [p for p in services.published_presentations(event) if services.file_path(p).exists()]
-    if not decks:
+    found = archives.locate(event)
+    if found is None:
         raise NotFound(_("No slides have been published yet."))
-    target = tempfile.TemporaryFile(dir=services.presentations_dir())  # noqa: SIM115 - send_file closes it
-    try:
-        services.write_archive(decks, target)
-        target.seek(0)
-    except BaseException:
-        target.close()
-        raise
-    response = send_file(target, mimetype="application/zip", as_attachment=True,
-                         download_name=f"{event.slug}-slides.zip", max_age=0)
+    if isinstance(found, archives.Pending):
+        pending = make_response(error_response(
+            503, _("The archive of all slides is being prepared. Please try again in a few seconds."),
+            "archive_pending"))
+        pending.headers["Retry-After"] = str(found.retry_after)
+        return pending
+    response = file_response(found.file, request, mimetype="application/zip", etag=found.key,
+                             modified=found.modified)
+    response.headers["Content-Disposition"] = services.content_disposition(f"{event.slug}-slides.zip")
     return _private_file_headers(response)
 
 

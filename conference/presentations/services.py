@@ -1,4 +1,4 @@
-"""Slide rules: who may upload, versions, visibility, deletion, previews, reminders, archive, export links.
+"""Slide rules: who may upload, versions, visibility, deletion, previews, reminders, export links.
 
 Services flush, never commit. Files are moved into place before the commit and removed after it.
 """
@@ -9,10 +9,9 @@ import os
 import subprocess
 import sys
 import unicodedata
-import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, current_app, has_request_context, url_for
@@ -332,7 +331,7 @@ def _render_pdf_page(source: Path, target: Path) -> None:
         raise RuntimeError(result.stderr.decode("utf-8", "replace")[-500:] or f"exit {result.returncode}")
 
 
-# --- payloads, headers, archive, export links --------------------------------------------------------------
+# --- payloads, headers, export links -----------------------------------------------------------------------
 
 
 def presentation_payload(presentation: Presentation, *, now: datetime | None = None,
@@ -389,33 +388,6 @@ def published_presentations(event: Event, now: datetime | None = None) -> list[P
                 and presentation.visibility(entry.end_at, now) == Visibility.PUBLISHED:
             published.append((entry.end_at or now, entry.title, presentation))
     return [presentation for _end, _title, presentation in sorted(published, key=lambda item: item[:2])]
-
-
-def released_titles(presentations: list[Presentation]) -> dict[int, str]:
-    """Session id -> title as released, for the sessions of `presentations` (what the archive names them)."""
-    titles: dict[int, str] = {}
-    for event in {p.event_id: p.event for p in presentations}.values():
-        schedule = published_schedule(event)
-        titles.update({entry.id: entry.title for entry in schedule.sessions} if schedule else {})
-    return titles
-
-
-def write_archive(presentations: list[Presentation], target: IO[bytes]) -> None:
-    """All decks into one zip, stored (slides are compressed already), file by file from disk.
-
-    Folders carry the released session titles (the archive is public; a title changed in the editor waits for
-    the next release)."""
-    used: set[str] = set()
-    titles = released_titles(presentations)
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for number, presentation in enumerate(presentations, start=1):
-            title = "".join(ch if ch.isalnum() or ch in " -_" else "_"
-                            for ch in titles.get(presentation.session_id, ""))
-            name = f"{number:02d} {title.strip()[:80]}/{presentation.original_filename}"
-            while name in used:
-                name = f"{number:02d}-{len(used)} {title.strip()[:80]}/{presentation.original_filename}"
-            used.add(name)
-            archive.write(file_path(presentation), arcname=name)
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:

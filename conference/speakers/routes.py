@@ -80,7 +80,8 @@ def photo(slug: str, speaker_id: int) -> Any:
     path = services.photos_dir() / profile.photo_filename if profile.photo_filename else None
     if not visible or path is None or not path.exists():
         raise NotFound(_("No photo."))
-    response = send_file(path, mimetype="image/jpeg", max_age=300, conditional=True)
+    # Revalidated on every view (ETag): a replaced, removed or no longer public photo is not kept anywhere.
+    response = send_file(path, mimetype="image/jpeg", max_age=0, conditional=True)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
