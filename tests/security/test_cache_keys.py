@@ -357,7 +357,6 @@ def test_no_answer_may_be_reused_without_asking(principal: str, world: World) ->
     world.foreign_profile.photo_filename = store_photo(io.BytesIO(jpeg_with_exif()))
     presentation = db.session.get(Presentation, world.foreign_presentation_id)
     presentation.visibility_mode = "published"
-    agenda.publish_release(world.event, name="1.0", actor=None)
     commit()
     client = world.client(principal)
     answered, reusable = set(), []
