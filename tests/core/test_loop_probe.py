@@ -84,7 +84,7 @@ else:
 
 
 @contextmanager
-def probed_server(tmp_path: Path, mode: str) -> Iterator[tuple[str, Path]]:
+def probed_server(tmp_path: Path, mode: str) -> Iterator[tuple[str, Path, int]]:
     script = tmp_path / "probed_server.py"
     script.write_text(SERVER)
     port_file, figures = tmp_path / "port", tmp_path / "figures.json"
@@ -99,7 +99,7 @@ def probed_server(tmp_path: Path, mode: str) -> Iterator[tuple[str, Path]]:
             assert process.poll() is None, output.read_text()
             assert time.monotonic() < deadline, "the probed server did not start"
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port_file.read_text()}", figures
+        yield f"http://127.0.0.1:{port_file.read_text()}", figures, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -124,7 +124,7 @@ def get(url: str) -> tuple[bytes, dict[str, str]]:
 @pytest.mark.server
 @pytest.mark.parametrize("mode", ["eventlet", "gevent"])
 def test_a_request_that_computes_without_yielding_is_named_as_the_stall(tmp_path: Path, mode: str) -> None:
-    with probed_server(tmp_path, mode) as (url, figures):
+    with probed_server(tmp_path, mode) as (url, figures, _pid):
         get(f"{url}/")
         started = time.time()
         body, headers = get(f"{url}/green")
@@ -143,6 +143,8 @@ def test_a_request_that_computes_without_yielding_is_named_as_the_stall(tmp_path
     assert stalls[0]["cpu_ms"] >= 290, stalls  # the loop's thread computed: not a host that stood still
     # The loop was held at least as long as it computed, and the CPU time fits into the measured window.
     assert stalls[0]["cpu_ms"] - 10 <= stalls[0]["lag_ms"], stalls
+    # Computing and waiting for a CPU both fit into the window the probe slept through (lag + 5 ms).
+    assert stalls[0]["wait_ms"] >= 0 and stalls[0]["cpu_ms"] + stalls[0]["wait_ms"] <= stalls[0]["lag_ms"] + 15
     assert stalls[0]["requests"] == ["GET /busy"]  # noticed after the request had finished, still named
     assert held["max_lag_ms"] == stalls[0]["lag_ms"]
     assert held["ticks"] == sum(held["counts"])
@@ -154,7 +156,7 @@ def test_a_request_that_computes_without_yielding_is_named_as_the_stall(tmp_path
 @pytest.mark.server
 @pytest.mark.parametrize("mode", ["eventlet", "gevent"])
 def test_a_streamed_body_stays_in_flight_until_the_server_closes_it(tmp_path: Path, mode: str) -> None:
-    with probed_server(tmp_path, mode) as (url, figures):
+    with probed_server(tmp_path, mode) as (url, figures, _pid):
         get(f"{url}/")
         started = time.time()
         assert get(f"{url}/stream")[0] == b"a" * 100 + b"b"
@@ -162,6 +164,32 @@ def test_a_streamed_body_stays_in_flight_until_the_server_closes_it(tmp_path: Pa
 
     assert [s["requests"] for s in stalls] == [["GET /stream"]], stalls
     assert stalls[0]["cpu_ms"] >= 290, stalls
+
+
+@pytest.mark.server
+def test_time_spent_waiting_for_a_cpu_is_told_apart_from_time_the_loop_was_held(tmp_path: Path) -> None:
+    """A busy host is not the server's doing: with the server at the lowest priority on one CPU beside a
+    process that computes, the probe wakes late, and the stall says the time went on waiting for a CPU."""
+    with probed_server(tmp_path, "eventlet") as (url, figures, pid):
+        get(f"{url}/")
+        cpu = min(os.sched_getaffinity(pid))
+        os.sched_setaffinity(pid, {cpu})
+        os.setpriority(os.PRIO_PROCESS, pid, 19)
+        hog = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}}); "
+                                                      "exec('while True: pass')"])
+        try:
+            started = time.time()
+            time.sleep(1.0)
+        finally:
+            hog.kill()
+            hog.wait(timeout=10)
+        stalls = [s for s in figures_after(figures, time.time() + 0.1)["stalls"] if s["at"] > started]
+
+    assert stalls, "the starved server's probe noticed nothing"
+    worst = max(stalls, key=lambda s: s["lag_ms"])
+    assert worst["lag_ms"] >= 50, stalls
+    assert worst["wait_ms"] >= 0.6 * worst["lag_ms"], worst  # waiting for a CPU ...
+    assert worst["cpu_ms"] <= 0.2 * worst["lag_ms"], worst  # ... not computing
 
 
 @pytest.mark.server
@@ -188,6 +216,7 @@ def test_conference_run_names_the_requests_in_flight_when_the_loop_stood_still(t
     assert len(stalls) == 1, data["stalls"]
     assert 300 <= stalls[0]["lag_ms"] <= 5000, stalls
     assert stalls[0]["cpu_ms"] < 100, stalls  # the process was stopped, not computing
+    assert stalls[0]["lag_ms"] - stalls[0]["wait_ms"] >= 300, stalls  # ... nor waiting for a CPU: held
     assert "GET /socket.io/ (polling)" in stalls[0]["requests"], stalls
     assert data["pid"] == server.process.pid
     assert "event loop held for" in log and "GET /socket.io/ (polling)" in log  # stalls over 100 ms are logged

@@ -78,7 +78,8 @@ class Measured:
     outcome_ok: bool
     growth_kb: int  # peak RSS during the entry minus RSS before
     retained_kb: int  # RSS after the settle minus RSS before
-    stall_ms: float
+    stall_ms: float  # the longest stall, less the time the loop's thread waited for a CPU (a busy host)
+    stall_lag_ms: float  # ... as the probe measured it
     stall_cpu_ms: float
     stall_requests: list[str]
     healthy: bool
@@ -205,11 +206,11 @@ class Battery:
         # the sampler misses peaks shorter than its period: the larger of the two.
         peak = max(self.status_kb("VmHWM"), sampler.peak)
         stalls = self.stalls_since(began)
-        quiet: dict[str, Any] = {"lag_ms": 0.0, "cpu_ms": 0.0, "requests": []}
-        worst = max(stalls, key=lambda s: float(s["lag_ms"]), default=quiet)
+        quiet: dict[str, Any] = {"lag_ms": 0.0, "wait_ms": 0.0, "cpu_ms": 0.0, "requests": []}
+        worst = max(stalls, key=held, default=quiet)
         measured = Measured(entry.name, entry.who, entry.what, outcome.text, outcome.ok,
-                            max(peak, after, settled) - before, settled - before, worst["lag_ms"],
-                            worst["cpu_ms"], worst["requests"], self.healthy(), round(seconds, 2))
+                            max(peak, after, settled) - before, settled - before, round(held(worst), 1),
+                            worst["lag_ms"], worst["cpu_ms"], worst["requests"], self.healthy(), round(seconds, 2))
         self.rows.append(measured)
         return measured
 
@@ -268,6 +269,12 @@ class Battery:
 
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.attendee_token}"}
+
+
+def held(stall: dict[str, Any]) -> float:
+    """How long the server held its loop: the lag less the time its thread waited for a CPU (another
+    process's doing on a shared machine)."""
+    return float(stall["lag_ms"]) - float(stall["wait_ms"])
 
 
 class PeakSampler:
@@ -645,7 +652,7 @@ def test_the_battery_sees_a_stall_it_causes_and_names_the_request(
     stalls = battery.stalls_since(began)
     requests.post(poll, data="1", timeout=10)  # close the Engine.IO session: the long poll returns
     waiting.join(timeout=10)
-    assert [s["requests"] for s in stalls if s["lag_ms"] >= 250] == [["GET /socket.io/ (polling)"]], stalls
+    assert [s["requests"] for s in stalls if held(s) >= 250] == [["GET /socket.io/ (polling)"]], stalls
 
 
 @pytest.mark.parametrize(("mode", "entry"), CASES, ids=[f"{mode}-{entry.name}" for mode, entry in CASES])
@@ -657,11 +664,12 @@ def test_hostile_request_stays_within_the_resource_goals(batteries: dict[str, Ba
     evidence.add(f"resource_checks_{entry.who}")
     evidence.record_max(f"max_rss_growth_{entry.who}_kb", m.growth_kb,
                         f"{m.name} ({mode}): {m.what} -> {m.outcome} (retained {m.retained_kb} KB)")
-    stall_by = f"{m.name} ({mode}): {m.what} -> {m.outcome}; {m.stall_cpu_ms:.0f} ms CPU; in flight: " \
-               + "; ".join(m.stall_requests)
+    stall_by = (f"{m.name} ({mode}): {m.what} -> {m.outcome}; lag {m.stall_lag_ms:.0f} ms, "
+                f"{m.stall_cpu_ms:.0f} ms CPU; in flight: " + "; ".join(m.stall_requests))
     evidence.record_max("max_loop_stall_ms", m.stall_ms, stall_by)
     figures = (f"{m.name}: outcome {m.outcome}; memory +{m.growth_kb} KB peak, +{m.retained_kb} KB retained; "
-               f"loop held {m.stall_ms:.0f} ms ({m.stall_cpu_ms:.0f} ms CPU) by {m.stall_requests}")
+               f"loop held {m.stall_ms:.0f} ms (lag {m.stall_lag_ms:.0f} ms, {m.stall_cpu_ms:.0f} ms CPU) by "
+               f"{m.stall_requests}")
     assert m.healthy, f"the server no longer answers /healthz - {figures}"
     assert m.growth_kb < LIMIT_KB[entry.who], figures
     assert m.stall_ms < STALL_LIMIT_MS, figures
