@@ -5,7 +5,10 @@
 
 The suite's tests count what they try into a JSON file (tests/security/conftest.py: `Evidence`); every
 failure figure (goal 0) is also asserted by the test that counts it, so a non-zero figure comes with a failed
-test. Exit status: 0 when every goal is met, 1 when one is missed, 2 when the audit could not run at all.
+test. A goal nothing measured (its checks counter is 0, e.g. a test that did not run) shows "n/a" and counts
+as missed. The resource figures (memory growth, loop stalls) are maxima over the hostile requests of
+tests/security/test_resource_limits.py, each printed with the request that caused it.
+Exit status: 0 when every goal is met, 1 when one is missed, 2 when the audit could not run at all.
 """
 
 from __future__ import annotations
@@ -24,26 +27,43 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
-GOALS = [  # (label, counter, goal) - goal None: a size, not a failure figure
-    ("test cases run", "cases", None),
-    ("  passed / failed / expected failures (open bugs, routed)", None, None),
-    ("input variants tried", "variants", None),
-    ("variants wrongly accepted", "wrongly_accepted", 0),
-    ("5xx responses", "server_errors", 0),
-    ("tracebacks in answers", "tracebacks", 0),
-    ("rows or files created by rejected requests", "rejected_writes", 0),
-    ("state snapshots compared (every table + upload folder)", "state_checks", None),
-    ("authorization cells checked", "authz_cells", None),
-    ("authorization: unexpected successes", "authz_unexpected", 0),
-    ("browser pages checked with the canary", "browser_pages", None),
-    ("canary executions", "canary_executions", 0),
-    ("CSP violations attempted", "csp_violations", 0),
-    ("fault drills run", "fault_drills", None),
-    ("acknowledged messages in the drills", "acked_messages", None),
-    ("acknowledged messages lost", "acked_lost", 0),
-    ("acknowledged messages duplicated", "acked_duplicated", 0),
-    ("correct logins tried (many from one address)", "correct_logins", None),
-    ("correct logins refused", "correct_logins_refused", 0),
+GOALS = [  # (label, counter, goal, checks) - goal None: a size, not a failure figure. A goal whose `checks`
+    # counter is 0 was not measured at all: it shows "n/a" and counts as missed, never as met.
+    ("test cases run", "cases", None, None),
+    ("  passed / failed / expected failures (open bugs, routed)", None, None, None),
+    ("input variants tried", "variants", None, None),
+    ("variants wrongly accepted", "wrongly_accepted", 0, "variants"),
+    ("5xx responses", "server_errors", 0, "variants"),
+    ("tracebacks in answers", "tracebacks", 0, "variants"),
+    ("rows or files created by rejected requests", "rejected_writes", 0, "state_checks"),
+    ("state snapshots compared (every table + upload folder)", "state_checks", None, None),
+    ("authorization cells checked", "authz_cells", None, None),
+    ("authorization: unexpected successes", "authz_unexpected", 0, "authz_cells"),
+    ("browser pages checked with the canary", "browser_pages", None, None),
+    ("canary executions", "canary_executions", 0, "browser_pages"),
+    ("CSP violations attempted", "csp_violations", 0, "browser_pages"),
+    ("fault drills run", "fault_drills", None, None),
+    ("acknowledged messages in the drills", "acked_messages", None, None),
+    ("acknowledged messages lost", "acked_lost", 0, "acked_messages"),
+    ("acknowledged messages duplicated", "acked_duplicated", 0, "acked_messages"),
+    ("draft checks (a unique unreleased title, every public read)", "draft_checks", None, None),
+    ("drafts leaked", "drafts_leaked", 0, "draft_checks"),
+    ("account takeover attempts", "takeover_attempts", None, None),
+    ("accounts taken over", "accounts_taken_over", 0, "takeover_attempts"),
+    ("correct logins tried (many people, one address)", "correct_logins", None, None),
+    ("correct logins refused", "correct_logins_refused", 0, "correct_logins"),
+    ("stream-link checks (members-only events, every reader)", "link_checks", None, None),
+    ("stream links shown to non-members", "links_leaked", 0, "link_checks"),
+    ("hostile requests measured: unauthenticated", "resource_checks_unauth", None, None),
+    ("hostile requests measured: authenticated", "resource_checks_auth", None, None),
+]
+
+MAXIMA = [  # (label, maximum, unit, goal: below this, checks) - the largest value seen, with what caused it
+    ("largest memory growth, one unauthenticated request", "max_rss_growth_unauth_kb", "MB", 5.0,
+     "resource_checks_unauth"),
+    ("largest memory growth, one authenticated request", "max_rss_growth_auth_kb", "MB", 20.0,
+     "resource_checks_auth"),
+    ("longest event-loop stall caused by one request", "max_loop_stall_ms", "ms", 100.0, "resource_checks_unauth"),
 ]
 
 
@@ -119,22 +139,37 @@ def run_suite(extra: list[str]) -> tuple[dict[str, Any], int, float]:
 
 def print_figures(evidence: dict[str, Any], returncode: int, seconds: float, audit: tuple[str, str]) -> bool:
     counts = evidence.get("counts", {})
+    maxima = evidence.get("maxima", {})
     met = returncode == 0
     print(f"\nSecurity evidence ({time.strftime('%Y-%m-%d %H:%M')} UTC, suite {seconds:.0f} s)")  # noqa: T201
     print("-" * 78)  # noqa: T201
-    for label, counter, goal in GOALS:
+    for label, counter, goal, checks in GOALS:
         if counter is None:
             value = (f"{counts.get('outcome_passed', 0)} / {counts.get('outcome_failed', 0)} / "
                      f"{counts.get('outcome_xfailed', 0)}")
             print(f"{label:<62}{value:>16}")  # noqa: T201
             continue
-        value = int(counts.get(counter, 0))
-        mark = ""
+        shown, mark = str(int(counts.get(counter, 0))), ""
         if goal is not None:
-            ok = value <= goal
+            if checks is not None and not counts.get(checks):
+                shown, mark, ok = "n/a", f"  (goal {goal}: NOT MEASURED, 0 {checks})", False
+            else:
+                ok = int(counts.get(counter, 0)) <= goal
+                mark = f"  (goal {goal})" if ok else f"  (goal {goal}: MISSED)"
             met = met and ok
-            mark = "  (goal 0)" if ok else "  (goal 0: MISSED)"
-        print(f"{label:<62}{value:>16}{mark}")  # noqa: T201
+        print(f"{label:<62}{shown:>16}{mark}")  # noqa: T201
+    for label, name, unit, below, checks in MAXIMA:
+        figure = maxima.get(name)
+        if figure is None or not counts.get(checks):
+            met = False
+            print(f"{label:<62}{'n/a':>16}  (goal < {below:g} {unit}: NOT MEASURED)")  # noqa: T201
+            continue
+        value = figure["value"] / 1024 if unit == "MB" else figure["value"]
+        ok = value < below
+        met = met and ok
+        shown = f"{value:,.1f} {unit}"
+        print(f"{label:<62}{shown:>16}  (goal < {below:g} {unit}{'' if ok else ': MISSED'})")  # noqa: T201
+        print(f"    by {figure['by'][:300]}")  # noqa: T201
     status, detail = audit
     print(f"{'dependency audit (pip-audit)':<62}{status.upper():>16}")  # noqa: T201
     print(f"  {detail}")  # noqa: T201
@@ -146,7 +181,7 @@ def print_figures(evidence: dict[str, Any], returncode: int, seconds: float, aud
     met = met and status != "vulnerable"
     print("-" * 78)  # noqa: T201
     if not met:
-        print("Goals MISSED (see above).")  # noqa: T201
+        print("Goals MISSED or NOT MEASURED (see above).")  # noqa: T201
     elif status == "unavailable":
         print("All measured goals met; the dependency audit could NOT run here (see above).")  # noqa: T201
     else:

@@ -12,6 +12,7 @@ import socket
 from typing import Any
 
 from conference.core.heap import HeapKeeper, keep_heap
+from conference.core.loop_probe import start_loop_probe
 from conference.websocket_io import (
     DirectLine,
     close_on_refused_packets,
@@ -106,6 +107,7 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     interval = float(app.config.get("HEAP_FREEZE_INTERVAL", 1.0))
     if interval > 0:  # 0: CPython's own collection schedule over everything created after start-up
         socketio.start_background_task(keep_heap, keeper, interval=interval, sleep=socketio.sleep)
+    start_loop_probe(app, start_background_task=socketio.start_background_task, sleep=socketio.sleep)
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet

@@ -53,9 +53,15 @@ class Evidence:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.failures: list[str] = []
+        self.maxima: dict[str, tuple[float, str]] = {}
 
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
+
+    def record_max(self, name: str, value: float, detail: str) -> None:
+        """Keep the largest `value` seen under `name`, and what caused it (printed beside the figure)."""
+        if name not in self.maxima or value > self.maxima[name][0]:
+            self.maxima[name] = (value, detail)
 
     def note(self, name: str, detail: str) -> None:
         """Count a failure figure (goal 0) and remember what it was; the calling test then fails."""
@@ -85,8 +91,9 @@ _EVIDENCE = Evidence()
 def evidence() -> Iterator[Evidence]:
     yield _EVIDENCE
     EVIDENCE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    EVIDENCE_FILE.write_text(json.dumps({"counts": dict(_EVIDENCE.counts), "failures": _EVIDENCE.failures[:200]},
-                                        indent=2, sort_keys=True))
+    maxima = {name: {"value": value, "by": detail} for name, (value, detail) in _EVIDENCE.maxima.items()}
+    EVIDENCE_FILE.write_text(json.dumps({"counts": dict(_EVIDENCE.counts), "failures": _EVIDENCE.failures[:200],
+                                         "maxima": maxima}, indent=2, sort_keys=True))
 
 
 @pytest.fixture(autouse=True)
