@@ -537,6 +537,20 @@ def test_send_queued_command(app: Flask, runner: Any, smtp_server: Callable[...,
     assert len(server.received()) == 2
 
 
+@pytest.mark.parametrize(("settings", "message"), [
+    ({}, "CONFERENCE_EXTERNAL_URL is not set"),
+    ({"CONFERENCE_EXTERNAL_URL": "konferenz.example.org"}, "must be an http(s) address"),
+])
+def test_run_refuses_to_start_without_a_usable_external_url(tmp_path: Path, settings: dict[str, str],
+                                                            message: str) -> None:
+    env = {k: v for k, v in server_env(tmp_path / "instance", "eventlet", **settings).items()
+           if k != "CONFERENCE_DEVELOPMENT"}
+    result = subprocess.run([*CONFERENCE, "run", "--port", "9"], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_outbox_page_is_the_record_of_queued_sent_and_failed_mail(
         app: Flask, client: FlaskClient, smtp_server: Callable[..., SmtpServer],
         create_event: Callable[..., Any], person: Callable[..., Any]) -> None:
