@@ -572,4 +572,4 @@ def test_outbox_page_is_the_record_of_queued_sent_and_failed_mail(
         article = page.split(f">{subject}</h2>")[1].split("</article>")[0]
         assert f'<span class="badge">{state}</span>' in article, subject
     assert "550 5.1.1 No such user here" in page and "452 4.2.2 Mailbox full" in page
-    assert "1 attempt" in page
+    assert "attempts: 1" in page
