@@ -380,11 +380,7 @@ def next_due(app: Any) -> datetime | None:
         due = db.session.scalar(select(func.min(OutboxMessage.next_attempt_at))
                                 .where(OutboxMessage.status == MailStatus.QUEUED))
         db.session.rollback()
-    if due is not None and due.tzinfo is None:  # min() over SQLite text comes back without the column type
-        from conference.core.db import UTCDateTime
-
-        due = UTCDateTime().process_result_value(due, None)
-    return due
+    return due  # min() keeps the column's type: an aware UTC datetime on SQLite too
 
 
 # --- the background sender --------------------------------------------------------------------------------
