@@ -13,12 +13,15 @@ mail = click.Group("mail", help="The mail queue.")
 @with_appcontext
 def send_queued_command() -> None:
     """Deliver every queued mail that is due now over SMTP, then print what happened."""
-    from conference.core.mail_queue import BATCH_LIMIT, SendReport, send_queued
+    from conference.core.mail_queue import BATCH_LIMIT, MailSettings, SendReport, send_queued
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not app.config.get("MAIL_SERVER"):
         raise click.ClickException("No mail server is configured (CONFERENCE_MAIL_SERVER); the mails stay in "
                                    "the outbox page.")
+    problem = MailSettings.from_config(app.config).problem()
+    if problem:
+        raise click.ClickException(problem)
     total = SendReport()
     while True:
         report = send_queued(app)

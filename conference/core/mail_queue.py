@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from markupsafe import escape
 from sqlalchemy import func, select, update
 
 from conference.core.db import utcnow
-from conference.core.mail import MailStatus, OutboxMessage
+from conference.core.mail import ADDRESS_PATTERN, MailStatus, OutboxMessage
 from conference.extensions import db
 
 log = logging.getLogger("conference.mail")
@@ -83,7 +83,13 @@ class MailSettings:
 
     @property
     def envelope_sender(self) -> str:
-        return Address(addr_spec=_addr_spec(self.sender)).addr_spec
+        return parseaddr(self.sender)[1]
+
+    def problem(self) -> str | None:
+        """What keeps these settings from sending anything (checked before any mail is claimed)."""
+        if not ADDRESS_PATTERN.match(self.envelope_sender.lower()):
+            return f"CONFERENCE_MAIL_FROM is not a mail address: {self.sender!r}"
+        return None
 
 
 @dataclass
@@ -163,12 +169,6 @@ def _linkify(line: str) -> str:
         position = match.start() + len(url)
     pieces.append(str(escape(line[position:])))
     return "".join(pieces)
-
-
-def _addr_spec(value: str) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(value)[1] or value
 
 
 # --- SMTP -------------------------------------------------------------------------------------------------
@@ -258,6 +258,9 @@ def send_queued(app: Any, *, clock: Clock = utcnow, limit: int = BATCH_LIMIT) ->
     settings = MailSettings.from_config(app.config)
     report = SendReport()
     if not settings.server:
+        return report
+    if settings.problem():  # a setting to fix, not a reason to spend the mails' attempts
+        log.error("mail not sent: %s", settings.problem())
         return report
     with app.app_context():
         report.requeued = _requeue_abandoned(clock(), settings)

@@ -529,8 +529,12 @@ def test_send_queued_command(app: Flask, runner: Any, smtp_server: Callable[...,
     refused = runner.invoke(args=["mail", "send-queued"])
     assert refused.exit_code == 1 and "No mail server is configured" in refused.output
     server = smtp_server()
-    app.config.update(server.settings())
+    app.config.update(server.settings(MAIL_FROM="Konferenz"))
     queue(2)
+    misconfigured = runner.invoke(args=["mail", "send-queued"])
+    assert misconfigured.exit_code == 1 and "CONFERENCE_MAIL_FROM is not a mail address" in misconfigured.output
+    assert send_queued(app).handled == 0 and statuses() == {"queued": 2}  # no attempt spent on a setting
+    app.config.update(server.settings())
     result = runner.invoke(args=["mail", "send-queued"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "sent 2, retried 0, failed 0, requeued 0"
