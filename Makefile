@@ -32,10 +32,12 @@ translations: | $(BIN)/python
 	$(BIN)/python scripts/i18n.py compile >/dev/null
 
 ## Install, load the demo conference and serve it on http://127.0.0.1:5000 (Ctrl+C stops).
+## Links in mails point at that address (CONFERENCE_EXTERNAL_URL, unless already set).
 run: install
 	$(BIN)/conference demo
 	@echo "Open http://$(HOST):$(PORT)/"
-	$(BIN)/conference run --host $(HOST) --port $(PORT)
+	CONFERENCE_EXTERNAL_URL="$${CONFERENCE_EXTERNAL_URL:-http://$(HOST):$(PORT)}" \
+		$(BIN)/conference run --host $(HOST) --port $(PORT)
 
 ## Install test dependencies (and Debian's chromium when missing), then ruff, mypy and pytest.
 test: install-test system-packages lint typecheck pytest

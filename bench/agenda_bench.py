@@ -245,7 +245,8 @@ def main() -> int:
     seconds = 0.4 if args.smoke else args.seconds
 
     instance = tempfile.mkdtemp(prefix="agenda-bench-")
-    env = {**os.environ, "CONFERENCE_INSTANCE_PATH": instance, "CONFERENCE_ASYNC_MODE": args.mode}
+    env = {**os.environ, "CONFERENCE_INSTANCE_PATH": instance, "CONFERENCE_ASYNC_MODE": args.mode,
+           "CONFERENCE_DEVELOPMENT": "1"}
     env.pop("CONFERENCE_DATABASE_URL", None)
     os.environ.update({"CONFERENCE_INSTANCE_PATH": instance})
     os.environ.pop("CONFERENCE_DATABASE_URL", None)

@@ -188,7 +188,8 @@ def main() -> int:
     pairs: list[tuple[str, str, str | None, str | None]] = []
     try:
         instance = work / "instance"
-        env = {**os.environ, "CONFERENCE_INSTANCE_PATH": str(instance), "CONFERENCE_ASYNC_MODE": "eventlet"}
+        env = {**os.environ, "CONFERENCE_INSTANCE_PATH": str(instance), "CONFERENCE_ASYNC_MODE": "eventlet",
+               "CONFERENCE_DEVELOPMENT": "1"}
         env.pop("CONFERENCE_DATABASE_URL", None)
         os.environ["CONFERENCE_INSTANCE_PATH"] = str(instance)
         os.environ.pop("CONFERENCE_DATABASE_URL", None)

@@ -330,7 +330,7 @@ def main() -> int:
         env.update({"CONFERENCE_INSTANCE_PATH": str(workdir / "instance"), "CONFERENCE_ASYNC_MODE": args.mode,
                     "CONFERENCE_DATABASE_URL": database, "CONFERENCE_MESSAGE_QUEUE": queue,
                     "CONFERENCE_LIVE_CHAT_RATE_LIMIT": "100000/10", "CONFERENCE_LIVE_JOIN_RATE_LIMIT": "1000/10",
-                    "PYTHONWARNINGS": "ignore"})
+                    "CONFERENCE_DEVELOPMENT": "1", "PYTHONWARNINGS": "ignore"})
         if args.nginx:
             env["CONFERENCE_TRUSTED_PROXY_COUNT"] = "1"
         token_file = workdir / "tokens.txt"

@@ -211,7 +211,7 @@ def main() -> int:
         token, session_id = prepare_instance(settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFERENCE_")}
         env.update({f"CONFERENCE_{key}": value for key, value in settings.items()})
-        env.update({"CONFERENCE_ASYNC_MODE": args.mode, "PYTHONWARNINGS": "ignore"})
+        env.update({"CONFERENCE_ASYNC_MODE": args.mode, "CONFERENCE_DEVELOPMENT": "1", "PYTHONWARNINGS": "ignore"})
         port = free_port()
         server = start_server(env, port)
         uploads: list[dict[str, float]] = []

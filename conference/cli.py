@@ -46,6 +46,7 @@ def run_command(host: str, port: int, workers: int, no_upgrade: bool) -> None:
     from conference.wsgi import serve, supervise_workers
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _require_external_url(app, host=host, port=port)
     if workers > 1 and not app.config.get("MESSAGE_QUEUE"):
         raise click.UsageError("--workers > 1 needs CONFERENCE_MESSAGE_QUEUE (e.g. redis://127.0.0.1:6379/0)")
     if app.config["DATABASE_URL"].startswith("sqlite") and workers > 1:
@@ -59,6 +60,28 @@ def run_command(host: str, port: int, workers: int, no_upgrade: bool) -> None:
         return
     click.echo(f"Serving on http://{host}:{port}/ ({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
     serve(app, host=host, port=port)
+
+
+def _require_external_url(app: Flask, *, host: str, port: int) -> None:
+    """Mail links must reach people: without EXTERNAL_URL they would be guessed from a local address."""
+    from urllib.parse import urlsplit
+
+    external = app.config.get("EXTERNAL_URL")
+    if external:
+        parts = urlsplit(str(external))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.UsageError(f"CONFERENCE_EXTERNAL_URL must be an http(s) address such as "
+                                   f"https://konferenz.example.org, not {external!r}")
+        return
+    if not app.config.get("DEVELOPMENT"):
+        raise click.UsageError(
+            "CONFERENCE_EXTERNAL_URL is not set. Set it to the public address people open (e.g. "
+            "CONFERENCE_EXTERNAL_URL=https://konferenz.example.org); links in mails are built from it. "
+            "For a demo on this computer set CONFERENCE_DEVELOPMENT=1 (make run sets CONFERENCE_EXTERNAL_URL).")
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a name to link to, not a bind
+    shown = f"[{shown}]" if ":" in shown else shown
+    app.config["LOCAL_URL"] = f"http://{shown}:{port}"
+    click.echo(f"Development mode: links in mails point at {app.config['LOCAL_URL']}")
 
 
 @click.command("demo")
@@ -209,6 +232,7 @@ def _event_or_fail(slug: str) -> Any:
 
 def register_cli(app: Flask) -> None:
     from conference.backup_cli import COMMANDS as backup_commands
+    from conference.mail_cli import COMMANDS as mail_commands
 
-    for command in (run_command, demo_command, users, *backup_commands):
+    for command in (run_command, demo_command, users, *backup_commands, *mail_commands):
         app.cli.add_command(command)

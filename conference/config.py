@@ -30,6 +30,9 @@ class Config:
     SOCKET_TIMEOUT = 60.0
     ARCHIVE_WAIT_SECONDS = 15.0  # a request for the slide archive waits this long for its build, then 503
     EXTERNAL_URL: str | None = None  # e.g. https://konferenz.example.org; used in mails and Origin checks
+    # A laptop demo or development: `conference run` starts without EXTERNAL_URL and mail links point at the
+    # address it serves on. Never in production (links in mails would point at that local address).
+    DEVELOPMENT = False
     BABEL_DEFAULT_LOCALE = "de"
     BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
     LANGUAGES = ("de", "en")
@@ -60,17 +63,29 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # token valid for the session's lifetime
     WTF_CSRF_CHECK_DEFAULT = False  # checked in `conference.core.security.check_csrf`
     TRUSTED_PROXY_COUNT = 0  # set to 1 behind nginx so X-Forwarded-* are believed
-    MAIL_SERVER: str | None = None
+    MAIL_SERVER: str | None = None  # unset: mails stay in the outbox page (nothing is sent)
     MAIL_PORT = 25
+    MAIL_USE_TLS = False  # STARTTLS on a plain connection (port 587)
+    MAIL_USE_SSL = False  # TLS from the first byte (port 465)
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_TLS_CA_FILE: str | None = None  # trust this CA bundle for the server's certificate (a private CA)
     MAIL_FROM = "konferenz@localhost"
+    MAIL_TIMEOUT = 15  # seconds per SMTP answer
+    MAIL_RETRY_FIRST = 60  # seconds to the first retry; each further retry waits twice as long
+    MAIL_GIVE_UP_AFTER = 24 * 3600  # a mail not delivered this long after it was queued is marked failed
+    MAIL_POLL_INTERVAL = 10  # seconds between looks at the queue (a commit in this process wakes it at once)
+    MAIL_SENDING_LEASE = 600  # a mail claimed this long ago by a sender that died is queued again
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
 
 def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
     """Read `CONFERENCE_*` variables; values that look like JSON numbers stay strings except known ints."""
     environ = environ if environ is not None else os.environ
-    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
+    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT", "MAIL_TIMEOUT",
+            "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE"}
+    bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL"}
     json_objects = {"SQLALCHEMY_ENGINE_OPTIONS"}  # e.g. '{"pool_size": 20, "max_overflow": 10}'
     settings: dict[str, Any] = {}
     for key, value in environ.items():
@@ -84,6 +99,8 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
             settings[name] = parsed
         elif name in RATE_LIMIT_SETTINGS:
             settings[name] = parse_rate_limit(value, key)
+        elif name in bools:
+            settings[name] = parse_bool(key, value)
         else:
             settings[name] = int(value) if name in ints else value
     return settings
@@ -99,6 +116,16 @@ def parse_rate_limit(value: Any, name: str) -> tuple[int, int]:
     if count < 1 or seconds < 1:
         raise ValueError(f"{name} needs a count and a window of at least 1, not {value!r}")
     return count, seconds
+
+
+def parse_bool(key: str, value: str) -> bool:
+    """`1/true/yes/on` or `0/false/no/off` (or empty); anything else is a mistake worth stopping for."""
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"", "0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{key} must be 1 or 0 (true/false), not {value!r}")
 
 
 def ensure_secret_key(instance_path: Path) -> str:

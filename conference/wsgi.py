@@ -108,6 +108,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     if interval > 0:  # 0: CPython's own collection schedule over everything created after start-up
         socketio.start_background_task(keep_heap, keeper, interval=interval, sleep=socketio.sleep)
     start_loop_probe(app, start_background_task=socketio.start_background_task, sleep=socketio.sleep)
+    from conference.core.mail_queue import start_mail_sender
+
+    start_mail_sender(app, socketio.start_background_task)  # delivers the mail queue (with MAIL_SERVER only)
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from conference import create_app
 from conference.extensions import db
 
-pytest_plugins = ["tests.support.services", "tests.fixtures.accounts", "tests.fixtures.agenda", "tests.fixtures.presentations", "tests.fixtures.live"]
+pytest_plugins = ["tests.support.services", "tests.fixtures.accounts", "tests.fixtures.agenda", "tests.fixtures.presentations", "tests.fixtures.live", "tests.fixtures.smtp"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = PROJECT_ROOT.parent / "shared"

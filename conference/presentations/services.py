@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, current_app, has_request_context, url_for
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -27,7 +26,7 @@ from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import NotAllowed, NotFound, ValidationFailed
-from conference.core.mail import external_url, send_mail
+from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, has_permission
 from conference.events.models import Event
 from conference.extensions import db, socketio
@@ -237,33 +236,33 @@ def send_slide_reminder(session: ConferenceSession, *, actor: User) -> int:
     event = session.event
     link = external_url("presentations.session_slides", slug=event.slug, session_id=session.id)
     count = 0
-    for address, name in speaker_addresses(session):
-        with force_locale(event.language):  # the speakers' own language is unknown: use the event's
+    for address, name, user in speaker_addresses(session):
+        with mail_locale(user, event):  # the speaker's own language if they have an account, else the event's
             body = _(
                 "Hello %(name)s,\n\nwe have not yet received the slides for your session \"%(title)s\" at "
                 "%(event)s. Please upload them here (PDF, PowerPoint, OpenDocument or Keynote):\n\n%(link)s\n\n"
                 "Thank you!\n%(event)s", name=name, title=session.title, event=event.title, link=link)
             subject = _("Your slides for %(title)s", title=session.title)[:200]
-        send_mail(to=address, subject=subject, body=body, event_id=event.id)
+            send_mail(to=address, subject=subject, body=body, event_id=event.id, to_name=name)
         count += 1
     if not count:
         raise ValidationFailed(_("This session has no speaker with an e-mail address."), code="no_recipients")
     return count
 
 
-def speaker_addresses(session: ConferenceSession) -> list[tuple[str, str]]:
-    """E-mail addresses of the session's speakers: their account, else their latest invitation."""
-    result: dict[str, str] = {}
+def speaker_addresses(session: ConferenceSession) -> list[tuple[str, str, User | None]]:
+    """(address, name, account) of the session's speakers: their account, else their latest invitation."""
+    result: dict[str, tuple[str, str, User | None]] = {}
     for link in session.speakers:
         profile = link.speaker
         if profile.user is not None:
-            result.setdefault(profile.user.email, profile.name)
+            result.setdefault(profile.user.email, (profile.user.email, profile.name, profile.user))
             continue
         email = db.session.scalar(select(SpeakerInvitation.email).where(SpeakerInvitation.speaker_id == profile.id)
                                   .order_by(SpeakerInvitation.created_at.desc()).limit(1))
         if email:
-            result.setdefault(email, profile.name)
-    return list(result.items())
+            result.setdefault(email, (email, profile.name, None))
+    return list(result.values())
 
 
 # --- previews --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,7 +28,7 @@ from conference.auth.services import normalise_email, validate_email
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
-from conference.core.mail import external_url, send_mail
+from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, Role, has_permission
 from conference.events import services as event_services
 from conference.events.models import Event
@@ -249,7 +248,8 @@ def invite_speaker(event: Event, *, session: ConferenceSession, email: str, acto
     db.session.add(invitation)
     db.session.flush()
     link = external_url("speakers.invitation", slug=event.slug, token=invitation_token(invitation))
-    with force_locale(event.language):  # the invitee's language is unknown: write in the event's language
+    invitee = db.session.scalar(select(User).where(User.email == email))
+    with mail_locale(invitee, event):  # the invitee's own language if they have an account, else the event's
         body = _(
             "Hello %(name)s,\n\n%(inviter)s invites you to speak in \"%(title)s\" at %(event)s.\n\n"
             "Please open this link to accept; you can log in or create an account there, then edit your "
@@ -257,7 +257,7 @@ def invite_speaker(event: Event, *, session: ConferenceSession, email: str, acto
             name=speaker.name, inviter=actor.name, title=session.title, event=event.title, link=link,
             until=invitation.expires_at.strftime("%Y-%m-%d %H:%M"))
         subject = _("Invitation to speak at %(event)s", event=event.title)[:200]
-    send_mail(to=email, subject=subject, body=body, event_id=event.id)
+        send_mail(to=email, subject=subject, body=body, event_id=event.id, to_name=speaker.name)
     return invitation
 
 

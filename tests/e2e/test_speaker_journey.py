@@ -81,7 +81,7 @@ def test_invited_speaker_completes_profile_and_uploads(new_page, live_server, sc
     organiser.locator(f"nav.event-nav a[href$='{MANAGE}/outbox']").click()
     mail = organiser.locator("article.mail", has_text=invited_email)
     expect(mail).to_have_count(1)
-    # Without EXTERNAL_URL the mail carries a site path; the outbox page makes it a link on this site.
+    # In development mode (no EXTERNAL_URL) mail links point at the address the server runs on.
     link = mail.locator("a[href*='/invitations/']").evaluate("a => a.href")
     assert link.startswith(f"{base}{EVENT}/invitations/")
 

@@ -109,6 +109,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("speakers.create_speaker", "POST"): ORGANISER,
     ("speakers.outbox", "GET"): ORGANISER,
     ("speakers.invitation", "POST"): NOBODY,  # a forged invitation token
+    ("mail.unsubscribe", "POST"): NOBODY,  # a forged unsubscribe token
     ("presentations.api_upload", "POST"): ORGANISER,  # another speaker's session
     ("presentations.api_list", "GET"): EVERYONE,
     ("presentations.api_delete", "DELETE"): ORGANISER,

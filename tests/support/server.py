@@ -66,8 +66,9 @@ class RunningServer:
 
 def server_env(instance: Path, async_mode: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFERENCE_")}
+    # Development mode: `conference run` starts without EXTERNAL_URL (mail links point at the local address).
     env.update({"CONFERENCE_INSTANCE_PATH": str(instance), "CONFERENCE_ASYNC_MODE": async_mode,
-                "PYTHONWARNINGS": "ignore", **extra})
+                "CONFERENCE_DEVELOPMENT": "1", "PYTHONWARNINGS": "ignore", **extra})
     return env
 
 

@@ -1,0 +1,35 @@
+"""`conference mail send-queued`: deliver the mails that are due now, once (the server's sender does it always)."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+mail = click.Group("mail", help="The mail queue.")
+
+
+@mail.command("send-queued")
+@with_appcontext
+def send_queued_command() -> None:
+    """Deliver every queued mail that is due now over SMTP, then print what happened."""
+    from conference.core.mail_queue import BATCH_LIMIT, MailSettings, SendReport, send_queued
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config.get("MAIL_SERVER"):
+        raise click.ClickException("No mail server is configured (CONFERENCE_MAIL_SERVER); the mails stay in "
+                                   "the outbox page.")
+    problem = MailSettings.from_config(app.config).problem()
+    if problem:
+        raise click.ClickException(problem)
+    total = SendReport()
+    while True:
+        report = send_queued(app)
+        total.add(report)
+        if report.handled < BATCH_LIMIT:
+            break
+    click.echo(f"sent {total.sent}, retried {total.retried}, failed {total.failed}, "
+               f"requeued {total.requeued}")
+
+
+COMMANDS = (mail,)
