@@ -47,6 +47,7 @@ class Config:
     MAIL_REQUEST_LIMIT_ADDRESS = (20, 3600)  # password-reset and verification mails per client address
     REGISTRATION_CODE_MIN_LENGTH = 10  # organiser-set event codes; generated ones have 12 random characters
     ADDRESS_LINK_MAX_AGE = 48 * 3600  # seconds a mailed confirmation / new-password link stays valid
+    PASSWORD_RESET_MAX_AGE = 3600  # seconds a "forgot password" link stays valid
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_NAME = "conference_session"
@@ -65,7 +66,7 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     """Read `CONFERENCE_*` variables; values that look like JSON numbers stay strings except known ints."""
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
-            "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE"}
+            "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE", "PASSWORD_RESET_MAX_AGE"}
     json_objects = {"SQLALCHEMY_ENGINE_OPTIONS"}  # e.g. '{"pool_size": 20, "max_overflow": 10}'
     settings: dict[str, Any] = {}
     for key, value in environ.items():
