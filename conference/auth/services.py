@@ -59,13 +59,16 @@ def normalise_email(email: str) -> str:
 
 
 def validate_name(name: str) -> str:
+    # Checked before the spaces are tidied: a line break is refused, not quietly made a space (names go into
+    # mails, and "Anna\nBcc: x" should come back to its sender as an error, not be stored as "Anna Bcc: x").
+    if any(ord(ch) < 32 or ord(ch) == 127 or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069
+           or ch in "\u2028\u2029\x85" for ch in name):
+        raise ValidationFailed(_("The name contains characters that are not allowed."), field="name")
     name = " ".join(name.split())
     if not name:
         raise ValidationFailed(_("Please enter your name."), field="name")
     if len(name) > 120:
         raise ValidationFailed(_("The name may have at most 120 characters."), field="name")
-    if any(ord(ch) < 32 or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069 for ch in name):
-        raise ValidationFailed(_("The name contains characters that are not allowed."), field="name")
     return name
 
 
