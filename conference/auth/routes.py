@@ -303,7 +303,7 @@ def forgot_password() -> Any:
         try:
             # Per client address, visibly: it says something about the asker's network, nothing about accounts.
             limit_or_429("MAIL_REQUEST_LIMIT_ADDRESS", client_address(), reason=_("Too many mails were requested."))
-            services.request_password_reset(form.email.data or "", locale=_locale())
+            services.request_password_reset_later(form.email.data or "", locale=_locale())
         except DomainError as error:
             db.session.rollback()
             form.email.errors.append(error.message)

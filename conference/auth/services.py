@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -28,7 +28,7 @@ from conference.core.errors import Conflict, DomainError, NotFound, RateLimited,
 from conference.core.mail import external_url, send_mail
 from conference.core.ratelimit import Counter
 from conference.core.signals import address_verified, logins_ended
-from conference.extensions import db
+from conference.extensions import db, socketio
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}\.[^@\s<>\"'.]{2,}$")
 TOKEN_PREFIX = "cft_"
@@ -336,6 +336,47 @@ def request_password_reset(email: str, *, locale: str) -> None:
             "did not ask for it, ignore this mail: your password stays as it is.\n",
             name=user.name, link=link, minutes=int(current_app.config["PASSWORD_RESET_MAX_AGE"]) // 60)
     send_mail(to=user.email, subject=subject, body=body)
+
+
+_reset_jobs: list[Any] = []
+
+
+def request_password_reset_later(email: str, *, locale: str) -> None:
+    """Check the address's form now; look it up and mail (`request_password_reset`) after the commit, in a
+    background task of the configured async mode, so the answer does not wait for it.
+
+    Only a known address costs a link, an UPDATE and a mail; an answer that waited for them took about 17 ms
+    longer on SQLite for known addresses than for unknown ones (median, test client), which tells a patient
+    stranger who has an account. Side effect after the commit: the background task."""
+    email = validate_email(email)
+    after_commit.defer(_start_reset_job, current_app._get_current_object(),  # type: ignore[attr-defined]
+                       email, locale)
+
+
+def _start_reset_job(app: Flask, email: str, locale: str) -> None:
+    _reset_jobs.append(socketio.start_background_task(_reset_job, app, email, locale))
+    del _reset_jobs[:-50]
+
+
+def _reset_job(app: Flask, email: str, locale: str) -> None:
+    with app.app_context():
+        try:
+            request_password_reset(email, locale=locale)
+            after_commit.commit()
+        except Exception:  # a background task has nobody to answer: log, never lose the worker
+            db.session.rollback()
+            app.logger.exception("password reset mail for a requested address failed")
+        finally:
+            db.session.remove()
+
+
+def wait_for_reset_jobs(timeout: float = 10.0) -> None:
+    """Join the reset tasks started so far (tests and shutdown)."""
+    for task in list(_reset_jobs):
+        join = getattr(task, "join", None)
+        if join is not None:
+            join(timeout)
+    _reset_jobs.clear()
 
 
 def reset_password(user: User, *, new_password: str) -> None:
