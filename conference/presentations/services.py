@@ -442,14 +442,16 @@ def session_attachments(sender: Any, *, event: Event, **_kwargs: Any) -> dict[in
 
 
 def account_data(sender: Any, *, user_id: int, **kwargs: Any) -> dict[str, Any]:
-    """The slides the account uploaded (the list; the files themselves stay downloadable on the session pages)."""
+    """The slides the account uploaded (the list; the files stay downloadable on the session pages). Session
+    titles as released, None for a session no release names (its working title may be a draft)."""
     rows = db.session.execute(
         select(Presentation, ConferenceSession, Event)
         .join(ConferenceSession, ConferenceSession.id == Presentation.session_id)
         .join(Event, Event.id == Presentation.event_id)
         .where(Presentation.uploaded_by_id == user_id).order_by(Presentation.id)).all()
     return {"uploads": [
-        {"event": event.slug, "session_id": session.id, "session_title": session.title,
+        {"event": event.slug, "session_id": session.id,
+         "session_title": released.title if (released := released_session(event, session.id)) else None,
          "version": presentation.version, "filename": presentation.original_filename,
          "size_bytes": presentation.size_bytes, "sha256": presentation.sha256,
          "published": is_public(presentation), "uploaded_at": presentation.created_at.isoformat()}
