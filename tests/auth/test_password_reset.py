@@ -141,3 +141,39 @@ def test_operator_prints_a_one_time_link(app: Flask, runner: FlaskCliRunner,
     assert client.get(path).status_code == 404  # used up
     unknown = runner.invoke(args=["users", "reset-password", "--email", "nobody@example.org"])
     assert unknown.exit_code == 1 and "No enabled user" in unknown.output
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _form_token(http: Any, url: str) -> str:
+    match = CSRF_FIELD.search(http.get(url, timeout=10).text)
+    assert match, url
+    return match.group(1)
+
+
+@pytest.mark.parametrize("async_mode", ["eventlet", "gevent"])
+def test_reset_mail_is_written_after_the_answer_on_the_real_server(tmp_path: Path, async_mode: str) -> None:
+    """The background task that looks the address up and mails runs under both async modes."""
+    import requests
+
+    from tests.support.server import running_server
+
+    with running_server(tmp_path / "instance", async_mode, demo_attendees=2) as server:
+        asker = requests.Session()
+        answer = asker.post(f"{server.url}/login/forgot", allow_redirects=False, timeout=10,
+                            data={"csrf_token": _form_token(asker, f"{server.url}/login/forgot"),
+                                  "email": "orga@demo.invalid"})
+        assert answer.status_code == 303 and answer.headers["Location"] == "/login/forgot/sent"
+        admin = requests.Session()
+        admin.post(f"{server.url}/login", timeout=10, data={
+            "csrf_token": _form_token(admin, f"{server.url}/login"), "email": "admin@demo.invalid",
+            "password": "demo-passwort-2027"})
+        deadline = time.monotonic() + 10
+        links: list[str] = []
+        while not links and time.monotonic() < deadline:
+            links = re.findall(r'href="([^"]*/account/reset/[^"]+)"', admin.get(f"{server.url}/manage/outbox",
+                                                                                 timeout=10).text)
+        assert len(links) == 1, "no reset mail in the outbox"
+        path = links[0].split("://", 1)[-1].partition("/")[2] if "://" in links[0] else links[0].lstrip("/")
+        assert requests.get(f"{server.url}/{path}", timeout=10).status_code == 200
