@@ -180,6 +180,25 @@ def users_verify(email: str) -> None:
     click.echo(f"Confirmed <{user.email}>." if changed else f"<{user.email}> was confirmed already.")
 
 
+@users.command("reset-password")
+@click.option("--email", required=True)
+@with_appcontext
+def users_reset_password(email: str) -> None:
+    """Print a one-time link with which the user chooses a new password (nothing is mailed).
+
+    The operator passes the link on by a channel they trust and never learns the password. The link works
+    once and for PASSWORD_RESET_MAX_AGE seconds; it voids every older reset link of the account."""
+    from conference.auth import services as auth_services
+    from conference.core.after_commit import commit
+
+    user = auth_services.find_user_by_email(email)
+    if user is None or user.is_disabled:
+        raise click.ClickException(f"No enabled user with e-mail {email}")
+    link = auth_services.password_reset_link(user)
+    commit()
+    click.echo(link)
+
+
 @users.command("token")
 @click.option("--email", required=True)
 @click.option("--name", default="cli")

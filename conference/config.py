@@ -55,6 +55,7 @@ class Config:
     MAIL_REQUEST_LIMIT_ADDRESS = (20, 3600)  # password-reset and verification mails per client address
     REGISTRATION_CODE_MIN_LENGTH = 10  # organiser-set event codes; generated ones have 12 random characters
     ADDRESS_LINK_MAX_AGE = 48 * 3600  # seconds a mailed confirmation / new-password link stays valid
+    PASSWORD_RESET_MAX_AGE = 3600  # seconds a "forgot password" link stays valid
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_NAME = "conference_session"
@@ -84,7 +85,8 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT", "MAIL_TIMEOUT",
             "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
-            "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE"}
+            "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
+            "PASSWORD_RESET_MAX_AGE"}
     bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL"}
     json_objects = {"SQLALCHEMY_ENGINE_OPTIONS"}  # e.g. '{"pool_size": 20, "max_overflow": 10}'
     settings: dict[str, Any] = {}

@@ -30,6 +30,7 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.permissions import Permission
 from conference.core.security import is_safe_redirect
+from conference.core.signals import account_data, account_erasing
 from conference.events.access import load_event, may_see_links, require
 from conference.events.models import Event
 from conference.extensions import db
@@ -48,6 +49,12 @@ def _speaker_url(event: Event) -> Any:
     return lambda speaker_id: url_for("speakers.speaker_page", slug=event.slug, speaker_id=speaker_id,
                                       _external=True)
 
+
+
+@bp.record_once
+def _setup(_state: Any) -> None:
+    account_data.connect(services.account_data)
+    account_erasing.connect(services.erase_account)
 
 @bp.route("/events/<slug>/agenda")
 def schedule(slug: str) -> Any:

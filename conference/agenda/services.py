@@ -35,7 +35,7 @@ from conference.agenda.models import (
     TimetableSlot,
     Track,
 )
-from conference.agenda.public import is_released
+from conference.agenda.public import is_released, released_session
 from conference.agenda.schedule import build_snapshot, diff_snapshots
 from conference.auth.models import User
 from conference.core import after_commit
@@ -646,3 +646,37 @@ def _unique(problems: list[Problem]) -> list[Problem]:
         if problem not in seen:
             seen.append(problem)
     return seen
+
+
+# --- the account's rights (answers to `account_data` and `account_erasing`) -----------------------------------
+
+
+def account_data(sender: Any, *, user_id: int, **kwargs: Any) -> dict[str, Any]:
+    """The personal agenda (starred sessions) and calendar feeds; the feeds' secret addresses are left out.
+
+    Titles as released (None while no release names the session): the working agenda may hold a draft title
+    that the person may not see."""
+    stars = db.session.execute(
+        select(StarredSession, ConferenceSession, Event)
+        .join(ConferenceSession, ConferenceSession.id == StarredSession.session_id)
+        .join(Event, Event.id == ConferenceSession.event_id)
+        .where(StarredSession.user_id == user_id).order_by(StarredSession.id)).all()
+    feeds = db.session.execute(
+        select(CalendarFeed, Event).join(Event, Event.id == CalendarFeed.event_id)
+        .where(CalendarFeed.user_id == user_id).order_by(CalendarFeed.id)).all()
+    return {
+        "personal_agenda": [{"event": event.slug, "session_id": session.id,
+                             "session_title": released.title if (released := released_session(event, session.id))
+                             else None, "starred_at": star.created_at.isoformat()} for star, session, event in stars],
+        "calendar_feeds": [{"event": event.slug, "created_at": feed.created_at.isoformat(),
+                            "revoked_at": feed.revoked_at.isoformat() if feed.revoked_at else None}
+                           for feed, event in feeds],
+    }
+
+
+def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
+    """Remove the personal agenda and the calendar feeds (their addresses stop working at once)."""
+    for model in (StarredSession, CalendarFeed):
+        for row in db.session.scalars(select(model).where(model.user_id == user_id)).all():
+            db.session.delete(row)
+    db.session.flush()

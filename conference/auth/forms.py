@@ -41,3 +41,21 @@ class TokenForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """Buttons that change state (logout, revoke) are forms too, for the CSRF token."""
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+
+
+# Field names differ from the other forms of the account page: ids must be unique on the page.
+class NameForm(FlaskForm):
+    account_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+
+
+class AddressChangeForm(FlaskForm):
+    new_email = EmailField(_l("New e-mail address"), validators=[DataRequired(), Length(max=254)])
+    address_password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+
+
+class DeleteAccountForm(FlaskForm):
+    delete_password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])

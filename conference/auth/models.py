@@ -36,6 +36,10 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     # Set once the owner proved the address (a mailed link) or an operator vouched for it. Roles, invitations
     # and imports attach to the address only then (see `conference.events.services.set_role`).
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The newest password-reset link carries this time: asking again makes every older link void.
+    password_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A deleted account keeps its row (messages and questions point at it) without name, address or password.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[EventMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -59,6 +63,19 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     @property
     def is_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def display_name(self) -> str:
+        """The name others see; a deleted account shows as such in the viewer's language."""
+        if self.deleted_at is not None:
+            from flask_babel import gettext
+
+            return gettext("deleted account")
+        return self.name
 
     def get_id(self) -> str:
         return getattr(self, "_login_token", "") or ""

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from conference.auth import services
+from conference.auth import privacy, services
 from conference.auth.forms import (
+    AddressChangeForm,
     ConfirmAddressForm,
+    DeleteAccountForm,
     EmptyForm,
+    ForgotPasswordForm,
     LoginForm,
+    NameForm,
     NewPasswordForm,
     PasswordChangeForm,
     RegistrationForm,
@@ -233,17 +250,22 @@ def account() -> Any:
                     "API tokens have been revoked (they were issued under the old password)."), "success")
             return redirect(url_for("auth.account"))
     status = 400 if form.is_submitted() else 200
-    return _render_account(form, TokenForm(), status)
+    return _render_account(form, status=status)
 
 
-def _render_account(form: PasswordChangeForm, token_form: TokenForm, status: int) -> Any:
+def _render_account(form: PasswordChangeForm | None = None, token_form: TokenForm | None = None, status: int = 200,
+                    **forms: Any) -> Any:
     tokens = db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
     ).all()
     current_hash = hash_secret(session.get("_user_id") or "")
-    return render_template("auth/account.html", form=form, token_form=token_form, revoke_form=EmptyForm(),
+    forms.setdefault("name_form", NameForm(formdata=None, account_name=current_user.name))
+    forms.setdefault("address_form", AddressChangeForm(formdata=None))
+    forms.setdefault("delete_form", DeleteAccountForm(formdata=None))
+    return render_template("auth/account.html", form=form or PasswordChangeForm(formdata=None),
+                           token_form=token_form or TokenForm(formdata=None), revoke_form=EmptyForm(),
                            tokens=tokens, logins=services.active_login_sessions(current_user),
-                           current_login_hash=current_hash), status
+                           current_login_hash=current_hash, **forms), status
 
 
 @bp.route("/account/logins/<int:login_session_id>/end", methods=["POST"])
@@ -268,6 +290,138 @@ def logout_everywhere() -> Any:
     _end_browser_login()
     flash(_("You are logged out everywhere, including here, and your API tokens have been revoked."), "info")
     return redirect(url_for("events.home"), code=303)
+
+
+# --- forgotten password --------------------------------------------------------------------------------------
+
+
+@bp.route("/login/forgot", methods=["GET", "POST"])
+def forgot_password() -> Any:
+    """Ask for a reset link. Known or unknown address: the same redirect, nobody learns which it was."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        try:
+            # Per client address, visibly: it says something about the asker's network, nothing about accounts.
+            limit_or_429("MAIL_REQUEST_LIMIT_ADDRESS", client_address(), reason=_("Too many mails were requested."))
+            services.request_password_reset_later(form.email.data or "", locale=_locale())
+        except DomainError as error:
+            db.session.rollback()
+            form.email.errors.append(error.message)
+        else:
+            after_commit.commit()
+            return redirect(url_for("auth.reset_sent"), code=303)
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/forgot.html", form=form), status
+
+
+@bp.route("/login/forgot/sent")
+def reset_sent() -> Any:
+    return render_template("auth/reset_sent.html")
+
+
+@bp.route("/account/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Any:
+    """The mailed reset link: choose a new password; every other login of the account ends."""
+    user = services.load_password_reset_link(token)
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(user, new_password=form.new_password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form.new_password.errors.append(error.message)
+        else:
+            _start_browser_login(user)
+            flash(_("Your new password is set. Every other login of your account has been ended and your API "
+                    "tokens have been revoked."), "success")
+            return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/reset.html", form=form, owner=user), 400 if form.is_submitted() else 200
+
+
+# --- name, address, data, deletion -----------------------------------------------------------------------
+
+
+@bp.route("/account/name", methods=["POST"])
+@login_required
+def change_name() -> Any:
+    form = NameForm()
+    if form.validate_on_submit():
+        try:
+            services.change_name(current_user, name=form.account_name.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form.account_name.errors.append(error.message)
+        else:
+            after_commit.commit()
+            flash(_("Your name has been changed."), "success")
+            return redirect(url_for("auth.account"), code=303)
+    return _render_account(status=400, name_form=form)
+
+
+@bp.route("/account/email", methods=["POST"])
+@login_required
+def request_address_change() -> Any:
+    form = AddressChangeForm()
+    if form.validate_on_submit():
+        try:
+            # Counted before the check, so that nobody tests many addresses for accounts from one network.
+            limit_or_429("MAIL_REQUEST_LIMIT_ADDRESS", client_address(), reason=_("Too many mails were requested."))
+            services.request_address_change(current_user, new_email=form.new_email.data or "",
+                                            password=form.address_password.data or "", locale=_locale())
+        except DomainError as error:
+            db.session.rollback()
+            (form.address_password if error.field == "password" else form.new_email).errors.append(error.message)
+            return _render_account(status=error.status, address_form=form)
+        after_commit.commit()
+        flash(_("We have sent a link to %(email)s. Your address changes when you open it.",
+                email=services.normalise_email(form.new_email.data or "")), "success")
+        return redirect(url_for("auth.account"), code=303)
+    return _render_account(status=400, address_form=form)
+
+
+@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
+def confirm_address_change(token: str) -> Any:
+    """The link mailed to the new address; the change is made by the button (a POST), not by opening it, so
+    that mail scanners that fetch links change nothing."""
+    user, new_email = services.load_address_change_link(token)
+    form = EmptyForm()
+    if request.method == "POST":
+        services.change_address(user, new_email=new_email)
+        after_commit.commit()
+        flash(_("Your e-mail address is now %(email)s.", email=new_email), "success")
+        return redirect(url_for("auth.account") if current_user.is_authenticated else url_for("auth.login"),
+                        code=303)
+    return render_template("auth/confirm_change.html", form=form, owner=user, new_email=new_email)
+
+
+@bp.route("/account/data.json")
+@login_required
+def download_data() -> Any:
+    """Everything the platform holds about the account, as a JSON file (DSGVO Art. 15 and 20)."""
+    body = json.dumps(privacy.export_account_data(current_user), ensure_ascii=False, indent=2)
+    response = make_response(body)
+    response.mimetype = "application/json"
+    response.headers["Content-Disposition"] = "attachment; filename=\"my-data.json\""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/account/delete", methods=["POST"])
+@login_required
+def delete_account() -> Any:
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        try:
+            privacy.delete_account(current_user, password=form.delete_password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            form.delete_password.errors.append(error.message)
+            return _render_account(status=error.status, delete_form=form)
+        after_commit.commit()
+        _end_browser_login()
+        flash(_("Your account has been deleted."), "info")
+        return redirect(url_for("events.home"), code=303)
+    return _render_account(status=400, delete_form=form)
 
 
 @bp.route("/manage/outbox")
@@ -297,12 +451,12 @@ def create_token() -> Any:
     form = TokenForm()
     if not form.validate_on_submit():
         flash(_("The token name may have at most 80 characters."), "error")
-        return _render_account(PasswordChangeForm(formdata=None), form, 400)
+        return _render_account(token_form=form, status=400)
     try:
         _token_issue(current_user.email).begin()
     except RateLimited as refusal:
         flash(refusal.message, "error")
-        return _render_account(PasswordChangeForm(formdata=None), form, 429)
+        return _render_account(token_form=form, status=429)
     token = services.issue_api_token(current_user, name=form.name.data or "")
     after_commit.commit()
     flash(_("Your new API token (shown only once): %(token)s", token=token), "token")

@@ -26,3 +26,13 @@ logins_ended = _signals.signal("logins-ended")
 # sender: the app; kwargs: user_id. The owner proved the address (or an operator vouched for it) in the
 # current unit of work; receivers act in it (the events domain applies roles that waited for this).
 address_verified = _signals.signal("address-verified")
+# sender: the app; kwargs: user_id. Each domain answers with {section name: JSON-ready list or dict} of what it
+# holds about the account (DSGVO Art. 15/20); `conference.auth.privacy` assembles the download.
+account_data = _signals.signal("account-data")
+# sender: the app; kwargs: user_id. The account is being deleted in the current unit of work: each domain removes
+# or anonymises what it holds, or refuses by raising a `DomainError` (the caller rolls the whole deletion back).
+# Files go only after the commit (`after_commit.defer`).
+account_erasing = _signals.signal("account-erasing")
+# sender: the app; kwargs: user_id. An account was deleted (sent after the commit, relayed to every worker):
+# caches that hold its name drop it (the live chat's message payloads).
+account_erased = _signals.signal("account-erased")

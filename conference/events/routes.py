@@ -16,7 +16,7 @@ from conference.core import after_commit
 from conference.core.errors import DomainError
 from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Attempt, Counter, client_address
-from conference.core.signals import address_verified
+from conference.core.signals import account_data, account_erasing, address_verified
 from conference.events import services
 from conference.events.access import event_permission_required, load_event
 from conference.events.forms import EventRegistrationForm, EventSettingsForm, RoleForm
@@ -29,6 +29,8 @@ bp = Blueprint("events", __name__)
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     address_verified.connect(services.apply_pending_roles)  # roles that waited for a confirmed address
+    account_data.connect(services.account_data)
+    account_erasing.connect(services.erase_account)
 
 
 def visible_events() -> list[Event]:

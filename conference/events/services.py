@@ -221,3 +221,45 @@ def event_payload(event: Event) -> dict[str, Any]:
         "links": "members" if event.links_for_members_only else "public",
         "published": event.is_published,
     }
+
+
+# --- the account's rights (answers to `account_data` and `account_erasing`) -----------------------------------
+
+
+def account_data(sender: Any, *, user_id: int, **kwargs: Any) -> dict[str, Any]:
+    """The account's registrations and roles, and roles that wait for its confirmed address."""
+    memberships = db.session.execute(
+        select(EventMembership, Event).join(Event, Event.id == EventMembership.event_id)
+        .where(EventMembership.user_id == user_id).order_by(EventMembership.id)).all()
+    pending = db.session.execute(
+        select(PendingRole, Event).join(Event, Event.id == PendingRole.event_id)
+        .where(PendingRole.user_id == user_id).order_by(PendingRole.id)).all()
+    return {
+        "registrations": [{"event": event.slug, "event_title": event.title, "role": membership.role,
+                           "since": membership.created_at.isoformat()} for membership, event in memberships],
+        "pending_roles": [{"event": event.slug, "role": row.role, "since": row.created_at.isoformat()}
+                          for row, event in pending],
+    }
+
+
+def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
+    """Refuse to delete the last organiser of an event (nobody could manage it any more); otherwise end every
+    registration and waiting role of the account. Side effect after the commit: `membership_changed`."""
+    organised = db.session.scalars(select(EventMembership.event_id).where(
+        EventMembership.user_id == user_id, EventMembership.role == Role.ORGANISER)).all()
+    for event_id in organised:
+        others = db.session.scalar(select(func.count()).select_from(EventMembership).where(
+            EventMembership.event_id == event_id, EventMembership.role == Role.ORGANISER,
+            EventMembership.user_id != user_id))
+        if not others:
+            event = db.session.get(Event, event_id)
+            raise Conflict(_("You are the only organiser of “%(title)s”. Make someone else an organiser of the "
+                             "event first; then you can delete your account.", title=event.title if event else ""),
+                           code="last_organiser")
+    memberships = db.session.scalars(select(EventMembership).where(EventMembership.user_id == user_id)).all()
+    for membership in memberships:
+        db.session.delete(membership)
+        _notify_membership_changed(user_id, membership.event_id)
+    for pending in db.session.scalars(select(PendingRole).where(PendingRole.user_id == user_id)).all():
+        db.session.delete(pending)
+    db.session.flush()

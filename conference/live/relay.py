@@ -30,7 +30,13 @@ import socketio as python_socketio
 from flask import Flask
 from sqlalchemy import select
 
-from conference.core.signals import api_token_revoked, login_session_ended, logins_ended, membership_changed
+from conference.core.signals import (
+    account_erased,
+    api_token_revoked,
+    login_session_ended,
+    logins_ended,
+    membership_changed,
+)
 from conference.extensions import db, socketio
 
 log = logging.getLogger("conference.live.relay")
@@ -41,7 +47,7 @@ RECONNECT_SECONDS = 0.5
 REPLAY_MARGIN = timedelta(seconds=10)  # messages in flight when Redis went away are replayed too
 REPLAY_LIMIT = 500  # per room
 RELAYED = {"login_session_ended": login_session_ended, "api_token_revoked": api_token_revoked,
-           "membership_changed": membership_changed, "logins_ended": logins_ended}
+           "membership_changed": membership_changed, "logins_ended": logins_ended, "account_erased": account_erased}
 _SIGNAL_NAMES = {signal: name for name, signal in RELAYED.items()}
 
 
@@ -161,7 +167,8 @@ def _receivers() -> dict[str, Callable[..., Any]]:
     return {"login_session_ended": sockets.on_login_session_ended,
             "api_token_revoked": sockets.on_api_token_revoked,
             "membership_changed": sockets.on_membership_changed,
-            "logins_ended": sockets.on_logins_ended}
+            "logins_ended": sockets.on_logins_ended,
+            "account_erased": sockets.on_account_erased}
 
 
 def run_receiver(app: Flask, name: str, kwargs: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from conference.auth.services import find_user_by_email
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound, ValidationFailed
 from conference.core.permissions import Permission, has_permission
+from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event, require
 from conference.events.models import Event
 from conference.extensions import db
@@ -24,6 +25,12 @@ from conference.live.models import ChatReport, LiveSanction, Question
 
 bp = Blueprint("live", __name__, cli_group="live")
 bp.record_once(lambda _state: panels.register())  # changed questions drop the cached session page panels
+
+
+@bp.record_once
+def _setup(_state: Any) -> None:
+    account_data.connect(services.account_data)
+    account_erasing.connect(services.erase_account)
 
 
 @bp.route("/events/<slug>/lobby")

@@ -21,6 +21,7 @@ from conference.core import after_commit
 from conference.core.errors import DomainError, NotAllowed, ValidationFailed
 from conference.core.permissions import Permission, has_permission
 from conference.core.signals import (
+    account_erased,
     agenda_released,
     api_token_revoked,
     login_session_ended,
@@ -489,6 +490,14 @@ def on_logins_ended(sender: Flask, *, user_id: int, login_hash: str | None = Non
                           if (identity := registry.get(sid)) is not None and ended(identity)])
 
 
+def on_account_erased(sender: Flask, *, user_id: int, **kwargs: Any) -> None:
+    """Forget the cached chat payloads that carry the deleted account's name (history answers reuse them)."""
+    state = live_state(sender)
+    for message_id in [key for key, payload in list(state.payloads.items()) if payload["author"]["id"] == user_id]:
+        state.payloads.pop(message_id, None)
+    state.standings.forget(lambda key: key[0] == user_id)
+
+
 def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwargs: Any) -> None:
     """Re-check an open socket's rooms of that event: gone registration removes, a new role is told.
 
@@ -565,6 +574,7 @@ def register(socketio: SocketIO) -> None:
     login_session_ended.connect(on_login_session_ended)
     api_token_revoked.connect(on_api_token_revoked)
     logins_ended.connect(on_logins_ended)
+    account_erased.connect(on_account_erased)
     membership_changed.connect(on_membership_changed)
     agenda_released.connect(on_agenda_released)
     session_state_changed.connect(on_session_state_changed)

@@ -38,7 +38,7 @@ from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, 
 from conference.core.files import file_response
 from conference.core.permissions import Permission
 from conference.core.security import bearer_token, csrf_exempt_endpoint
-from conference.core.signals import session_attachments
+from conference.core.signals import account_data, account_erasing, session_attachments
 from conference.events.access import can_see_event, event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
@@ -64,6 +64,8 @@ def _setup(state: BlueprintSetupState) -> None:
     for endpoint in UPLOAD_ENDPOINTS:  # CSRF is checked inside, without parsing the body as a form
         csrf_exempt_endpoint(endpoint)
     session_attachments.connect(services.session_attachments)
+    account_data.connect(services.account_data)
+    account_erasing.connect(services.erase_account)
 
 
 @bp.app_context_processor

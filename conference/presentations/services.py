@@ -407,3 +407,39 @@ def session_attachments(sender: Any, *, event: Event, **_kwargs: Any) -> dict[in
         })
     return result
 
+
+
+# --- the account's rights (answers to `account_data` and `account_erasing`) -----------------------------------
+
+
+def account_data(sender: Any, *, user_id: int, **kwargs: Any) -> dict[str, Any]:
+    """The slides the account uploaded (the list; the files stay downloadable on the session pages). Session
+    titles as released, None for a session no release names (its working title may be a draft)."""
+    rows = db.session.execute(
+        select(Presentation, ConferenceSession, Event)
+        .join(ConferenceSession, ConferenceSession.id == Presentation.session_id)
+        .join(Event, Event.id == Presentation.event_id)
+        .where(Presentation.uploaded_by_id == user_id).order_by(Presentation.id)).all()
+    return {"uploads": [
+        {"event": event.slug, "session_id": session.id,
+         "session_title": released.title if (released := released_session(event, session.id)) else None,
+         "version": presentation.version, "filename": presentation.original_filename,
+         "size_bytes": presentation.size_bytes, "sha256": presentation.sha256,
+         "published": is_public(presentation), "uploaded_at": presentation.created_at.isoformat()}
+        for presentation, session, event in rows]}
+
+
+def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
+    """Published slides stay as the event's record, no longer linked to the account; unpublished uploads of the
+    account are deleted (their files and previews after the commit)."""
+    for presentation in db.session.scalars(select(Presentation).where(Presentation.uploaded_by_id == user_id)).all():
+        if is_public(presentation):
+            presentation.uploaded_by_id = None
+            continue
+        paths = [file_path(presentation)]
+        if presentation.thumbnail_filename:
+            paths.append(thumbnails_dir() / presentation.thumbnail_filename)
+        db.session.delete(presentation)
+        after_commit.defer(_remove_files, paths)
+        after_commit.defer(pagecache.forget_panels, presentation.session_id)
+    db.session.flush()

@@ -21,6 +21,7 @@ from conference.core.errors import DomainError, NotFound
 from conference.core.mail import OutboxMessage, link_segments
 from conference.core.permissions import Permission, has_permission
 from conference.core.security import limit_request_body
+from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
@@ -33,6 +34,8 @@ bp = Blueprint("speakers", __name__)
 
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
+    account_data.connect(services.account_data)
+    account_erasing.connect(services.erase_account)
     # The photo forms' body limit must hold before the CSRF check reads the form (a view sets it too late).
     for endpoint in ("speakers.edit_profile", "speakers.create_speaker"):
         limit_request_body(endpoint, services.PHOTO_MAX_BYTES + 64 * 1024)

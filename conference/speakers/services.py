@@ -17,7 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 # The agenda's models import SpeakerProfile; the reverse import here (services only) closes no cycle and
 # is needed because accepting an invitation places the speaker in a session.
@@ -337,3 +337,35 @@ def accept_invitation(invitation: SpeakerInvitation, *, user: User) -> SpeakerPr
     event_services.set_role(event, user=user, role=Role.SPEAKER, keep_higher=True)
     db.session.flush()
     return profile
+
+
+# --- the account's rights (answers to `account_data` and `account_erasing`) -----------------------------------
+
+
+def account_data(sender: Any, *, user_id: int, **kwargs: Any) -> dict[str, Any]:
+    """The account's speaker profiles (one per event), photo by file name only."""
+    rows = db.session.execute(select(SpeakerProfile, Event).join(Event, Event.id == SpeakerProfile.event_id)
+                              .where(SpeakerProfile.user_id == user_id).order_by(SpeakerProfile.id)).all()
+    return {"speaker_profiles": [
+        {"event": event.slug, "name": profile.name, "academic_title": profile.academic_title,
+         "position": profile.position, "organisation": profile.organisation, "bio": profile.bio,
+         "links": profile.link_list, "has_photo": bool(profile.photo_filename),
+         "created_at": profile.created_at.isoformat()} for profile, event in rows]}
+
+
+def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
+    """Remove the account's speaker profiles with their session places and invitations; the photos' files go
+    after the commit. Agenda releases published before keep their snapshot (the event's record) until the next."""
+    profiles = db.session.scalars(select(SpeakerProfile).where(SpeakerProfile.user_id == user_id)).all()
+    ids = [profile.id for profile in profiles]
+    if not ids:
+        return
+    photos = [photos_dir() / profile.photo_filename for profile in profiles if profile.photo_filename]
+    db.session.execute(delete(SpeakerInvitation).where(SpeakerInvitation.speaker_id.in_(ids)))
+    db.session.execute(delete(SessionSpeaker).where(SessionSpeaker.speaker_id.in_(ids)))
+    for profile in profiles:
+        db.session.expire(profile, ["session_links"])
+        db.session.delete(profile)
+    db.session.flush()
+    for path in photos:
+        after_commit.defer(_remove_photo, path)

@@ -95,7 +95,7 @@
     li.setAttribute("data-id", String(message.id));
     var author = document.createElement("span");
     author.className = "chat-author";
-    author.textContent = message.author.name;
+    author.textContent = message.author.name || label(null, "deleted-account", "deleted account");
     li.appendChild(author);
     if (message.author.role && message.author.role !== "attendee") {
       var badge = document.createElement("span");
@@ -208,7 +208,7 @@
       var meta = document.createElement("p");
       meta.className = "qa-meta";
       meta.textContent = (q.votes === 1 ? label(state.panel, "one-vote", "1 vote") : q.votes + " " + label(state.panel, "votes", "votes")) +
-        " · " + q.author.name +
+        " · " + (q.author.name || label(null, "deleted-account", "deleted account")) +
         (q.is_answered ? " · " + label(state.panel, "answered", "Answered") : "") +
         (q.is_hidden ? " · " + label(state.panel, "hidden", "Hidden") : "");
       li.appendChild(meta);

@@ -55,7 +55,7 @@ def test_login_error_is_announced(new_page, live_server) -> None:
     assert page.locator("#password").get_attribute("aria-invalid") == "true"
 
 
-@pytest.mark.parametrize("path", ["/login", "/register", "/events/digitalkonferenz-2027/"])
+@pytest.mark.parametrize("path", ["/login", "/login/forgot", "/register", "/events/digitalkonferenz-2027/"])
 def test_basic_pages_have_no_serious_accessibility_violations(new_page, live_server, screenshot_dir, path) -> None:
     for viewport_name, viewport in (("desktop", None), ("phone", PHONE)):
         page = new_page(locale="de-DE", viewport=viewport, bypass_csp=True)

@@ -52,6 +52,12 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("auth.end_login_session", "POST"): NOBODY,  # another person's login
     ("auth.logout_everywhere", "POST"): LOGGED_IN,
     ("auth.site_outbox", "GET"): NOBODY,  # site administrators only
+    ("auth.forgot_password", "POST"): EVERYONE,  # the same answer for every address
+    ("auth.reset_password", "POST"): NOBODY,  # a forged mail link
+    ("auth.change_name", "POST"): LOGGED_IN,
+    ("auth.request_address_change", "POST"): LOGGED_IN,  # needs the password in the body
+    ("auth.confirm_address_change", "POST"): NOBODY,  # a forged mail link
+    ("auth.delete_account", "POST"): LOGGED_IN,  # needs the password in the body
     ("events.api_events", "GET"): EVERYONE,
     ("events.api_event", "GET"): EVERYONE,
     ("events.register_for_event", "POST"): LOGGED_IN,

@@ -55,6 +55,10 @@ NOT_WALKED = {
                            "title is meant for them); forged tokens are checked in test_authorization",
     "auth.confirm_address": "a signed link for one account's address; it shows the account's name and address, no "
                             "agenda data (forged, expired and reused links: test_account_takeover)",
+    "auth.reset_password": "a signed reset link for one account; it shows the account's address, no agenda data "
+                           "(forged, expired, reused and superseded links: test_account_links)",
+    "auth.confirm_address_change": "a signed link mailed to an account's new address; it shows both addresses, "
+                                   "no agenda data (bad links: test_account_links)",
 }
 
 
