@@ -29,7 +29,7 @@ Dies ist ein **Beispieltext** der Demo-Konferenz. Alle Angaben sind erfunden.
 SITE_PRIVACY = """\
 # Verantwortliche Stelle
 
-Revier Digital Plattform GmbH (Beispiel), Musterstraße 1, 01234 Kohlhaven,
+Revier Digital Plattform GmbH (Beispiel), Musterstraße 1, 01234 Kohlhaven, \
 [datenschutz@demo.invalid](mailto:datenschutz@demo.invalid).
 
 # Welche Daten wir verarbeiten
@@ -42,7 +42,7 @@ Zweck ist die Durchführung der Online-Konferenz (Art. 6 Abs. 1 lit. b DSGVO).
 
 # Ihre Rechte
 
-Sie haben das Recht auf Auskunft, Berichtigung, Löschung, Einschränkung der Verarbeitung und
+Sie haben das Recht auf Auskunft, Berichtigung, Löschung, Einschränkung der Verarbeitung und \
 Datenübertragbarkeit (Art. 15–20 DSGVO) sowie das Recht auf Beschwerde bei einer Aufsichtsbehörde.
 
 Dies ist ein **Beispieltext** der Demo-Konferenz und keine Rechtsberatung.
