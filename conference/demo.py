@@ -25,6 +25,7 @@ from conference.core.db import utcnow
 from conference.core.permissions import Role
 from conference.events.models import Event, EventMembership
 from conference.extensions import db
+from conference.legal.demo import load_demo_legal_texts
 from conference.presentations.demo import load_demo_presentations
 from conference.speakers.models import SpeakerProfile
 
@@ -156,6 +157,7 @@ def load_demo(*, attendees: int = 130, with_tokens: bool = False) -> DemoResult:
     logins = [("Organisation", ORGANISERS[0][1]), ("Moderation", MODERATORS[0][1]),
               ("Referentin", f"sprecher.wendt@{DEMO_DOMAIN}"), ("Teilnehmer", attendee_email(1))]
     attendee_ids = _ensure_attendees(event, attendees, password_hash)
+    load_demo_legal_texts(event, account_domain=DEMO_DOMAIN)
     commit()
     ensure_demo_release(event)  # the first agenda release, so public pages and exports work at once
     commit()

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, EmailField, Field, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
 
 
 class RegistrationForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    privacy_consent = BooleanField(_l("I have read the privacy notice and agree to it."))
     next = HiddenField()
+
+    def validate_privacy_consent(self, field: Field) -> None:
+        """Required while the deployment has a privacy notice; checked before the account is made (see
+        `conference.legal.services.record_registration_consent`)."""
+        from conference.legal.services import consent_required_at_registration
+
+        if not field.data and consent_required_at_registration():
+            raise ValidationError(_l("Please read the privacy notice and agree to it."))
 
 
 class LoginForm(FlaskForm):

@@ -48,6 +48,7 @@ from conference.core.ratelimit import Attempt, Counter, Limit, client_address, l
 from conference.core.security import is_safe_redirect
 from conference.core.signals import api_token_revoked, login_session_ended
 from conference.extensions import db
+from conference.legal import services as legal_services
 
 bp = Blueprint("auth", __name__)
 
@@ -115,8 +116,10 @@ def register() -> Any:
         try:
             limit_or_429("REGISTRATION_LIMIT", client_address(),
                          reason=_("Too many accounts were created from your network."))
-            services.register_account(email=form.email.data or "", name=form.name.data or "",
-                                      password=form.password.data or "", locale=_locale(), next_path=next_path)
+            account = services.register_account(email=form.email.data or "", name=form.name.data or "",
+                                                password=form.password.data or "", locale=_locale(),
+                                                next_path=next_path)
+            legal_services.record_registration_consent(account)
         except DomainError as error:
             db.session.rollback()
             getattr(form, error.field or "email").errors.append(error.message)

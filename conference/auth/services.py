@@ -127,8 +127,11 @@ def create_user(*, email: str, name: str, password: str, verified: bool, is_admi
 # --- self-registration and confirmed addresses ------------------------------------------------------------
 
 
-def register_account(*, email: str, name: str, password: str, locale: str, next_path: str | None = None) -> None:
+def register_account(*, email: str, name: str, password: str, locale: str,
+                     next_path: str | None = None) -> User | None:
     """Self-registration, answering alike whether or not the address has an account (no enumeration).
+
+    Returns the new account, or None when the address had one (the caller must answer the same either way).
 
     A new address gets an unconfirmed account and a confirmation mail. An address that has an account gets
     no second one; its owner is told by mail instead (at most `MAIL_REQUEST_LIMIT_ACCOUNT` mails per address), with a
@@ -144,8 +147,10 @@ def register_account(*, email: str, name: str, password: str, locale: str, next_
         db.session.add(user)
         db.session.flush()
         _mail_confirmation(user, locale=locale, next_path=next_path)
-    elif not existing.is_disabled and not _over_mail_limit(email):
+        return user
+    if not existing.is_disabled and not _over_mail_limit(email):
         _mail_registration_notice(existing, locale=existing.locale or locale, next_path=next_path)
+    return None
 
 
 def send_confirmation(user: User, *, locale: str, next_path: str | None = None) -> None:

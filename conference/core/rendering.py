@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import markdown as markdown_lib
 import nh3
 from flask import Flask
+from markdown.extensions.toc import TocExtension
 from markupsafe import Markup
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "a", "code", "pre", "blockquote",
@@ -15,12 +17,20 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
-def render_markdown(text: str | None) -> Markup:
-    """Markdown to HTML, then every tag, attribute and URL scheme outside the allow-list removed."""
+def render_markdown(text: str | None, top_heading: int | None = None, line_breaks: bool = False) -> Markup:
+    """Markdown to HTML, then every tag, attribute and URL scheme outside the allow-list removed.
+
+    For documents such as legal pages: with `top_heading` "#" becomes that heading level and the ones below
+    follow, so the sections keep their headings under the page's own <h1>; with `line_breaks` every line
+    break is kept (addresses)."""
     if not text:
         return Markup("")
-    html = markdown_lib.markdown(text, extensions=[], output_format="html")
-    clean = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=ALLOWED_URL_SCHEMES,
+    extensions: list[Any] = [TocExtension(baselevel=top_heading)] if top_heading else []
+    if line_breaks:
+        extensions.append("nl2br")
+    tags = ALLOWED_TAGS | {f"h{level}" for level in range(top_heading, 7)} if top_heading else ALLOWED_TAGS
+    html = markdown_lib.markdown(text, extensions=extensions, output_format="html")
+    clean = nh3.clean(html, tags=tags, attributes=ALLOWED_ATTRIBUTES, url_schemes=ALLOWED_URL_SCHEMES,
                       link_rel="noopener noreferrer nofollow")
     return Markup(clean)  # noqa: S704 - sanitised by nh3 above
 

@@ -31,6 +31,7 @@ from conference.core.signals import (
 )
 from conference.events.models import Event
 from conference.extensions import db
+from conference.legal.services import pending_privacy_notice
 from conference.live import broadcast, relay, services
 from conference.live.broadcast import LiveState, live_state
 from conference.live.models import CHAT_TEXT_LIMIT, QUESTION_TEXT_LIMIT
@@ -194,8 +195,8 @@ def _identify(auth: Any) -> SocketIdentity | None:
     if not isinstance(login_token, str):
         return None
     user = auth_services.user_for_login_token(login_token)
-    if user is None:
-        return None
+    if user is None or pending_privacy_notice(user.id) is not None:
+        return None  # a browser login that has not accepted the current privacy notice may not chat yet
     return SocketIdentity(user_id=user.id, login_token=login_token)
 
 

@@ -178,6 +178,7 @@ def register_in_browser(page: Any, base_url: str, *, name: str, next_path: str |
     page.fill("#name", name)
     page.fill("#email", email)
     page.fill("#password", "browser-password-1")
+    page.check("#privacy_consent")  # the demo publishes a privacy notice
     with page.expect_navigation():
         page.click("main button[type=submit]")
     with page.expect_navigation():

@@ -24,6 +24,7 @@ def test_register_and_join_event(new_page, live_server, screenshot_dir, locale, 
     page.fill("input[name=name]", "Browser Person")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", "browser-password-1")
+    page.check("input[name=privacy_consent]")  # the demo publishes a privacy notice
     page.click("main button[type=submit]")
     # Registering does not log in (it answers alike for taken addresses): "check your mailbox", then log in.
     page.wait_for_url("**/register/sent*")

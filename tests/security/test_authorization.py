@@ -127,6 +127,11 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("presentations.visibility_form", "POST"): ORGANISER,
     ("presentations.remind", "POST"): ORGANISER,
     ("presentations.dashboard", "GET"): ORGANISER,
+    ("legal.consent", "POST"): LOGGED_IN,  # no notice to accept in this world: back to the page
+    ("legal.manage_site", "GET"): NOBODY,  # site administrators only
+    ("legal.manage_site", "POST"): NOBODY,
+    ("legal.manage_event", "GET"): ORGANISER,
+    ("legal.manage_event", "POST"): ORGANISER,
 }
 
 

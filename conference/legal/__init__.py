@@ -1,0 +1,1 @@
+"""Legal pages (Impressum, privacy notice) and the versioned consent to the deployment's privacy notice."""
