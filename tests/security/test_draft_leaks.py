@@ -53,6 +53,8 @@ NOT_WALKED = {
     "static": "files of the code base; no data",
     "speakers.invitation": "a signed link for one invitee that names the session they are invited to (the draft "
                            "title is meant for them); forged tokens are checked in test_authorization",
+    "mail.unsubscribe": "a signed unsubscribe link for one address and event; it shows the address, no agenda data "
+                        "(a forged link is 404: test_csrf, test_mail_queue)",
     "auth.confirm_address": "a signed link for one account's address; it shows the account's name and address, no "
                             "agenda data (forged, expired and reused links: test_account_takeover)",
     "auth.reset_password": "a signed reset link for one account; it shows the account's address, no agenda data "
