@@ -33,6 +33,8 @@ from conference.events.models import Event
 from conference.extensions import db
 
 CACHE_SIZE = 32
+#: How long before its start a session page switches to the stage (player and chat first, details below).
+STAGE_LEAD = timedelta(minutes=15)
 
 
 # --- building a snapshot from the working agenda --------------------------------------------------
@@ -181,6 +183,12 @@ class PSession:
     @property
     def is_break(self) -> bool:
         return self.kind == SessionKind.BREAK
+
+    def is_on_stage(self, now: datetime) -> bool:
+        """Live, or starting within STAGE_LEAD: the session page then puts player and chat first."""
+        if self.cancelled or self.is_break:
+            return False
+        return any(slot.start_at - STAGE_LEAD <= now < slot.end_at for slot in self.slots)
 
     @property
     def start_at(self) -> datetime | None:

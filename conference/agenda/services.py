@@ -35,6 +35,7 @@ from conference.agenda.models import (
     TimetableSlot,
     Track,
 )
+from conference.agenda.players import StreamAddressError, player_for
 from conference.agenda.public import is_released
 from conference.agenda.schedule import build_snapshot, diff_snapshots
 from conference.auth.models import User
@@ -462,6 +463,10 @@ def _check_stream(kind: Any, url: Any) -> tuple[str | None, str | None]:
     if not isinstance(url, str) or len(url) > STREAM_URL_MAX or not re.match(r"^https://[^\s\"'<>]+$", url):
         raise ValidationFailed(_("The stream address must be an https:// URL of at most %(n)d characters.",
                                  n=STREAM_URL_MAX), field="stream_url")
+    try:
+        player_for(str(kind), url)
+    except StreamAddressError as exc:
+        raise ValidationFailed(exc.message, field="stream_url", code="bad_stream_address") from None
     return str(kind), url
 
 

@@ -142,6 +142,22 @@
     if (state.stickToBottom) { list.scrollTop = list.scrollHeight; }
   }
 
+  /* New messages from others are announced as a count, at most every few seconds, so a screen reader is not
+   * flooded by a busy chat (the list itself is not a live region). */
+  function announceNew(state, message) {
+    var region = state.panel.querySelector("[data-live-announce]");
+    if (!region || message.author.id === state.userId) { return; }
+    state.unannounced = (state.unannounced || 0) + 1;
+    if (state.announceTimer) { return; }
+    state.announceTimer = window.setTimeout(function () {
+      var n = state.unannounced;
+      state.unannounced = 0;
+      state.announceTimer = null;
+      region.textContent = n === 1 ? (region.getAttribute("data-label-one-new") || "1 new message")
+        : (region.getAttribute("data-label-many-new") || "%s new messages").replace("%s", String(n));
+    }, 4000);
+  }
+
   function actionButton(text, onClick, action) {
     var button = document.createElement("button");
     button.type = "button";
@@ -442,10 +458,15 @@
   socket.on("connect_error", function () {
     Object.keys(rooms).forEach(function (room) { if (!rooms[room].notice) { setStatus(rooms[room], label(rooms[room].panel, "reconnecting", "Reconnecting…"), "warn"); } });
   });
-  socket.on("chat:message", function (m) { var s = rooms[m.room]; if (s && s.list) { renderMessage(s, m); } });
+  function receive(s, m) {
+    var known = s.ids[m.id];
+    renderMessage(s, m);
+    if (!known) { announceNew(s, m); }
+  }
+  socket.on("chat:message", function (m) { var s = rooms[m.room]; if (s && s.list) { receive(s, m); } });
   socket.on("chat:messages", function (batch) {
     var s = rooms[batch.room];
-    if (s && s.list) { batch.messages.forEach(function (m) { renderMessage(s, m); }); }
+    if (s && s.list) { batch.messages.forEach(function (m) { receive(s, m); }); }
   });
   socket.on("chat:deleted", function (d) {
     var s = rooms[d.room];
