@@ -36,6 +36,7 @@ from conference.core.security import is_safe_redirect, policy_with_connect_origi
 from conference.events.access import load_event, may_see_links, require
 from conference.events.models import Event
 from conference.extensions import db
+from conference.speakers.models import SpeakerProfile
 
 __all__ = ["bp"]
 
@@ -153,11 +154,21 @@ def session_page(slug: str, session_id: int) -> Any:
     starred = session_id in services.starred_session_ids(event, current_user)
     context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
                "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None,
-               "show_links": may_see_links(current_user, event), "on_stage": entry.is_on_stage(utcnow())}
+               "show_links": may_see_links(current_user, event), "on_stage": entry.is_on_stage(utcnow()),
+               "photo_ids": _speakers_with_photo(event, [p.id for p in entry.speakers])}
     response = make_response(_session_html(event, published, session_id, context))
     if context["show_links"]:
         response.headers["Content-Security-Policy"] = policy_with_connect_origins(hls_origins(entry.rooms))
     return response
+
+
+def _speakers_with_photo(event: Event, speaker_ids: list[int]) -> frozenset[int]:
+    """Photos change between releases; the page asks the profiles (one query), and the cache key holds them."""
+    if not speaker_ids:
+        return frozenset()
+    return frozenset(db.session.scalars(select(SpeakerProfile.id).where(
+        SpeakerProfile.event_id == event.id, SpeakerProfile.id.in_(speaker_ids),
+        SpeakerProfile.photo_filename.is_not(None))))
 
 
 def _session_html(event: Event, published: Schedule, session_id: int, context: dict[str, Any]) -> str:
@@ -165,7 +176,8 @@ def _session_html(event: Event, published: Schedule, session_id: int, context: d
         return render_template("agenda/session.html", **context)
     # The page depends only on the release; the slides and live panels change between releases and are kept
     # for a few seconds only (their domains drop them at once after a change: pagecache.forget_panels).
-    key = pagecache.release_key(event, published, "session", session_id, request.full_path, context["on_stage"])
+    key = pagecache.release_key(event, published, "session", session_id, request.full_path, context["on_stage"],
+                                context["photo_ids"])
     page = pagecache.cached(key, lambda: pagecache.render_shared(lambda **extra: render_template(
         "agenda/session.html", panels_html=Markup(pagecache.PANELS_PLACEHOLDER),  # noqa: S704 - a constant
         **context, **extra)))

@@ -171,3 +171,51 @@ def test_stage_for_anonymous_visitor_player_and_details(new_page, live_server, s
     assert page.locator("h1").count() == 1
     shot(page, screenshot_dir, "stage-visitor-laptop")
     assert run_axe(page) == []
+
+
+DEMO_MANAGE = "/manage/events/digitalkonferenz-2027"
+
+
+def test_branding_applied_and_low_contrast_refused(new_page, live_server, screenshot_dir) -> None:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    organiser = new_page(viewport=LAPTOP, bypass_csp=True)
+    login_in_browser(organiser, live_server.url, "orga@demo.invalid")
+    organiser.goto(f"{live_server.url}{DEMO_MANAGE}/branding")
+
+    # A light accent would make white text on it unreadable: refused, with the reason at the field.
+    organiser.fill("#accent_color", "#f0a500")
+    with organiser.expect_navigation():
+        organiser.click("main button[type=submit]")
+    error = organiser.locator("#accent_color-error")
+    expect(error).to_contain_text("4.5:1")
+    expect(organiser.locator("#accent_color")).to_have_attribute("aria-invalid", "true")
+
+    logo = io.BytesIO()
+    image = Image.new("RGBA", (320, 80), (0, 0, 0, 0))
+    ImageDraw.Draw(image).rectangle((8, 8, 312, 72), fill=(106, 27, 77, 255))
+    image.save(logo, format="PNG")
+    organiser.fill("#accent_color", "#6a1b4d")
+    organiser.fill("#imprint_url", "https://verein.example/impressum")
+    organiser.set_input_files("#logo", files=[{"name": "logo.png", "mimeType": "image/png", "buffer": logo.getvalue()}])
+    with organiser.expect_navigation():
+        organiser.click("main button[type=submit]")
+    expect(organiser.locator(".flash-success")).to_be_visible()
+
+    visitor = new_page(viewport=PHONE, bypass_csp=True)
+    visitor.goto(f"{live_server.url}/events/digitalkonferenz-2027/agenda")
+    header = visitor.locator(".site-header")
+    assert header.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(106, 27, 77)"
+    expect(visitor.locator(".site-header .brand")).to_contain_text("Digitalkonferenz")
+    expect(visitor.locator(".site-header img.brand-logo")).to_be_visible()
+    assert visitor.locator("img.brand-logo").evaluate("img => img.naturalWidth") == 320
+    expect(visitor.locator(".site-footer a[href='https://verein.example/impressum']")).to_be_visible()
+    assert visitor.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    shot(visitor, screenshot_dir, "branding-agenda-phone")
+    assert run_axe(visitor) == []
+    visitor.set_viewport_size(LAPTOP)
+    visitor.goto(f"{live_server.url}/events/digitalkonferenz-2027/")
+    shot(visitor, screenshot_dir, "branding-event-laptop")
+    assert run_axe(visitor) == []

@@ -1,0 +1,28 @@
+"""events: branding (accent colour, logo) and footer links (imprint, privacy, contact)
+
+Revision ID: 0011_event_branding
+Revises: 0008_account_verification
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011_event_branding"
+down_revision = "0008_account_verification"
+branch_labels = None
+depends_on = None
+
+COLUMNS = (("accent_color", 7), ("logo_filename", 64), ("imprint_url", 500), ("privacy_url", 500),
+           ("contact_url", 500))
+
+
+def upgrade():
+    # All optional: an event without them keeps the platform's look and footer.
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        for name, length in COLUMNS:
+            batch_op.add_column(sa.Column(name, sa.String(length=length), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        for name, _length in reversed(COLUMNS):
+            batch_op.drop_column(name)
