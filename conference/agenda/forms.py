@@ -10,6 +10,7 @@ from wtforms import FieldList, Form, FormField, IntegerField, SelectField, Strin
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from conference.agenda.models import SessionKind, SpeakerRole, StreamKind
+from conference.core.rendering import format_day
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import SelectChoice
@@ -69,7 +70,7 @@ class SlotForm(FlaskForm):
 
     def set_choices(self, rooms: list[Any], days: list[Any]) -> None:
         self.room_id.choices = choices([(r.id, r.name) for r in rooms])
-        self.day.choices = choices([(d.isoformat(), d.isoformat()) for d in days])
+        self.day.choices = choices([(d.isoformat(), format_day(d)) for d in days])
 
 
 class RoomForm(FlaskForm):

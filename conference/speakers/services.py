@@ -29,6 +29,7 @@ from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, 
 from conference.core.images import ImageRefused, decode_image, store_file
 from conference.core.mail import external_url, send_mail
 from conference.core.permissions import Permission, Role, has_permission
+from conference.core.rendering import format_day
 from conference.events import services as event_services
 from conference.events.models import Event
 from conference.extensions import db
@@ -227,7 +228,7 @@ def invite_speaker(event: Event, *, session: ConferenceSession, email: str, acto
             "Please open this link to accept; you can log in or create an account there, then edit your "
             "speaker profile and upload your slides:\n\n%(link)s\n\nThe link is valid until %(until)s (UTC).\n",
             name=speaker.name, inviter=actor.name, title=session.title, event=event.title, link=link,
-            until=invitation.expires_at.strftime("%Y-%m-%d %H:%M"))
+            until=f"{format_day(invitation.expires_at.date())} {invitation.expires_at:%H:%M}")
         subject = _("Invitation to speak at %(event)s", event=event.title)[:200]
     send_mail(to=email, subject=subject, body=body, event_id=event.id)
     return invitation
