@@ -398,9 +398,31 @@
 
   /* --- announcements and agenda --------------------------------------------------------------------- */
 
+  /* A dismissed announcement stays hidden for this tab (sessionStorage), also after a reload; a newer one shows. */
+  function dismissedAnnouncements() {
+    try { return JSON.parse(window.sessionStorage.getItem("dismissed-announcements") || "[]"); } catch (e) { return []; }
+  }
+
   function showAnnouncement(announcement) {
-    if (!banner) { return; }
-    banner.textContent = announcement.text;
+    if (!banner || dismissedAnnouncements().indexOf(announcement.id) !== -1) { return; }
+    var text = document.createElement("span");
+    text.className = "announcement-text";
+    text.textContent = announcement.text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "announcement-dismiss";
+    var texts = document.getElementById("page-texts");
+    close.textContent = (texts && texts.getAttribute("data-label-dismiss")) || "Dismiss";
+    close.addEventListener("click", function () {
+      var dismissed = dismissedAnnouncements();
+      dismissed.push(announcement.id);
+      try { window.sessionStorage.setItem("dismissed-announcements", JSON.stringify(dismissed.slice(-20))); } catch (e) { /* private mode */ }
+      banner.hidden = true;
+      banner.replaceChildren();
+      var main = document.getElementById("main");
+      if (main) { main.focus(); }
+    });
+    banner.replaceChildren(text, close);
     banner.hidden = false;
   }
 
