@@ -155,7 +155,7 @@
     var texts = document.getElementById("page-texts");
     var label = (texts && texts.getAttribute("data-label-your-time")) || "your time";
     var zoneText = (texts && texts.getAttribute("data-label-your-zone")) || "Your time zone: %s.";
-    var fmt = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", timeZone: viewerZone });
+    var fmt = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: viewerZone });
     var probe = new Date();
     var sameOffset = new Intl.DateTimeFormat("en", { timeZone: eventZone, hour: "numeric", minute: "numeric", day: "numeric" }).format(probe) ===
       new Intl.DateTimeFormat("en", { timeZone: viewerZone, hour: "numeric", minute: "numeric", day: "numeric" }).format(probe);

@@ -57,10 +57,11 @@
     parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  /* One clock per language: the server writes 24-hour times (HH:mm) in German and English, so does the page. */
   function formatTime(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) { return ""; }
-    return d.toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit" });
+    return d.toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
 
   function setStatus(state, text, kind) {

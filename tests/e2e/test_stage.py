@@ -125,6 +125,8 @@ def test_stage_chat_input_on_screen_with_player_loaded(new_page, live_server, sc
         page.keyboard.press("Enter")
         expect(page.locator(".chat-messages .chat-text", has_text=text)).to_be_visible()
     assert box(page, "textarea[id^=chat-text-]") == before
+    clock = page.locator(".chat-messages .chat-message time").last.inner_text()
+    assert len(clock) == 5 and clock[2] == ":", clock  # 24-hour clock in both languages, as the server writes
     assert page.locator(".chat-messages").evaluate("el => getComputedStyle(el).overflowY") == "auto"
     assert page.locator(".chat-messages").get_attribute("aria-live") is None  # not every message read out
     expect(page.locator("[data-live-announce]")).to_have_attribute("aria-live", "polite")
