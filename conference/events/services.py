@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import current_app
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from PIL import Image
@@ -255,7 +256,7 @@ def check_accent_color(color: Any) -> str | None:
             raise ValidationFailed(_(
                 "The accent colour %(color)s has a contrast of only %(ratio)s:1 with %(other)s; readable text "
                 "needs at least 4.5:1 (WCAG AA). Please choose a darker colour.",
-                color=color, ratio=f"{int(ratio * 100) / 100:.2f}", other=str(label)),
+                color=color, ratio=format_decimal(int(ratio * 100) / 100, format="0.00"), other=str(label)),
                 field="accent_color", code="low_contrast")
     return color
 

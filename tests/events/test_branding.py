@@ -49,6 +49,7 @@ def test_light_accent_refused_with_contrast_in_message(app, color: str) -> None:
         services.check_accent_color(color)
     assert (error.value.field, error.value.code) == ("accent_color", "low_contrast")
     assert "4.5:1" in error.value.message and color in error.value.message
+    assert f"only {int(contrast_ratio(color, '#ffffff') * 100) / 100:.2f}:1" in error.value.message
 
 
 @pytest.mark.parametrize(("given", "kept"), [("#1D4F91", "#1d4f91"), (" #6a1b4d ", "#6a1b4d"), ("", None)])
