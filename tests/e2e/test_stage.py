@@ -175,6 +175,17 @@ def test_stage_for_anonymous_visitor_player_and_details(new_page, live_server, s
     shot(page, screenshot_dir, "stage-visitor-laptop")
     assert run_axe(page) == []
 
+    # Theatre mode: the site's header and navigation give their room to the player; a second press undoes it.
+    theatre = page.locator("[data-stage-theatre]")
+    theatre.click()
+    expect(theatre).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".site-header")).to_be_hidden()
+    player = box(page, "iframe.stream-frame")
+    assert abs(player["width"] / player["height"] - 16 / 9) < 0.02, player
+    assert box(page, ".stage-side")["y"] + box(page, ".stage-side")["height"] <= LAPTOP["height"]
+    theatre.click()
+    expect(page.locator(".site-header")).to_be_visible()
+
 
 DEMO_MANAGE = "/manage/events/digitalkonferenz-2027"
 
