@@ -53,6 +53,8 @@ class SessionForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=choices(KIND_LABELS.items()))
     language = SelectField(_l("Language"), choices=choices(LANGUAGE_LABELS.items()))
     track_id = SelectField(_l("Track"), coerce=str, validators=[Optional()])
+    recording_url = StringField(_l("Recording (https://..., shown after the session)"),
+                                validators=[Optional(), Length(max=500)])
     speakers = FieldList(FormField(SpeakerEntryForm), min_entries=SPEAKER_ROWS, max_entries=SPEAKER_ROWS)
 
     def set_choices(self, tracks: list[Any], profiles: list[Any]) -> None:

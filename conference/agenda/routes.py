@@ -155,6 +155,7 @@ def session_page(slug: str, session_id: int) -> Any:
     context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
                "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None,
                "show_links": may_see_links(current_user, event), "on_stage": entry.is_on_stage(utcnow()),
+               "has_ended": entry.has_ended(utcnow()),
                "photo_ids": _speakers_with_photo(event, [p.id for p in entry.speakers])}
     response = make_response(_session_html(event, published, session_id, context))
     if context["show_links"]:
@@ -177,6 +178,7 @@ def _session_html(event: Event, published: Schedule, session_id: int, context: d
     # The page depends only on the release; the slides and live panels change between releases and are kept
     # for a few seconds only (their domains drop them at once after a change: pagecache.forget_panels).
     key = pagecache.release_key(event, published, "session", session_id, request.full_path, context["on_stage"],
+                                context["has_ended"],
                                 context["photo_ids"])
     page = pagecache.cached(key, lambda: pagecache.render_shared(lambda **extra: render_template(
         "agenda/session.html", panels_html=Markup(pagecache.PANELS_PLACEHOLDER),  # noqa: S704 - a constant

@@ -308,10 +308,20 @@ def create_session(event: Event, *, title: Any, abstract: Any = "", kind: Any = 
     return session
 
 
+def _check_recording(url: Any) -> str | None:
+    url = (url or "").strip() if isinstance(url, str) or url is None else None
+    if url == "":
+        return None
+    if url is None or len(url) > STREAM_URL_MAX or not re.match(r"^https://[^\s\"'<>\\]+$", url):
+        raise ValidationFailed(_("The recording address must be an https:// URL of at most %(n)d characters.",
+                                 n=STREAM_URL_MAX), field="recording_url")
+    return url
+
+
 def update_session(session: ConferenceSession, *, actor: User | None, **changes: Any) -> list[Problem]:
     """Change content fields (title, abstract, kind, language, track, speakers). New speakers are checked
     against every slot of the session; a speaker who is elsewhere at that time refuses the change."""
-    allowed = {"title", "abstract", "kind", "language", "track", "speakers"}
+    allowed = {"title", "abstract", "kind", "language", "track", "speakers", "recording_url"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(_("Unknown field."), field=sorted(unknown)[0])
@@ -328,6 +338,8 @@ def update_session(session: ConferenceSession, *, actor: User | None, **changes:
                            field="kind", code="multiple_slots")
     if "language" in changes:
         values["language"] = _check_language(changes["language"])
+    if "recording_url" in changes:
+        values["recording_url"] = _check_recording(changes["recording_url"])
     if "track" in changes:
         track = changes["track"]
         if track is not None and track.event_id != session.event_id:

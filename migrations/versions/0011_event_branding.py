@@ -1,4 +1,4 @@
-"""events: branding (accent colour, logo) and footer links (imprint, privacy, contact)
+"""events: branding (accent colour, logo) and footer links (imprint, privacy, contact); sessions: recording link
 
 Revision ID: 0011_event_branding
 Revises: 0008_account_verification
@@ -20,9 +20,13 @@ def upgrade():
     with op.batch_alter_table('events', schema=None) as batch_op:
         for name, length in COLUMNS:
             batch_op.add_column(sa.Column(name, sa.String(length=length), nullable=True))
+    with op.batch_alter_table('conference_sessions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('recording_url', sa.String(length=500), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('conference_sessions', schema=None) as batch_op:
+        batch_op.drop_column('recording_url')
     with op.batch_alter_table('events', schema=None) as batch_op:
         for name, _length in reversed(COLUMNS):
             batch_op.drop_column(name)

@@ -97,3 +97,25 @@ def test_session_page_shows_speaker_photo_or_initials(client, today, app) -> Non
     db.session.commit()
     html = page(client, event, sessions["later"])  # a new photo shows although the release is the same
     assert f'src="/events/{event.slug}/speakers/{speaker.id}/photo" alt="" width="48"' in html
+
+
+def test_recording_link_after_the_session_only(client, today, publish) -> None:
+    event, sessions, _speaker = today
+    for session in sessions.values():
+        services.update_session(session, recording_url="https://media.example.org/aufzeichnung", actor=None)
+    db.session.commit()
+    publish(event, "1.1")
+    html = page(client, event, sessions["over"])
+    assert 'href="https://media.example.org/aufzeichnung" rel="noopener noreferrer" target="_blank"' in html
+    for name in ("live", "later"):
+        assert "media.example.org" not in page(client, event, sessions[name]), name
+
+
+@pytest.mark.parametrize("url", ["http://media.example.org/x", "javascript:alert(1)", "https://x.example/a b"])
+def test_recording_link_must_be_https(today, url) -> None:
+    from conference.core.errors import ValidationFailed
+
+    _event, sessions, _speaker = today
+    with pytest.raises(ValidationFailed) as error:
+        services.update_session(sessions["over"], recording_url=url, actor=None)
+    assert error.value.field == "recording_url"
