@@ -118,7 +118,7 @@ PROGRAMME: list[tuple[str, str, int | None, SessionKind, str, str, list[tuple[st
      "Die Veranstalter fassen den Tag zusammen.", [("wendt", "speaker"), ("lorenz", "speaker")], None),
 ]
 
-ROOMS = [("Hauptbühne", "youtube", "https://www.youtube-nocookie.com/embed/demo-hauptbuehne"),
+ROOMS = [("Hauptbühne", "youtube", "https://www.youtube.com/live/demoBuehne1"),
          ("Raum A", "peertube", "https://video.example.org/videos/embed/demo-raum-a"),
          ("Raum B", "jitsi", "https://meet.example.org/digitalkonferenz-raum-b")]
 TRACKS = {"Wirtschaft": "#1f5f99", "Wissenschaft": "#6a3d9a", "Arbeit": "#2e7d32", "Stadt": "#b35900"}

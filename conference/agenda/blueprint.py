@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, url_for
 
+from conference.agenda.players import Player, player_or_none
 from conference.agenda.schedule import Schedule, published_schedule
 from conference.events.models import Event
 
@@ -25,3 +26,9 @@ def optional_url(endpoint: str, **values: Any) -> str | None:
     if endpoint not in current_app.view_functions:
         return None
     return url_for(endpoint, **values)
+
+
+@bp.app_template_global()
+def stream_player(kind: str | None, url: str | None) -> Player | None:
+    """How a room's stream shows on a session page (None: an address that no longer passes the checks)."""
+    return player_or_none(kind, url)

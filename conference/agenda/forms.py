@@ -10,6 +10,7 @@ from wtforms import FieldList, Form, FormField, IntegerField, SelectField, Strin
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from conference.agenda.models import SessionKind, SpeakerRole, StreamKind
+from conference.core.rendering import format_day
 
 try:  # WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import SelectChoice
@@ -52,6 +53,8 @@ class SessionForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=choices(KIND_LABELS.items()))
     language = SelectField(_l("Language"), choices=choices(LANGUAGE_LABELS.items()))
     track_id = SelectField(_l("Track"), coerce=str, validators=[Optional()])
+    recording_url = StringField(_l("Recording (https://..., shown after the session)"),
+                                validators=[Optional(), Length(max=500)])
     speakers = FieldList(FormField(SpeakerEntryForm), min_entries=SPEAKER_ROWS, max_entries=SPEAKER_ROWS)
 
     def set_choices(self, tracks: list[Any], profiles: list[Any]) -> None:
@@ -69,7 +72,7 @@ class SlotForm(FlaskForm):
 
     def set_choices(self, rooms: list[Any], days: list[Any]) -> None:
         self.room_id.choices = choices([(r.id, r.name) for r in rooms])
-        self.day.choices = choices([(d.isoformat(), d.isoformat()) for d in days])
+        self.day.choices = choices([(d.isoformat(), format_day(d)) for d in days])
 
 
 class RoomForm(FlaskForm):

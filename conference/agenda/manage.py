@@ -131,7 +131,7 @@ def manage_session(event: Event, session_id: int) -> Any:
     status = 200
     if form.validate_on_submit():
         try:
-            values = _session_values(event, form)
+            values = _session_values(event, form) | {"recording_url": form.recording_url.data}
             _flash_warnings(services.update_session(session, actor=current_user, **values))
         except DomainError as error:
             db.session.rollback()

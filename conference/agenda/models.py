@@ -88,6 +88,7 @@ class ConferenceSession(db.Model):  # type: ignore[name-defined,misc]
     language: Mapped[str] = mapped_column(String(5), default="de")
     track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="SET NULL"), index=True)
     is_cancelled: Mapped[bool] = mapped_column(default=False)
+    recording_url: Mapped[str | None] = mapped_column(String(500))  # shown after the session
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

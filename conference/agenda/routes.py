@@ -13,7 +13,7 @@ from typing import Any
 import qrcode
 import qrcode.image.svg
 from babel.dates import format_date
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -25,15 +25,17 @@ from conference.agenda.blueprint import bp, published_or_404
 from conference.agenda.exports import attachments_by_session, schedule_ics, schedule_json, schedule_xml
 from conference.agenda.forms import KIND_LABELS, LANGUAGE_LABELS, ActionForm
 from conference.agenda.models import Track
+from conference.agenda.players import hls_origins
 from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_next, parse_filters, published_schedule
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.permissions import Permission
-from conference.core.security import is_safe_redirect
+from conference.core.security import is_safe_redirect, policy_with_connect_origins
 from conference.core.signals import account_data, account_erasing
 from conference.events.access import load_event, may_see_links, require
 from conference.events.models import Event
 from conference.extensions import db
+from conference.speakers.models import SpeakerProfile
 
 __all__ = ["bp"]
 
@@ -144,12 +146,32 @@ def session_page(slug: str, session_id: int) -> Any:
     starred = session_id in services.starred_session_ids(event, current_user)
     context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
                "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None,
-               "show_links": may_see_links(current_user, event)}
+               "show_links": may_see_links(current_user, event), "on_stage": entry.is_on_stage(utcnow()),
+               "has_ended": entry.has_ended(utcnow()),
+               "photo_ids": _speakers_with_photo(event, [p.id for p in entry.speakers])}
+    response = make_response(_session_html(event, published, session_id, context))
+    if context["show_links"]:
+        response.headers["Content-Security-Policy"] = policy_with_connect_origins(hls_origins(entry.rooms))
+    return response
+
+
+def _speakers_with_photo(event: Event, speaker_ids: list[int]) -> frozenset[int]:
+    """Photos change between releases; the page asks the profiles (one query), and the cache key holds them."""
+    if not speaker_ids:
+        return frozenset()
+    return frozenset(db.session.scalars(select(SpeakerProfile.id).where(
+        SpeakerProfile.event_id == event.id, SpeakerProfile.id.in_(speaker_ids),
+        SpeakerProfile.photo_filename.is_not(None))))
+
+
+def _session_html(event: Event, published: Schedule, session_id: int, context: dict[str, Any]) -> str:
     if not pagecache.is_shared_view():
         return render_template("agenda/session.html", **context)
     # The page depends only on the release; the slides and live panels change between releases and are kept
     # for a few seconds only (their domains drop them at once after a change: pagecache.forget_panels).
-    key = pagecache.release_key(event, published, "session", session_id, request.full_path)
+    key = pagecache.release_key(event, published, "session", session_id, request.full_path, context["on_stage"],
+                                context["has_ended"],
+                                context["photo_ids"])
     page = pagecache.cached(key, lambda: pagecache.render_shared(lambda **extra: render_template(
         "agenda/session.html", panels_html=Markup(pagecache.PANELS_PLACEHOLDER),  # noqa: S704 - a constant
         **context, **extra)))

@@ -33,6 +33,8 @@ from conference.events.models import Event
 from conference.extensions import db
 
 CACHE_SIZE = 32
+#: How long before its start a session page switches to the stage (player and chat first, details below).
+STAGE_LEAD = timedelta(minutes=15)
 
 
 # --- building a snapshot from the working agenda --------------------------------------------------
@@ -65,6 +67,7 @@ def snapshot_session(session: ConferenceSession) -> dict[str, Any]:
                       "display_name": link.speaker.display_name, "role": link.role,
                       "organisation": link.speaker.organisation, "position": link.speaker.position}
                      for link in session.speakers],
+        **({"recording_url": session.recording_url} if session.recording_url else {}),  # older releases lack it
         "slots": [{"id": slot.id, "room_id": slot.room_id, "start": _utc(slot.start_at), "end": _utc(slot.end_at)}
                   for slot in sorted(session.slots, key=lambda s: (s.start_at, s.room_id))],
     }
@@ -115,7 +118,8 @@ def diff_snapshots(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str,
         if place != [(s["room_id"], s["start"], s["end"]) for s in previous["slots"]]:
             changes["moved"].append(item)
         content_keys = ("title", "abstract", "kind", "language", "track_id", "speakers", "cancelled")
-        if any(entry[key] != previous[key] for key in content_keys):
+        if any(entry[key] != previous[key] for key in content_keys) or \
+                entry.get("recording_url") != previous.get("recording_url"):
             changes["changed"].append(item)
     for session_id, entry in before.items():
         if session_id not in after:
@@ -177,10 +181,20 @@ class PSession:
     speakers: list[PSpeaker]
     slots: list[PSlot]
     search_text: str = ""
+    recording_url: str | None = None
 
     @property
     def is_break(self) -> bool:
         return self.kind == SessionKind.BREAK
+
+    def has_ended(self, now: datetime) -> bool:
+        return bool(self.slots) and all(slot.end_at <= now for slot in self.slots)
+
+    def is_on_stage(self, now: datetime) -> bool:
+        """Live, or starting within STAGE_LEAD: the session page then puts player and chat first."""
+        if self.cancelled or self.is_break:
+            return False
+        return any(slot.start_at - STAGE_LEAD <= now < slot.end_at for slot in self.slots)
 
     @property
     def start_at(self) -> datetime | None:
@@ -279,7 +293,7 @@ def schedule_from_snapshot(data: dict[str, Any], *, event_slug: str, timezone: s
         search = " ".join([s["title"], s["abstract"], *(p.name for p in speakers)]).casefold()
         sessions.append(PSession(s["id"], s["guid"], s["title"], s["abstract"], s["kind"], s["language"],
                                  tracks.get(s["track_id"]) if s["track_id"] else None, s["cancelled"], speakers,
-                                 slots, search))
+                                 slots, search, s.get("recording_url")))
     sessions.sort(key=lambda s: (s.start_at or datetime.max.replace(tzinfo=ZoneInfo("UTC")),
                                  s.rooms[0].position if s.rooms else 0, s.id))
     return Schedule(event_slug, timezone, version, published_at,

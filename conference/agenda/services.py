@@ -35,6 +35,7 @@ from conference.agenda.models import (
     TimetableSlot,
     Track,
 )
+from conference.agenda.players import StreamAddressError, player_for
 from conference.agenda.public import is_released, released_session
 from conference.agenda.schedule import build_snapshot, diff_snapshots
 from conference.auth.models import User
@@ -307,10 +308,20 @@ def create_session(event: Event, *, title: Any, abstract: Any = "", kind: Any = 
     return session
 
 
+def _check_recording(url: Any) -> str | None:
+    url = (url or "").strip() if isinstance(url, str) or url is None else None
+    if url == "":
+        return None
+    if url is None or len(url) > STREAM_URL_MAX or not re.match(r"^https://[^\s\"'<>\\]+$", url):
+        raise ValidationFailed(_("The recording address must be an https:// URL of at most %(n)d characters.",
+                                 n=STREAM_URL_MAX), field="recording_url")
+    return url
+
+
 def update_session(session: ConferenceSession, *, actor: User | None, **changes: Any) -> list[Problem]:
     """Change content fields (title, abstract, kind, language, track, speakers). New speakers are checked
     against every slot of the session; a speaker who is elsewhere at that time refuses the change."""
-    allowed = {"title", "abstract", "kind", "language", "track", "speakers"}
+    allowed = {"title", "abstract", "kind", "language", "track", "speakers", "recording_url"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(_("Unknown field."), field=sorted(unknown)[0])
@@ -327,6 +338,8 @@ def update_session(session: ConferenceSession, *, actor: User | None, **changes:
                            field="kind", code="multiple_slots")
     if "language" in changes:
         values["language"] = _check_language(changes["language"])
+    if "recording_url" in changes:
+        values["recording_url"] = _check_recording(changes["recording_url"])
     if "track" in changes:
         track = changes["track"]
         if track is not None and track.event_id != session.event_id:
@@ -462,6 +475,10 @@ def _check_stream(kind: Any, url: Any) -> tuple[str | None, str | None]:
     if not isinstance(url, str) or len(url) > STREAM_URL_MAX or not re.match(r"^https://[^\s\"'<>]+$", url):
         raise ValidationFailed(_("The stream address must be an https:// URL of at most %(n)d characters.",
                                  n=STREAM_URL_MAX), field="stream_url")
+    try:
+        player_for(str(kind), url)
+    except StreamAddressError as exc:
+        raise ValidationFailed(exc.message, field="stream_url", code="bad_stream_address") from None
     return str(kind), url
 
 

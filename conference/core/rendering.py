@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import markdown as markdown_lib
@@ -35,8 +35,17 @@ def render_markdown(text: str | None, top_heading: int | None = None, line_break
     return Markup(clean)  # noqa: S704 - sanitised by nh3 above
 
 
+def format_day(value: date) -> str:
+    """A calendar day in the page's language, one format per language (as `in_zone`): 18.03.2027, Mar 18, 2027."""
+    from babel import dates
+    from flask_babel import get_locale
+
+    return dates.format_date(value, "medium", locale=get_locale() or "de")
+
+
 def register_filters(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(format_day, "day")
 
     @app.template_filter("in_zone")
     def in_zone(value: datetime, timezone: str, style: str = "datetime") -> str:

@@ -21,6 +21,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def policy_with_connect_origins(origins: Iterable[str]) -> str:
+    """The baseline policy that also lets scripts fetch from `origins` (exact https origins, e.g. the host of an
+    HLS stream that hls.js reads segment by segment); every other source stays as strict as the baseline."""
+    allowed = sorted({o for o in origins if re.fullmatch(r"https://[a-z0-9.-]+(:[0-9]{1,5})?", o)})
+    if not allowed:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace("connect-src 'self';", f"connect-src 'self' {' '.join(allowed)};", 1)
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -44,3 +45,12 @@ class RoleForm(FlaskForm):
         SelectChoice(Role.MODERATOR.value, _l("Moderator")),
         SelectChoice(Role.ORGANISER.value, _l("Organiser")),
     ])
+
+
+class BrandingForm(FlaskForm):
+    accent_color = StringField(_l("Accent colour (#rrggbb)"), validators=[Optional(), Length(max=7)])
+    logo = FileField(_l("Logo (PNG, JPEG, WebP or GIF, at most 2 MB)"))
+    remove_logo = BooleanField(_l("Remove the logo"))
+    imprint_url = StringField(_l("Imprint (https://...)"), validators=[Optional(), Length(max=500)])
+    privacy_url = StringField(_l("Privacy policy (https://...)"), validators=[Optional(), Length(max=500)])
+    contact_url = StringField(_l("Contact (https://... or mailto:...)"), validators=[Optional(), Length(max=500)])

@@ -45,6 +45,12 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     registration_code: Mapped[str | None] = mapped_column(String(64))
     chat_retention_days: Mapped[int | None] = mapped_column(default=None)
     link_visibility: Mapped[str] = mapped_column(String(10), default=LinkVisibility.AUTO)
+    # Branding: an accent colour (#rrggbb, checked for contrast), a logo (re-encoded PNG) and footer links.
+    accent_color: Mapped[str | None] = mapped_column(String(7))
+    logo_filename: Mapped[str | None] = mapped_column(String(64))
+    imprint_url: Mapped[str | None] = mapped_column(String(500))
+    privacy_url: Mapped[str | None] = mapped_column(String(500))
+    contact_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list[EventMembership]] = relationship(

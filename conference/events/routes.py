@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, send_file, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -13,13 +13,15 @@ from sqlalchemy import select
 
 from conference.auth.services import find_user_by_email
 from conference.core import after_commit
-from conference.core.errors import DomainError
+from conference.core.contrast import COLOR
+from conference.core.errors import DomainError, NotFound
 from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Attempt, Counter, client_address
+from conference.core.security import limit_request_body
 from conference.core.signals import account_data, account_erasing, address_verified
 from conference.events import services
 from conference.events.access import event_permission_required, load_event
-from conference.events.forms import EventRegistrationForm, EventSettingsForm, RoleForm
+from conference.events.forms import BrandingForm, EventRegistrationForm, EventSettingsForm, RoleForm
 from conference.events.models import Event, PendingRole, RegistrationMode
 from conference.extensions import db
 
@@ -31,6 +33,8 @@ def _setup(state: BlueprintSetupState) -> None:
     address_verified.connect(services.apply_pending_roles)  # roles that waited for a confirmed address
     account_data.connect(services.account_data)
     account_erasing.connect(services.erase_account)
+    # The logo limit must hold before the CSRF check reads the form (a view sets it too late).
+    limit_request_body("events.manage_branding", services.LOGO_MAX_BYTES + 64 * 1024)
 
 
 def visible_events() -> list[Event]:
@@ -110,6 +114,50 @@ def manage_event(event: Event) -> Any:
             return redirect(url_for("events.manage_event", slug=event.slug), code=303)
     status = 400 if form.is_submitted() else 200
     return render_template("events/manage.html", event=event, form=form), status
+
+
+@bp.route("/manage/events/<slug>/branding", methods=["GET", "POST"])
+@event_permission_required(Permission.MANAGE_EVENT)
+def manage_branding(event: Event) -> Any:
+    form = BrandingForm(obj=event)
+    if form.validate_on_submit():
+        upload = form.logo.data if form.logo.data and getattr(form.logo.data, "filename", "") else None
+        try:
+            services.update_branding(event, accent_color=form.accent_color.data,
+                                     logo=upload.stream if upload else None, remove_logo=bool(form.remove_logo.data),
+                                     **{name: getattr(form, name).data for name in services.FOOTER_FIELDS},
+                                     actor=current_user)
+        except DomainError as error:
+            db.session.rollback()
+            getattr(form, error.field or "accent_color").errors.append(error.message)
+        else:
+            after_commit.commit()
+            flash(_("The event's look has been saved."), "success")
+            return redirect(url_for("events.manage_branding", slug=event.slug), code=303)
+    status = 400 if form.is_submitted() else 200
+    return render_template("events/branding.html", event=event, form=form), status
+
+
+@bp.route("/events/<slug>/brand.css")
+def brand_styles(slug: str) -> Any:
+    """The event's accent colour as custom properties (the CSP allows no inline styles)."""
+    event = load_event(slug)
+    color = event.accent_color if event.accent_color and COLOR.match(event.accent_color) else None
+    css = f":root{{--accent:{color};}}\n" if color else ""
+    response = Response(css, mimetype="text/css")
+    response.headers["Cache-Control"] = "public, max-age=60" if event.is_published else "private, no-store"
+    return response
+
+
+@bp.route("/events/<slug>/logo")
+def logo(slug: str) -> Any:
+    event = load_event(slug)
+    path = services.logos_dir() / event.logo_filename if event.logo_filename else None
+    if path is None or not path.is_file():
+        raise NotFound(_("No logo."))
+    response = send_file(path, mimetype="image/png", max_age=300, conditional=True)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @bp.route("/manage/events/<slug>/people", methods=["GET", "POST"])

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import os
 import secrets
-import tempfile
 import unicodedata
-import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -16,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from sqlalchemy import delete, func, select
 
 # The agenda's models import SpeakerProfile; the reverse import here (services only) closes no cycle and
@@ -28,8 +25,10 @@ from conference.auth.services import normalise_email, validate_email
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from conference.core.images import ImageRefused, decode_image, store_file
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, Role, has_permission
+from conference.core.rendering import format_day
 from conference.events import services as event_services
 from conference.events.models import Event
 from conference.extensions import db
@@ -38,7 +37,6 @@ from conference.speakers.models import InvitationRole, SpeakerInvitation, Speake
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
 PHOTO_MAX_PIXELS = 24_000_000  # about 6000 x 4000; larger images are refused before decoding
 PHOTO_SIZE = (400, 400)
-PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_LINKS = 10
 INVITATION_SALT = "speaker-invitation"
 INVITATION_MAX_AGE = timedelta(days=14)
@@ -140,30 +138,17 @@ def process_photo(source: IO[bytes]) -> bytes:
     Re-encoding drops every metadata block (EXIF with location, comments, ICC tricks) and any payload
     hidden after the image data.
     """
-    data = source.read(PHOTO_MAX_BYTES + 1)
-    if len(data) > PHOTO_MAX_BYTES:
-        raise ValidationFailed(_("The photo may be at most %(mb)d MB.", mb=PHOTO_MAX_BYTES // (1024 * 1024)),
-                               field="photo")
-    if not data:
-        raise ValidationFailed(_("The photo file is empty."), field="photo")
-    refused = ValidationFailed(_("The photo must be a JPEG, PNG, WebP or GIF image."), field="photo")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=PHOTO_FORMATS) as image:
-                width, height = image.size  # from the header only; nothing is decoded yet
-                if width < 1 or height < 1 or width * height > PHOTO_MAX_PIXELS:
-                    raise ValidationFailed(_("The photo has too many pixels (at most %(n)d megapixels).",
-                                             n=PHOTO_MAX_PIXELS // 1_000_000), field="photo")
-                image.seek(0)
-                image.load()
-                oriented = ImageOps.exif_transpose(image)
-                rgba = oriented.convert("RGBA")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValidationFailed(_("The photo has too many pixels (at most %(n)d megapixels).",
-                                 n=PHOTO_MAX_PIXELS // 1_000_000), field="photo") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-        raise refused from None
+        rgba = decode_image(source, max_bytes=PHOTO_MAX_BYTES, max_pixels=PHOTO_MAX_PIXELS)
+    except ImageRefused as refused:
+        messages = {
+            "too_large": _("The photo may be at most %(mb)d MB.", mb=PHOTO_MAX_BYTES // (1024 * 1024)),
+            "empty": _("The photo file is empty."),
+            "too_many_pixels": _("The photo has too many pixels (at most %(n)d megapixels).",
+                                 n=PHOTO_MAX_PIXELS // 1_000_000),
+        }
+        message = messages.get(refused.reason, _("The photo must be a JPEG, PNG, WebP or GIF image."))
+        raise ValidationFailed(message, field="photo") from None
     background = Image.new("RGB", rgba.size, (255, 255, 255))
     background.paste(rgba, mask=rgba.getchannel("A"))
     background.thumbnail(PHOTO_SIZE, Image.Resampling.LANCZOS)
@@ -174,19 +159,7 @@ def process_photo(source: IO[bytes]) -> bytes:
 
 def store_photo(source: IO[bytes]) -> str:
     """Process and write the photo under a server-generated name; returns that name."""
-    encoded = process_photo(source)
-    directory = photos_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"{secrets.token_hex(16)}.jpg"
-    handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".photo-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            sink.write(encoded)
-        os.replace(temp_name, directory / name)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return name
+    return store_file(photos_dir(), process_photo(source), ".jpg")
 
 
 def profile_for_user(event: Event, user: Any) -> SpeakerProfile | None:
@@ -255,7 +228,7 @@ def invite_speaker(event: Event, *, session: ConferenceSession, email: str, acto
             "Please open this link to accept; you can log in or create an account there, then edit your "
             "speaker profile and upload your slides:\n\n%(link)s\n\nThe link is valid until %(until)s (UTC).\n",
             name=speaker.name, inviter=actor.name, title=session.title, event=event.title, link=link,
-            until=invitation.expires_at.strftime("%Y-%m-%d %H:%M"))
+            until=f"{format_day(invitation.expires_at.date())} {invitation.expires_at:%H:%M}")
         subject = _("Invitation to speak at %(event)s", event=event.title)[:200]
         send_mail(to=email, subject=subject, body=body, event_id=event.id, to_name=speaker.name)
     return invitation

@@ -57,10 +57,11 @@
     parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  /* One clock per language: the server writes 24-hour times (HH:mm) in German and English, so does the page. */
   function formatTime(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) { return ""; }
-    return d.toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit" });
+    return d.toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
 
   function setStatus(state, text, kind) {
@@ -140,6 +141,22 @@
     list.insertBefore(li, next);
     while (list.children.length > 500) { list.removeChild(list.firstElementChild); }
     if (state.stickToBottom) { list.scrollTop = list.scrollHeight; }
+  }
+
+  /* New messages from others are announced as a count, at most every few seconds, so a screen reader is not
+   * flooded by a busy chat (the list itself is not a live region). */
+  function announceNew(state, message) {
+    var region = state.panel.querySelector("[data-live-announce]");
+    if (!region || message.author.id === state.userId) { return; }
+    state.unannounced = (state.unannounced || 0) + 1;
+    if (state.announceTimer) { return; }
+    state.announceTimer = window.setTimeout(function () {
+      var n = state.unannounced;
+      state.unannounced = 0;
+      state.announceTimer = null;
+      region.textContent = n === 1 ? (region.getAttribute("data-label-one-new") || "1 new message")
+        : (region.getAttribute("data-label-many-new") || "%s new messages").replace("%s", String(n));
+    }, 4000);
   }
 
   function actionButton(text, onClick, action) {
@@ -382,9 +399,31 @@
 
   /* --- announcements and agenda --------------------------------------------------------------------- */
 
+  /* A dismissed announcement stays hidden for this tab (sessionStorage), also after a reload; a newer one shows. */
+  function dismissedAnnouncements() {
+    try { return JSON.parse(window.sessionStorage.getItem("dismissed-announcements") || "[]"); } catch (e) { return []; }
+  }
+
   function showAnnouncement(announcement) {
-    if (!banner) { return; }
-    banner.textContent = announcement.text;
+    if (!banner || dismissedAnnouncements().indexOf(announcement.id) !== -1) { return; }
+    var text = document.createElement("span");
+    text.className = "announcement-text";
+    text.textContent = announcement.text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "announcement-dismiss";
+    var texts = document.getElementById("page-texts");
+    close.textContent = (texts && texts.getAttribute("data-label-dismiss")) || "Dismiss";
+    close.addEventListener("click", function () {
+      var dismissed = dismissedAnnouncements();
+      dismissed.push(announcement.id);
+      try { window.sessionStorage.setItem("dismissed-announcements", JSON.stringify(dismissed.slice(-20))); } catch (e) { /* private mode */ }
+      banner.hidden = true;
+      banner.replaceChildren();
+      var main = document.getElementById("main");
+      if (main) { main.focus(); }
+    });
+    banner.replaceChildren(text, close);
     banner.hidden = false;
   }
 
@@ -442,10 +481,15 @@
   socket.on("connect_error", function () {
     Object.keys(rooms).forEach(function (room) { if (!rooms[room].notice) { setStatus(rooms[room], label(rooms[room].panel, "reconnecting", "Reconnecting…"), "warn"); } });
   });
-  socket.on("chat:message", function (m) { var s = rooms[m.room]; if (s && s.list) { renderMessage(s, m); } });
+  function receive(s, m) {
+    var known = s.ids[m.id];
+    renderMessage(s, m);
+    if (!known) { announceNew(s, m); }
+  }
+  socket.on("chat:message", function (m) { var s = rooms[m.room]; if (s && s.list) { receive(s, m); } });
   socket.on("chat:messages", function (batch) {
     var s = rooms[batch.room];
-    if (s && s.list) { batch.messages.forEach(function (m) { renderMessage(s, m); }); }
+    if (s && s.list) { batch.messages.forEach(function (m) { receive(s, m); }); }
   });
   socket.on("chat:deleted", function (d) {
     var s = rooms[d.room];

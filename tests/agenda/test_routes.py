@@ -79,18 +79,19 @@ def test_session_page_stream_needs_consent(client, agenda_world, create_room, cr
                                            publish) -> None:
     w = agenda_world
     tube = create_room(w.event, "Bühne 2", stream_kind="youtube",
-                       stream_url="https://www.youtube-nocookie.com/embed/abc")
+                       stream_url="https://www.youtube.com/watch?v=abcDEF12_-x")
     meet = create_room(w.event, "Breakout", stream_kind="jitsi", stream_url="https://meet.example.org/raum")
     on_tube = create_agenda_session(w.event, "Gestreamt", room=tube)
     in_meet = create_agenda_session(w.event, "Gespräch", room=meet)
     publish(w.event)
     html = client.get(f"/events/agenda-test/sessions/{on_tube.id}").get_data(as_text=True)
     assert "<iframe" not in html
-    assert 'data-embed-url="https://www.youtube-nocookie.com/embed/abc"' in html
+    assert 'data-embed-url="https://www.youtube-nocookie.com/embed/abcDEF12_-x"' in html  # no tracking cookies
     assert "stream-consent-button" in html
-    assert 'href="https://www.youtube-nocookie.com/embed/abc"' in html  # without JavaScript: a plain link
+    assert 'href="https://www.youtube.com/watch?v=abcDEF12_-x"' in html  # without JavaScript: a plain link
     html = client.get(f"/events/agenda-test/sessions/{in_meet.id}").get_data(as_text=True)
-    assert 'href="https://meet.example.org/raum"' in html and "<iframe" not in html
+    assert 'href="https://meet.example.org/raum" rel="noopener noreferrer" target="_blank"' in html
+    assert "<iframe" not in html
 
 
 def test_session_page_not_in_release_is_404(client, published, create_agenda_session) -> None:

@@ -64,6 +64,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 WATCHES: dict[int, PageWatch] = {}
 
 
+def serve_external(page: Any, prefix: str, body: str, content_type: str = "text/html") -> None:
+    """Answer requests to a third party (e.g. a video player after consent) inside the browser, and accept them
+    in the watch: the test proves the page asks for them, without leaving the machine."""
+    WATCHES[id(page)].allowed_external.append(prefix)
+    page.route(f"{prefix}**", lambda route: route.fulfill(status=200, content_type=content_type, body=body))
+
+
 def expect_http_error(page: Any, url_part: str, status: int) -> None:
     """Declare that the test provokes this error answer (e.g. a refused upload), so the watch accepts it."""
     WATCHES[id(page)].expected_failures.append((url_part, status))
@@ -82,6 +89,7 @@ class PageWatch:
         self.external_requests: list[str] = []
         self.failed_resources: list[str] = []
         self.expected_failures: list[tuple[str, int]] = []
+        self.allowed_external: list[str] = []
         self._failed_documents: set[str] = set()
         self.page_id = id(page)
         page.on("console", self._on_console)
@@ -91,7 +99,8 @@ class PageWatch:
 
         def on_request(request: Any) -> None:
             url = request.url
-            if not (url.startswith(base_url) or url.startswith("data:") or url.startswith("blob:")):
+            if not (url.startswith(base_url) or url.startswith("data:") or url.startswith("blob:")
+                    or any(url.startswith(prefix) for prefix in self.allowed_external)):
                 self.external_requests.append(url)
 
         page.on("request", on_request)

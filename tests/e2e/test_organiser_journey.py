@@ -123,8 +123,13 @@ def test_organiser_edits_publishes_and_announces(new_page, live_server, screensh
         organiser.locator(f"form[action$='{MANAGE}/live/announcements'] button[type=submit]").click()
     banner = attendee.locator("#announcement-banner")
     expect(banner).to_be_visible()
-    expect(banner).to_have_text(announcement)
+    expect(banner.locator(".announcement-text")).to_have_text(announcement)
     assert attendee.evaluate("() => window.notReloaded === true")
+
+    # The attendee can dismiss it; the keyboard focus goes on to the page's content.
+    banner.locator("button.announcement-dismiss").click()
+    expect(banner).to_be_hidden()
+    expect(attendee.locator("#main")).to_be_focused()
 
     # The new session's page shows what the organiser entered.
     new_link.click()

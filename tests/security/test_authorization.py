@@ -63,6 +63,8 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("events.register_for_event", "POST"): LOGGED_IN,
     ("events.manage_event", "GET"): ORGANISER,
     ("events.manage_event", "POST"): ORGANISER,
+    ("events.manage_branding", "GET"): ORGANISER,
+    ("events.manage_branding", "POST"): ORGANISER,
     ("events.manage_people", "GET"): ORGANISER,
     ("events.manage_people", "POST"): ORGANISER,
     ("live.api_history", "GET"): MEMBERS,
