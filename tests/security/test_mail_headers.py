@@ -85,7 +85,7 @@ def test_an_address_that_is_not_one_plain_address_is_refused(app: Flask, address
 def test_invitation_to_an_address_with_a_second_recipient_is_refused_and_nothing_stored(
         app: Flask, client: FlaskClient, slides_stage: Any, evidence: Evidence) -> None:
     """The invitation form's address check lets `a,b@x` through; the mail layer refuses it, and the route
-    rolls the invitation back with a message at the field."""
+    rolls the invitation back with a message at the field (German: the pages speak German by default)."""
     login(client, "orga@example.org")
     manage = f"/manage/events/{slides_stage.event.slug}/speakers"
     token = csrf_token(client, manage)
@@ -94,7 +94,8 @@ def test_invitation_to_an_address_with_a_second_recipient_is_refused_and_nothing
         "email": "eve,victim@example.org", "role": "speaker"})
     evidence.add("mail_address_injection_cases")
     assert response.status_code == 400
-    assert "This e-mail address cannot receive mail." in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert "An diese E-Mail-Adresse kann keine Mail geschickt werden." in body
     assert outbox_count() == 0
     assert db.session.scalar(select(func.count()).select_from(SpeakerInvitation)) == 0
 
