@@ -36,17 +36,13 @@ def _setup(_state: Any) -> None:
 @login_required
 def mail_settings(slug: str) -> Any:
     event = load_event(slug)
-    minutes = request.form.get("reminder_minutes", "").strip()
-    try:
-        if current_user.role_in(event) is None:
-            raise NotAllowed(_("Register for the event first."))
-        services.set_preferences(event, user=current_user,
-                                 reminder_minutes=int(minutes) if minutes.isdigit() else None,
-                                 wants_slides_notice=request.form.get("slides_notice") == "1")
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303), error.status
+    if current_user.role_in(event) is None:
+        raise NotAllowed(_("Register for the event first."))
+    text = request.form.get("reminder_minutes", "").strip()
+    minutes = None if not text else int(text) if text.isdigit() and len(text) < 5 else -1  # -1: refused below
+    # A refusal (an offered time only) is answered by the DomainError handler with its 4xx and message.
+    services.set_preferences(event, user=current_user, reminder_minutes=minutes,
+                             wants_slides_notice=request.form.get("slides_notice") == "1")
     after_commit.commit()
     flash(_("Your mail settings are saved."), "success")
     return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303)

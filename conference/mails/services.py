@@ -160,10 +160,10 @@ def _send_reminders(event: Event, now: datetime) -> int:
     schedule = published_schedule(event)
     if schedule is None:
         return 0
-    sent_pairs = set(db.session.execute(
+    sent_pairs = {(user_id, session_id) for user_id, session_id in db.session.execute(
         select(SentReminder.user_id, SentReminder.session_id).join(
             MailPreference, (MailPreference.user_id == SentReminder.user_id) & (MailPreference.event_id == event.id)
-        )).tuples())
+        ))}
     count = 0
     for user, preference, session_id in _starrers(event, extra=MailPreference.reminder_minutes.is_not(None)):
         entry = schedule.session(session_id)
