@@ -176,12 +176,12 @@ def _send_reminders(event: Event, now: datetime) -> int:
             continue
         if not _claim(SentReminder(user_id=user.id, session_id=session_id, start_at=entry.start_at)):
             continue
-        _queue_reminder(event, user, entry)
+        _queue_reminder(event, user, entry, entry.start_at)
         count += 1
     return count
 
 
-def _queue_reminder(event: Event, user: User, entry: PSession) -> None:
+def _queue_reminder(event: Event, user: User, entry: PSession, start_at: datetime) -> None:
     link = external_url("agenda.session_page", slug=event.slug, session_id=entry.id)
     rooms = ", ".join(dict.fromkeys(slot.room.name for slot in entry.slots))
     with mail_locale(user, event):
@@ -189,7 +189,7 @@ def _queue_reminder(event: Event, user: User, entry: PSession) -> None:
             "Hello %(name)s,\n\n\"%(title)s\" begins at %(time)s (%(room)s), %(event)s.\n\n%(link)s\n\n"
             "You receive this reminder because the session is in your agenda and you asked for reminders. You can "
             "switch them off on your agenda page:\n%(settings)s",
-            name=user.name, title=entry.title, time=_when(entry.start_at, event), room=rooms,
+            name=user.name, title=entry.title, time=_when(start_at, event), room=rooms,
             event=event.title, link=link, settings=external_url("agenda.my_agenda", slug=event.slug))
         send_mail(to=user.email, to_name=user.name, event_id=event.id, body=body,
                   subject=_("Soon: %(title)s", title=entry.title))
