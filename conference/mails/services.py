@@ -160,20 +160,18 @@ def _send_reminders(event: Event, now: datetime) -> int:
     schedule = published_schedule(event)
     if schedule is None:
         return 0
-    sent_pairs = {(user_id, session_id) for user_id, session_id in db.session.execute(
-        select(SentReminder.user_id, SentReminder.session_id).join(
-            MailPreference, (MailPreference.user_id == SentReminder.user_id) & (MailPreference.event_id == event.id)
-        ))}
     count = 0
     for user, preference, session_id in _starrers(event, extra=MailPreference.reminder_minutes.is_not(None)):
         entry = schedule.session(session_id)
-        if entry is None or entry.cancelled or entry.start_at is None or (user.id, session_id) in sent_pairs:
+        if entry is None or entry.cancelled or entry.start_at is None:
             continue
         lead = timedelta(minutes=preference.reminder_minutes or DEFAULT_REMINDER_MINUTES)
         # Due from `lead` before the released start until it starts; after a pause of the pass, a session that
         # has begun gets no late reminder.
         if not entry.start_at - lead <= now < entry.start_at:
             continue
+        # The marker is the only record of "already reminded": a second pass, here or in another worker, fails
+        # on its unique constraint and skips.
         if not _claim(SentReminder(user_id=user.id, session_id=session_id, start_at=entry.start_at)):
             continue
         _queue_reminder(event, user, entry, entry.start_at)
