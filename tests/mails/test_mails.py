@@ -377,3 +377,10 @@ def test_announcement_arrives_over_real_smtp_with_list_unsubscribe(
     assert post_announcement(client, announcing["token"], "send", subject="Zweite").status_code == 303
     assert sorted(m.recipient for m in outbox() if m.subject == "Zweite") == ["berta@example.org",
                                                                              "orga@example.org"]
+
+
+def test_announcement_form_body_is_limited_before_it_is_parsed(
+        app: Flask, client: FlaskClient, announcing: dict[str, Any]) -> None:
+    response = post_announcement(client, announcing["token"], "send", body="x" * (70 * 1024))
+    assert response.status_code == 413
+    assert outbox() == []
