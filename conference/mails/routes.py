@@ -17,6 +17,7 @@ from conference.events.access import event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
 from conference.mails import services
+from conference.mails.models import DEFAULT_REMINDER_MINUTES
 
 bp = Blueprint("mails", __name__)
 
@@ -38,8 +39,9 @@ def mail_settings(slug: str) -> Any:
     event = load_event(slug)
     if current_user.role_in(event) is None:
         raise NotAllowed(_("Register for the event first."))
-    text = request.form.get("reminder_minutes", "").strip()
-    minutes = None if not text else int(text) if text.isdigit() and len(text) < 5 else -1  # -1: refused below
+    text = request.form.get("reminder_minutes", "").strip() or str(DEFAULT_REMINDER_MINUTES)
+    minutes = (int(text) if text.isdigit() and len(text) < 5 else -1) if request.form.get("reminders") == "1" \
+        else None  # -1: refused by the service
     # A refusal (an offered time only) is answered by the DomainError handler with its 4xx and message.
     services.set_preferences(event, user=current_user, reminder_minutes=minutes,
                              wants_slides_notice=request.form.get("slides_notice") == "1")

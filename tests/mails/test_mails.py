@@ -255,25 +255,32 @@ def test_mail_settings_are_saved_for_members_and_refused_otherwise(
     login(client, "ada@example.org")
     token = csrf_token(client, "/events/mails-test/my-agenda")
 
+    page = client.get("/events/mails-test/my-agenda").get_data(as_text=True)
+    assert '<input type="checkbox" name="reminders" value="1">' in page  # off by default,
+    assert '<option value="15" selected>' in page  # 15 minutes once switched on
+
     saved = client.post("/events/mails-test/my-agenda/mail-settings",
-                        data={"csrf_token": token, "reminder_minutes": "15", "slides_notice": "1"})
+                        data={"csrf_token": token, "reminders": "1", "reminder_minutes": "30", "slides_notice": "1"})
     odd = client.post("/events/mails-test/my-agenda/mail-settings",
-                      data={"csrf_token": token, "reminder_minutes": "7"})
-    no_csrf = client.post("/events/mails-test/my-agenda/mail-settings", data={"reminder_minutes": "5"})
+                      data={"csrf_token": token, "reminders": "1", "reminder_minutes": "7"})
+    no_csrf = client.post("/events/mails-test/my-agenda/mail-settings", data={"reminders": "1"})
 
     assert (saved.status_code, odd.status_code, no_csrf.status_code) == (303, 400, 400)
     assert "Choose one of the offered reminder times." in odd.get_data(as_text=True)
     db.session.expire_all()
     preference = services.preference_of(event, ada)
     assert preference is not None
-    assert (preference.reminder_minutes, preference.wants_slides_notice) == (15, True)
+    assert (preference.reminder_minutes, preference.wants_slides_notice) == (30, True)
     page = client.get("/events/mails-test/my-agenda").get_data(as_text=True)
-    assert '<option value="15" selected>' in page
+    assert '<option value="30" selected>' in page and 'name="reminders" value="1" checked>' in page
+    assert client.post("/events/mails-test/my-agenda/mail-settings", data={"csrf_token": token}).status_code == 303
+    db.session.expire_all()
+    assert (preference.reminder_minutes, preference.wants_slides_notice) == (None, False)
 
     client.post("/logout", data={"csrf_token": token})
     login(client, "fremd@example.org")
     outsider = client.post("/events/mails-test/my-agenda/mail-settings",
-                           data={"csrf_token": csrf_token(client, "/events/mails-test/"), "reminder_minutes": "15"})
+                           data={"csrf_token": csrf_token(client, "/events/mails-test/"), "reminders": "1"})
     assert outsider.status_code == 403
 
 
