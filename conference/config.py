@@ -77,6 +77,8 @@ class Config:
     MAIL_GIVE_UP_AFTER = 24 * 3600  # a mail not delivered this long after it was queued is marked failed
     MAIL_POLL_INTERVAL = 10  # seconds between looks at the queue (a commit in this process wakes it at once)
     MAIL_SENDING_LEASE = 600  # a mail claimed this long ago by a sender that died is queued again
+    MAIL_REMINDER_INTERVAL = 60  # seconds between passes that queue session reminders and slides notices; 0: off
+    ANNOUNCEMENT_MAIL_LIMIT = 3  # announcement mails per event and hour
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
 
@@ -85,6 +87,7 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT", "MAIL_TIMEOUT",
             "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
+            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}
     bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL"}

@@ -32,4 +32,15 @@ def send_queued_command() -> None:
                f"requeued {total.requeued}")
 
 
+@mail.command("send-reminders")
+@with_appcontext
+def send_reminders_command() -> None:
+    """Queue the session reminders and slides notices that are due now, once (the server does it every
+    MAIL_REMINDER_INTERVAL seconds); the mail sender delivers them."""
+    from conference.mails.services import run_pass
+
+    report = run_pass(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"reminders {report.reminders}, slides notices {report.slides_notices}")
+
+
 COMMANDS = (mail,)

@@ -111,6 +111,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     from conference.core.mail_queue import start_mail_sender
 
     start_mail_sender(app, socketio.start_background_task)  # delivers the mail queue (with MAIL_SERVER only)
+    from conference.mails.services import start_reminder_pass
+
+    start_reminder_pass(app, socketio.start_background_task, socketio.sleep)  # reminders and slides notices
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet

@@ -261,8 +261,13 @@ def my_agenda(slug: str) -> Any:
     feed = services.active_calendar_feed(event, current_user)
     feed_url = url_for("agenda.calendar_feed", slug=event.slug, token=services.calendar_feed_token(feed),
                        _external=True) if feed else None
+    from conference.mails.models import DEFAULT_REMINDER_MINUTES  # a layer above: only for the page
+    from conference.mails.services import REMINDER_CHOICES, preference_of
+
     return render_template("agenda/my_agenda.html", event=event, schedule=published, entries=entries,
-                           feed_url=feed_url, action_form=ActionForm(), kinds=KIND_LABELS)
+                           feed_url=feed_url, action_form=ActionForm(), kinds=KIND_LABELS,
+                           mail_preference=preference_of(event, current_user), reminder_choices=REMINDER_CHOICES,
+                           default_reminder=DEFAULT_REMINDER_MINUTES)
 
 
 @bp.route("/events/<slug>/my-agenda/feed", methods=["POST"])

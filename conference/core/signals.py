@@ -36,3 +36,6 @@ account_erasing = _signals.signal("account-erasing")
 # sender: the app; kwargs: user_id. An account was deleted (sent after the commit, relayed to every worker):
 # caches that hold its name drop it (the live chat's message payloads).
 account_erased = _signals.signal("account-erased")
+# sender: the app; kwargs: event_id, user_id. Someone registered for an event in the current unit of work (not
+# sent for people who already held a role); receivers act in it (the attendee mails queue the confirmation).
+attendee_registered = _signals.signal("attendee-registered")

@@ -23,7 +23,7 @@ from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
 from conference.core.errors import Conflict, NotAllowed, ValidationFailed
 from conference.core.images import ImageRefused, decode_image, store_file
 from conference.core.permissions import ROLE_RANK, Role
-from conference.core.signals import membership_changed
+from conference.core.signals import attendee_registered, membership_changed
 from conference.core.timeutil import is_valid_timezone
 from conference.events.models import Event, EventMembership, LinkVisibility, PendingRole, RegistrationMode
 from conference.extensions import db
@@ -98,7 +98,8 @@ def update_event(event: Event, **changes: Any) -> Event:
 
 
 def register_attendee(event: Event, *, user: User, code: str | None = None) -> EventMembership:
-    """Register `user` for `event` as an attendee; people who already hold a role keep it."""
+    """Register `user` for `event` as an attendee; people who already hold a role keep it. A new registration
+    sends `attendee_registered` in this unit of work (the confirmation mail is queued with it)."""
     existing = membership_of(event, user)
     if existing is not None:
         return existing
@@ -113,6 +114,8 @@ def register_attendee(event: Event, *, user: User, code: str | None = None) -> E
     db.session.add(membership)
     db.session.flush()
     user.forget_roles()
+    attendee_registered.send(current_app._get_current_object(),  # type: ignore[attr-defined]
+                             event_id=event.id, user_id=user.id)
     return membership
 
 

@@ -70,6 +70,9 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("live.api_history", "GET"): MEMBERS,
     ("live.manage", "GET"): MODERATORS,
     ("live.announce", "POST"): ORGANISER,
+    ("mails.announcement", "GET"): ORGANISER,
+    ("mails.announcement", "POST"): ORGANISER,  # preview, test mail to oneself, send (empty form: 400)
+    ("mails.mail_settings", "POST"): MEMBERS,  # one's own reminders and slides notices
     ("live.retention", "POST"): ORGANISER,
     ("live.delete_reported", "POST"): MODERATORS,
     ("live.dismiss_report", "POST"): MODERATORS,

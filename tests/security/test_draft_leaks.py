@@ -392,3 +392,35 @@ def test_public_links_reach_everyone(links: str, registration: str, draft: Draft
     for principal in ("anonymous", "outsider", "attendee"):
         evidence.add("link_checks")
         assert draft.stream_url in _session_page(draft, principal)
+
+
+def test_mails_about_the_agenda_show_no_draft(draft: Draft, evidence: Evidence) -> None:
+    """Reminders and slides notices follow the release: the attendee starred the draft session (with a published
+    deck) and the moved one, asked for both kinds of mail, and the pass runs every five minutes of the day."""
+    from conference.core.mail import OutboxMessage
+    from conference.events.models import Event
+    from conference.mails import services as mail_services
+
+    attendee = db.session.get(User, draft.world.users["attendee"].id)
+    event = db.session.get(Event, draft.world.event.id)
+    mail_services.set_preferences(event, user=attendee, reminder_minutes=60, wants_slides_notice=True)
+    commit()
+    reminders = notices = 0
+    for minute in range(6 * 60, 21 * 60, 5):
+        report = mail_services.send_due_mails(_local(f"{minute // 60:02d}:{minute % 60:02d}"))
+        commit()
+        evidence.add("draft_checks")
+        reminders, notices = reminders + report.reminders, notices + report.slides_notices
+    # (The speaker invitations queued by the fixture name the draft on purpose: they go to the invitees.)
+    mails = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.event_id == event.id,
+                                                                OutboxMessage.recipient == attendee.email)))
+    leaks = [f"mail {mail.subject!r}: {what}" for mail in mails for what in _leaks(draft, mail.subject + mail.body)]
+    leaks += [f"mail {mail.subject!r}: draft time {clock}" for mail in mails for clock in ("15:17", "16:02", "17:43")
+              if clock in mail.body]
+    for leak in leaks:
+        evidence.note("drafts_leaked", leak)
+    assert leaks == []
+    # One reminder, for the moved session at its released time; no notice for the draft session's deck.
+    assert (reminders, notices) == (1, 0)
+    assert [mail.subject for mail in mails] == ["Gleich: Eigener Vortrag"]
+    assert "04.05.2099 11:00 (Saal 1)" in mails[0].body  # 09:00 UTC, released

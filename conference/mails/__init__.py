@@ -1,0 +1,1 @@
+"""Mails attendees get: registration confirmation, session reminders, slides notices, organisers' announcements."""
