@@ -72,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     _configure(app, config or {})
+    _install_id_converter(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_sockets(app)
@@ -106,6 +107,17 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore
     app.session_interface = RequestAwareSessionInterface()
+
+
+def _install_id_converter(app: Flask) -> None:
+    """`<int:...>` in every route of this application is an id: ASCII digits within 1..2^63-1, else 404.
+
+    Replacing werkzeug's own `int` (which takes "٣" as 3 and lets 23 digits through to the database) before
+    any blueprint adds a rule means no route can use the old one; tests/security/test_ids.py checks the map.
+    """
+    from conference.core.ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def _init_extensions(app: Flask) -> None:
