@@ -101,6 +101,9 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
     upload_dir = Path(app.config.get("UPLOAD_DIR") or instance / "uploads")
     upload_dir.mkdir(parents=True, exist_ok=True)
     app.config["UPLOAD_DIR"] = str(upload_dir)
+    # One small limit for every body; a MAX_CONTENT_LENGTH from older settings (it was 100 MB, for all
+    # routes) does not count: only the upload views take large bodies, after their permission checks.
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_FORM_BYTES"])
     if app.config["ASYNC_MODE"] not in ASYNC_MODES:
         raise ValueError(f"CONFERENCE_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
     proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)

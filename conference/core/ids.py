@@ -64,14 +64,6 @@ def parse_count(value: Any, *, maximum: int = MAX_ID) -> int | None:
     return number if number <= maximum else None
 
 
-def coerce_form_id(value: Any) -> int:
-    """`coerce` for WTForms select fields that hold ids: a `ValueError` makes WTForms refuse the choice."""
-    number = parse_id(value)
-    if number is None:
-        raise ValueError(_("Not a valid choice."))
-    return number
-
-
 def _range_pattern(highest: int) -> str:
     """A regular expression for the decimal numbers 1..`highest`, without leading zeros.
 
