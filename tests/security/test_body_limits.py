@@ -8,6 +8,7 @@ and gevent: the JSON bomb of the issue (99 MB of `[[],[],...]` to the token endp
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
@@ -22,8 +23,11 @@ import requests
 from PIL import Image
 
 from conference.core.security import MAX_JSON_DEPTH, MAX_JSON_VALUES
+from tests.conftest import require_service
+from tests.fixtures.presentations import pdf_bytes
 from tests.security.conftest import Evidence, StateGuard, World, assert_refused
-from tests.support.server import running_server
+from tests.support.nginx import NGINX, running_nginx
+from tests.support.server import run_cli, running_server
 
 MB = 1024 * 1024
 
@@ -322,3 +326,53 @@ def test_json_bomb_to_the_token_endpoint_under_a_real_server(tmp_path: Path, asy
         growth = _rss(pid) - before
         assert growth < 5 * MB, f"RSS grew by {growth / MB:.1f} MB"
         assert probe.longest < 0.5, f"/healthz waited {probe.longest:.2f} s"
+
+
+# --- the shipped nginx configuration mirrors the classes ------------------------------------------------------
+
+
+@pytest.mark.server
+def test_shipped_nginx_config_takes_large_bodies_only_on_the_upload_locations(tmp_path: Path,
+                                                                               evidence: Evidence) -> None:
+    require_service("nginx", NGINX is not None, "Debian package nginx-light not installed")
+    with running_server(tmp_path / "instance", "eventlet", demo_attendees=2,
+                        CONFERENCE_TRUSTED_PROXY_COUNT="1") as server, \
+            running_nginx(tmp_path / "nginx", server.ports) as proxy:
+        token = run_cli(["users", "token", "--email", "orga@demo.invalid"], server.env).stdout.split()[-1]
+        sessions = requests.get(f"{proxy}/api/v1/events/digitalkonferenz-2027/sessions", timeout=10).json()
+        session_id = next(s["id"] for s in sessions["sessions"] if s.get("speakers"))
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+        def nginx_refused(response: requests.Response, what: str) -> None:
+            _refused(response, (413,), evidence, what)
+            assert response.json() == {"ok": False, "error": "too_large",
+                                       "message": "The request is larger than allowed here."}, what
+
+        nginx_refused(requests.post(f"{proxy}/api/v1/auth/token", data=b"[]," * MB,
+                                    headers={"Content-Type": "application/json"}, timeout=30), "token 3 MB")
+        nginx_refused(requests.post(f"{proxy}/login", data=b"a=b&" * MB, headers=form, timeout=30), "login 4 MB")
+        nginx_refused(requests.post(f"{proxy}/events/digitalkonferenz-2027/speakers/1/edit", data=b"a" * 7 * MB,
+                                    headers=form, timeout=30), "photo form 7 MB")
+        # Dot segments are resolved before nginx picks the location (and so the limit).
+        connection = http.client.HTTPConnection(proxy.removeprefix("http://"), timeout=30)
+        connection.request("POST", f"/api/v1/sessions/{session_id}/presentations/../../../auth/token",
+                           body=b"[]," * MB, headers={"Content-Type": "application/json"})
+        dotted = connection.getresponse()
+        evidence.add("variants")
+        assert dotted.status == 413, dotted.status
+        connection.close()
+
+        # The upload locations pass large bodies to the app, which decides (here: log in first).
+        for path in (f"/events/digitalkonferenz-2027/sessions/{session_id}/slides",
+                     "/events/digitalkonferenz-2027/speakers/1/edit", "/manage/events/digitalkonferenz-2027/speakers/new"):
+            response = requests.post(f"{proxy}{path}", data=b"a" * 3 * MB, headers=form, timeout=30,
+                                     allow_redirects=False)
+            evidence.response(response, refused=True, what=f"anonymous 3 MB to {path}")
+            assert response.status_code == 302 and "/login" in response.headers["Location"], (path, response.status_code)
+        pdf = pdf_bytes()
+        content = pdf[:9] + b"%" + b"0" * 5 * MB + b"\n" + pdf[9:]
+        upload = requests.post(f"{proxy}/api/v1/sessions/{session_id}/presentations", timeout=60,
+                               headers={"Authorization": f"Bearer {token}"}, files={"file": ("Folien.pdf", content)})
+        evidence.response(upload, refused=False, what="5 MB slides through nginx")
+        assert upload.status_code == 201, upload.text[:300]
+        assert upload.json()["size"] == len(content)
