@@ -78,6 +78,19 @@ def _protect_from_csrf() -> None:
 
 _exempt_endpoints: set[str] = set()
 _upload_endpoints: set[str] = set()
+_body_limits: dict[str, int] = {}
+
+
+def limit_request_body(endpoint: str, max_bytes: int) -> None:
+    """A smaller body limit than MAX_FORM_BYTES for `endpoint`, set once routing found it (before the CSRF
+    check or the view reads anything)."""
+    _body_limits[endpoint] = max_bytes
+
+
+def apply_body_limit() -> None:
+    limit = _body_limits.get(request.endpoint or "") if request.routing_exception is None else None
+    if limit is not None:
+        request.max_content_length = min(limit, request.max_content_length or limit)
 
 
 def upload_endpoint(endpoint: str) -> None:
@@ -103,7 +116,8 @@ def body_limit_message(limit: int | None) -> str:
 
     if limit is None:
         return _("The request is larger than allowed.")
-    return _("The request is larger than allowed here (at most %(size)s MB).", size=f"{limit / 1048576:.3g}")
+    size = f"{limit / 1048576:.3g} MB" if limit >= 1048576 else f"{limit / 1024:.3g} KB"
+    return _("The request is larger than allowed here (at most %(size)s).", size=size)
 
 
 #: Never in text people type: C0 controls but tab/newline/return, DEL, bidi overrides/embeddings/isolates
@@ -346,6 +360,7 @@ def add_security_headers(response: Response) -> Response:
 def register_security(app: Flask) -> None:
     install_login_loaders()
     app.request_class = CheckedRequest  # the text check runs when a view first reads text (after routing)
+    app.before_request(apply_body_limit)
     app.before_request(check_csrf)
     app.after_request(add_security_headers)
     # Outermost, after Flask-SocketIO wrapped the app: Engine.IO answers get the headers too.

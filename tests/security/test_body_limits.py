@@ -135,6 +135,18 @@ def test_json_at_the_bounds_is_parsed(world: World, evidence: Evidence) -> None:
     assert_refused(response, 401, evidence, f"{MAX_JSON_VALUES} values")
 
 
+def test_a_tighter_limit_for_one_endpoint_holds_before_the_csrf_check(world: World, evidence: Evidence,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from conference.core import security
+
+    monkeypatch.setitem(security._body_limits, "auth.login", 16 * 1024)
+    body = CountingBody(20 * 1024, b"a=b&")
+    response = _send(world, "anonymous", "POST", "/login", body, "application/x-www-form-urlencoded")
+    assert_refused(response, 413, evidence, "20 KB to a 16 KB endpoint")
+    assert "at most 16 KB" in response.get_data(as_text=True)
+    assert body.taken == 0
+
+
 def test_form_with_too_many_fields_is_refused_before_parsing(world: World, evidence: Evidence) -> None:
     client = world.app.test_client()
     for count in (101, 200_000):
