@@ -104,6 +104,9 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str | None = None, code: str | None = None,
                    field: str | None = None) -> tuple[Response | str, int]:
+    from conference.core.security import end_text_checks
+
+    end_text_checks()
     text = message or str(ERROR_TEXTS.get(status, ERROR_TEXTS[500]))
     if wants_json():
         body: dict[str, Any] = {"ok": False, "error": code or _default_code(status), "message": text}

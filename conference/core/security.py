@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from flask import Flask, Request, Response, g, request, session
+from flask import Flask, Request, Response, g, has_request_context, request, session
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
@@ -274,6 +274,12 @@ class CheckedRequest(Request):
 
 _BASE_ARGS: Any = Request.args  # werkzeug's cached properties, read through by `CheckedRequest`
 _BASE_FORM: Any = Request.form
+
+
+def end_text_checks() -> None:
+    """The answer is an error already: text read while it is rendered is not refused again (no 500)."""
+    if has_request_context():
+        request._get_current_object()._text_paused = True  # type: ignore[attr-defined]
 
 
 @contextmanager

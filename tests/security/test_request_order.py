@@ -191,3 +191,20 @@ def test_unknown_address_is_404_before_csrf(method: str, world: World, evidence:
     """No CSRF page for an address that does not exist (the cookie is there, the token is not)."""
     response = world.client("organiser").open("/manage/events/alpha/no-such-page", method=method, data={"x": "1"})
     assert_refused(response, 404, evidence, f"{method} unknown address")
+
+
+def test_an_error_page_that_reads_the_query_stays_an_error(app: Flask, client: FlaskClient,
+                                                          evidence: Evidence) -> None:
+    """The text check refuses what a view reads; once the answer is an error, rendering it reads freely."""
+    from flask import request
+
+    from conference.core.errors import error_response
+
+    @app.errorhandler(404)
+    def not_found(error: Any) -> Any:
+        body, status = error_response(404)
+        return body, status, {"X-Query-Fields": str(len(request.args))}
+
+    response = client.get("/no-such-page?q=%01")
+    assert_refused(response, 404, evidence, "404 page reading a bad query")
+    assert response.headers["X-Query-Fields"] == "1"
