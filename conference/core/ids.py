@@ -64,6 +64,12 @@ def parse_count(value: Any, *, maximum: int = MAX_ID) -> int | None:
     return number if number <= maximum else None
 
 
+def choice_id(value: Any) -> int | None:
+    """`coerce` of WTForms select fields that hold ids (0 for a "none" or "new" choice): a malformed or
+    out-of-range value becomes None, which is no choice, instead of what `int()` makes of it."""
+    return parse_id(value, minimum=0)
+
+
 def _range_pattern(highest: int) -> str:
     """A regular expression for the decimal numbers 1..`highest`, without leading zeros.
 

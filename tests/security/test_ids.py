@@ -267,6 +267,27 @@ def test_malformed_numbers_in_organiser_forms_are_refused(world: World, guard: S
     guard.assert_unchanged("form numbers")
 
 
+def test_invitation_form_takes_ids_in_ascii_only(world: World, guard: StateGuard, evidence: Evidence) -> None:
+    """Arabic-Indic digits are a number to `int()`; a select field of ids must not take them for the session."""
+    client = world.client("organiser")
+    csrf = world.csrf("organiser")
+    guard.take()
+    arabic = str(world.foreign_session.id).translate(str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664"
+                                                                                  "\u0665\u0666\u0667\u0668\u0669"))
+    for what, value in (("arabic-indic", arabic), ("fullwidth", "\uff11"),
+                        ("23 digits", "1" * 23), ("superscript", "\u00b2")):
+        response = client.post("/manage/events/alpha/speakers/invite", data={
+            "csrf_token": csrf, "session_id": value, "speaker_id": "0", "name": "Neu", "email": "neu@example.org",
+            "role": "speaker"})
+        assert_refused(response, 400, evidence, f"invitation session_id {what}")
+    guard.assert_unchanged("invitation ids")
+    response = client.post("/manage/events/alpha/speakers/invite", data={
+        "csrf_token": csrf, "session_id": str(world.foreign_session.id), "speaker_id": "0", "name": "Neu",
+        "email": "neu@example.org", "role": "speaker"})
+    evidence.response(response, refused=False, what="invitation with an ASCII id")
+    assert response.status_code == 303
+
+
 # --- socket payloads -----------------------------------------------------------------------------------------
 
 #: Socket events and the id field each reads from its payload.
