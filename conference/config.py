@@ -36,7 +36,9 @@ class Config:
     BABEL_DEFAULT_LOCALE = "de"
     BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
     LANGUAGES = ("de", "en")
-    MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # upload limit (presentations), bytes
+    # Body limit of every request but the uploads (JSON and forms). Flask's MAX_CONTENT_LENGTH is set from
+    # it; upload views raise it per request once the caller may upload (`core.security.accept_upload`).
+    MAX_FORM_BYTES = 1024 * 1024
     MAX_FORM_MEMORY_SIZE = 500 * 1024
     MAX_FORM_PARTS = 100
     PASSWORD_MIN_LENGTH = 10
@@ -85,8 +87,8 @@ class Config:
 def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
     """Read `CONFERENCE_*` variables; values that look like JSON numbers stay strings except known ints."""
     environ = environ if environ is not None else os.environ
-    ints = {"MAX_CONTENT_LENGTH", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT", "MAIL_TIMEOUT",
-            "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
+    ints = {"MAX_CONTENT_LENGTH", "MAX_FORM_BYTES", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
+            "MAIL_TIMEOUT", "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
             "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}

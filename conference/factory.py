@@ -85,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     _configure(app, config or {})
+    _install_id_converter(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_sockets(app)
@@ -113,12 +114,26 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
     upload_dir = Path(app.config.get("UPLOAD_DIR") or instance / "uploads")
     upload_dir.mkdir(parents=True, exist_ok=True)
     app.config["UPLOAD_DIR"] = str(upload_dir)
+    # One small limit for every body; a MAX_CONTENT_LENGTH from older settings (it was 100 MB, for all
+    # routes) does not count: only the upload views take large bodies, after their permission checks.
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_FORM_BYTES"])
     if app.config["ASYNC_MODE"] not in ASYNC_MODES:
         raise ValueError(f"CONFERENCE_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
     proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore
     app.session_interface = RequestAwareSessionInterface()
+
+
+def _install_id_converter(app: Flask) -> None:
+    """`<int:...>` in every route of this application is an id: ASCII digits within 1..2^63-1, else 404.
+
+    Replacing werkzeug's own `int` (which takes "٣" as 3 and lets 23 digits through to the database) before
+    any blueprint adds a rule means no route can use the old one; tests/security/test_ids.py checks the map.
+    """
+    from conference.core.ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def _init_extensions(app: Flask) -> None:

@@ -20,8 +20,9 @@ from conference.agenda.openapi import openapi_document
 from conference.agenda.public import released_sessions
 from conference.agenda.schedule import Schedule, published_schedule, session_payload, working_schedule
 from conference.core import after_commit
-from conference.core.api import Unauthenticated, api_login_required, field, json_body
+from conference.core.api import Unauthenticated, api_login_required, field, id_field, json_body
 from conference.core.errors import NotAllowed, NotFound, ValidationFailed
+from conference.core.ids import require_id
 from conference.core.permissions import Permission, has_permission
 from conference.core.timeutil import isoformat, parse_iso_datetime
 from conference.events.access import event_permission_required, load_event
@@ -97,9 +98,10 @@ def _speakers(event: Event, value: Any) -> list[tuple[SpeakerProfile, str]]:
     entries: list[tuple[Any, Any]] = []
     for item in value:
         if isinstance(item, dict):
-            entries.append((item.get("id"), item.get("role", SpeakerRole.SPEAKER.value)))
+            entries.append((require_id(item.get("id"), field="speakers"),
+                            item.get("role", SpeakerRole.SPEAKER.value)))
         else:
-            entries.append((item, SpeakerRole.SPEAKER.value))
+            entries.append((require_id(item, field="speakers"), SpeakerRole.SPEAKER.value))
     return services.speakers_in_event(event, entries)
 
 
@@ -113,7 +115,7 @@ def _time(event: Event, data: dict[str, Any], name: str) -> datetime:
 
 
 def _place(event: Event, data: dict[str, Any], slot: TimetableSlot | None = None) -> tuple[Any, datetime, datetime]:
-    room = services.room_in_event(event, field(data, "room_id", int)) if "room_id" in data or slot is None \
+    room = services.room_in_event(event, id_field(data, "room_id")) if "room_id" in data or slot is None \
         else slot.room
     start = _time(event, data, "start") if "start" in data or slot is None else slot.start_at
     end = _time(event, data, "end") if "end" in data or slot is None else slot.end_at
@@ -133,7 +135,7 @@ def _session_response(event: Event, session_id: int, warnings: list[services.Pro
 def api_create_session(event: Event) -> Any:
     data = json_body()
     _reject_unknown(data, SESSION_FIELDS - {"cancelled"})
-    track = services.track_in_event(event, field(data, "track_id", int, required=False))
+    track = services.track_in_event(event, id_field(data, "track_id", required=False))
     speakers = _speakers(event, data["speakers"]) if data.get("speakers") is not None else []
     session = services.create_session(
         event, title=field(data, "title", str, max_length=services.TITLE_MAX),
@@ -162,7 +164,7 @@ def api_update_session(event: Event, session_id: int) -> Any:
         if name in data:
             changes[name] = field(data, name, kind, max_length=limit)
     if "track_id" in data:
-        changes["track"] = services.track_in_event(event, field(data, "track_id", int, required=False))
+        changes["track"] = services.track_in_event(event, id_field(data, "track_id", required=False))
     if "speakers" in data:
         changes["speakers"] = _speakers(event, data["speakers"])
     warnings = services.update_session(session, actor=current_user, **changes)

@@ -27,6 +27,7 @@ from conference.agenda.models import AgendaRelease, Room, Track
 from conference.agenda.schedule import working_schedule
 from conference.core import after_commit
 from conference.core.errors import DomainError
+from conference.core.ids import parse_id
 from conference.core.permissions import Permission
 from conference.events.access import event_permission_required
 from conference.events.models import Event
@@ -110,8 +111,8 @@ def _form_errors(form: Any) -> str:
 
 
 def _session_values(event: Event, form: SessionForm) -> dict[str, Any]:
-    entries = [(int(row.speaker.data), row.role.data) for row in form.speakers if row.speaker.data]
-    track_id = int(form.track_id.data) if form.track_id.data else None
+    entries = [(parse_id(row.speaker.data), row.role.data) for row in form.speakers if row.speaker.data]
+    track_id = parse_id(form.track_id.data) if form.track_id.data else None
     return {"title": form.title.data or "", "abstract": form.abstract.data or "", "kind": form.kind.data,
             "language": form.language.data, "track": services.track_in_event(event, track_id),
             "speakers": services.speakers_in_event(event, entries)}
@@ -153,7 +154,7 @@ def manage_session(event: Event, session_id: int) -> Any:
 
 
 def _slot_times(event: Event, form: SlotForm) -> tuple[Room, datetime, datetime]:
-    room = services.room_in_event(event, int(form.room_id.data) if (form.room_id.data or "").isdigit() else None)
+    room = services.room_in_event(event, parse_id(form.room_id.data))
     day = date.fromisoformat(form.day.data)
     start: time = form.start.data  # type: ignore[assignment]
     end: time = form.end.data  # type: ignore[assignment]

@@ -28,6 +28,7 @@ from conference.agenda.models import (
     SessionSpeaker,
     Track,
 )
+from conference.core.ids import parse_id
 from conference.core.timeutil import isoformat
 from conference.events.models import Event
 from conference.extensions import db
@@ -402,11 +403,12 @@ class Filters:
 
 
 def parse_filters(args: Any) -> Filters:
-    """Filters from query parameters; unknown or malformed values are ignored (a public page never fails)."""
+    """Filters from query parameters; unknown or malformed values (a `track` that is not an id, see
+    `conference.core.ids`) are ignored: a filter narrows a public page, it never fails it."""
     track = args.get("track", "")
     language = args.get("language", "")
     kind = args.get("kind", "")
-    return Filters(track=int(track) if track.isdigit() and len(track) < 10 else None,
+    return Filters(track=parse_id(track),
                    language=language if language in ("de", "en") else None,
                    kind=kind if kind in set(SessionKind) else None,
                    query=args.get("q", "")[:100].strip())

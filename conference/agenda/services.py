@@ -42,6 +42,7 @@ from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, NotFound, ValidationFailed
+from conference.core.ids import parse_id
 from conference.core.security import has_forbidden_text
 from conference.core.signals import agenda_released
 from conference.events.models import Event
@@ -77,7 +78,8 @@ class Problem:
 
 
 def room_in_event(event: Event, room_id: Any, *, field: str = "room_id") -> Room:
-    room = db.session.get(Room, room_id) if isinstance(room_id, int) and not isinstance(room_id, bool) else None
+    number = parse_id(room_id) if not isinstance(room_id, str) else None
+    room = db.session.get(Room, number) if number is not None else None
     if room is None or room.event_id != event.id:
         raise ValidationFailed(_("Unknown room."), field=field, code="unknown_room")
     return room
@@ -86,8 +88,8 @@ def room_in_event(event: Event, room_id: Any, *, field: str = "room_id") -> Room
 def track_in_event(event: Event, track_id: Any, *, field: str = "track_id") -> Track | None:
     if track_id is None or track_id == "":
         return None
-    track = db.session.get(Track, track_id) if isinstance(track_id, int) and not isinstance(track_id, bool) \
-        else None
+    number = parse_id(track_id) if not isinstance(track_id, str) else None
+    track = db.session.get(Track, number) if number is not None else None
     if track is None or track.event_id != event.id:
         raise ValidationFailed(_("Unknown track."), field=field, code="unknown_track")
     return track
@@ -120,7 +122,7 @@ def speakers_in_event(event: Event, entries: Sequence[tuple[Any, Any]], *,
     if len(entries) > MAX_SPEAKERS:
         raise ValidationFailed(_("A session may have at most %(n)d speakers.", n=MAX_SPEAKERS), field=field)
     ids = [speaker_id for speaker_id, _role in entries]
-    if any(not isinstance(i, int) or isinstance(i, bool) for i in ids):
+    if any(isinstance(i, str) or parse_id(i) is None for i in ids):
         raise ValidationFailed(_("Speakers are given by their numeric id."), field=field)
     if len(set(ids)) != len(ids):
         raise ValidationFailed(_("A speaker is listed twice."), field=field)
@@ -648,10 +650,10 @@ def calendar_feed_token(feed: CalendarFeed) -> str:
 
 def calendar_feed_for_token(event: Event, token: str) -> CalendarFeed | None:
     """The active feed this token belongs to, or None (compared in constant time)."""
-    feed_id, _sep, _rest = token.partition("-")
-    if not feed_id.isdigit() or len(token) > 80:
+    feed_id = parse_id(token.partition("-")[0])
+    if feed_id is None or len(token) > 80:
         return None
-    feed = db.session.get(CalendarFeed, int(feed_id))
+    feed = db.session.get(CalendarFeed, feed_id)
     if feed is None or feed.event_id != event.id or feed.revoked_at is not None or feed.user.is_disabled:
         return None
     return feed if hmac.compare_digest(calendar_feed_token(feed), token) else None

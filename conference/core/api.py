@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from conference.core.errors import DomainError, ValidationFailed
+from conference.core.ids import require_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +51,15 @@ def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *, req
             _("The field '%(name)s' may have at most %(n)d characters.", name=name, n=max_length), field=name
         )
     return value
+
+
+def id_field(data: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    """Read one id field (a JSON number within 1..2^63-1, see `conference.core.ids`), or a 400 naming it."""
+    if name not in data or data[name] is None:
+        if required:
+            raise ValidationFailed(_("The field '%(name)s' is required.", name=name), field=name)
+        return None
+    return require_id(data[name], field=name)
 
 
 def api_login_required(view: F) -> F:

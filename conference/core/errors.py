@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
@@ -72,7 +72,7 @@ ERROR_TITLES = {
     404: _l("Page not found"),
     405: _l("Method not allowed"),
     409: _l("Conflict"),
-    413: _l("File too large"),
+    413: _l("Too large"),
     429: _l("Too many requests"),
     500: _l("Internal error"),
     503: _l("Temporarily unavailable"),
@@ -104,6 +104,9 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str | None = None, code: str | None = None,
                    field: str | None = None) -> tuple[Response | str, int]:
+    from conference.core.security import end_text_checks
+
+    end_text_checks()
     text = message or str(ERROR_TEXTS.get(status, ERROR_TEXTS[500]))
     if wants_json():
         body: dict[str, Any] = {"ok": False, "error": code or _default_code(status), "message": text}
@@ -134,11 +137,15 @@ def register_error_handlers(app: Flask) -> None:
         if status < 400:
             return error
         description = error.description if getattr(error, "custom_message", False) else None
-        response, code = error_response(status, description)
+        if status == 413 and description is None:
+            from conference.core.security import body_limit_message
+
+            description = body_limit_message(request.max_content_length)
+        response = make_response(error_response(status, description, getattr(error, "error_code", None)))
         valid_methods = getattr(error, "valid_methods", None)
-        if status == 405 and valid_methods and isinstance(response, Response):
-            response.headers["Allow"] = ", ".join(valid_methods)
-        return response, code
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)  # the HTML page too, not only JSON
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> tuple[Response | str, int]:

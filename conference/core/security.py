@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from flask import Flask, Response, g, request, session
+from flask import Flask, Request, Response, g, has_request_context, request, session
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from conference.extensions import csrf, login_manager
 
@@ -59,26 +62,72 @@ def install_login_loaders() -> None:
 
 
 def check_csrf() -> None:
-    """CSRF on every unsafe request, except API calls authenticated by a bearer token (no ambient cookie)."""
-    if request.method not in UNSAFE_METHODS:
+    """CSRF on every unsafe request, except API calls authenticated by a bearer token (no ambient cookie).
+
+    Runs after routing: an unknown address or a wrong method answers 404/405 (with `Allow`) whatever the
+    token. Upload endpoints check it in the view, once the caller is known (`accept_upload`).
+    """
+    if request.method not in UNSAFE_METHODS or request.routing_exception is not None:
         return
+    if request.endpoint in _upload_endpoints:
+        return
+    _protect_from_csrf()
+
+
+def _protect_from_csrf() -> None:
     if bearer_token() is not None:
         return
     if request.path.startswith("/api/") and not session.get("_user_id"):
         return  # no cookie login to ride on: the API answers 401 itself (CSRF protects cookie sessions)
-    view = request.endpoint and request.url_rule and request.url_rule.endpoint
-    if view in _exempt_endpoints:
+    if request.endpoint in _exempt_endpoints:
         return
-    csrf.protect()
+    with _text_check_paused():  # the token is read from the form; the view's own reading checks the text
+        csrf.protect()
 
 
 _exempt_endpoints: set[str] = set()
+_upload_endpoints: set[str] = set()
 _body_limits: dict[str, int] = {}
 
 
 def limit_request_body(endpoint: str, max_bytes: int) -> None:
-    """A smaller body limit for `endpoint`, applied before anything (CSRF, the text check) parses the form."""
+    """A smaller body limit than MAX_FORM_BYTES for `endpoint`, set once routing found it (before the CSRF
+    check or the view reads anything)."""
     _body_limits[endpoint] = max_bytes
+
+
+def apply_body_limit() -> None:
+    limit = _body_limits.get(request.endpoint or "") if request.routing_exception is None else None
+    if limit is not None:
+        request.max_content_length = min(limit, request.max_content_length or limit)
+
+
+def upload_endpoint(endpoint: str) -> None:
+    """`endpoint` takes a large body, but only from a caller it has checked: nothing reads the body before
+    the view (no CSRF form parse), and the view calls `accept_upload` after its authentication and
+    permission checks. Every other endpoint keeps the small default limit (`MAX_FORM_BYTES`)."""
+    _upload_endpoints.add(endpoint)
+
+
+def accept_upload(max_bytes: int, *, check_csrf: bool = True) -> None:
+    """In an upload view, once the caller may upload: raise this request's body limit to `max_bytes`, refuse
+    a larger declared body at once (413, unread) and run the CSRF check deferred for upload endpoints
+    (`check_csrf=False` for views that check the token inside a streamed body themselves)."""
+    request.max_content_length = max_bytes
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise RequestEntityTooLarge()
+    if check_csrf and request.method in UNSAFE_METHODS:
+        _protect_from_csrf()
+
+
+def body_limit_message(limit: int | None) -> str:
+    from flask_babel import gettext as _
+
+    if limit is None:
+        return _("The request is larger than allowed.")
+    size = f"{limit / 1048576:.3g} MB" if limit >= 1048576 else f"{limit / 1024:.3g} KB"
+    return _("The request is larger than allowed here (at most %(size)s).", size=size)
+
 
 #: Never in text people type: C0 controls but tab/newline/return, DEL, bidi overrides/embeddings/isolates
 #: (they make "gpj.exe" look like "exe.jpg"), U+FFFD (what invalid UTF-8 turns into) and lone surrogates.
@@ -89,8 +138,45 @@ def has_forbidden_text(value: str) -> bool:
     return FORBIDDEN_TEXT.search(value) is not None
 
 
+MAX_JSON_DEPTH = 32
+MAX_JSON_VALUES = 10_000  # API bodies are small objects; a million tiny values is an attack on memory
+_JSON_STRING = re.compile(rb'"[^"]*"')  # after escaped backslashes and quotes are gone
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_TOO_DEEP = b"[" * (MAX_JSON_DEPTH + 1)
+
+
+def check_json_shape(raw: bytes) -> str | None:
+    """Why `raw` may not be parsed, or None: nesting deeper than MAX_JSON_DEPTH (Python's parser recurses and
+    fails with RecursionError), more than MAX_JSON_VALUES values, keys and containers (each one an object in
+    memory; the count is an upper bound).
+
+    Looks at the bytes only, with C-speed steps bounded by the limits themselves, before anything is built:
+    strings are cut out (at most MAX_JSON_VALUES of them), then each round of removing innermost bracket
+    pairs peels one level of nesting.
+    """
+    from flask_babel import gettext as _
+
+    too_many = _("The JSON body has more than %(n)d values.", n=MAX_JSON_VALUES)
+    too_deep = _("The JSON body is nested more than %(n)d levels deep.", n=MAX_JSON_DEPTH)
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if unescaped.count(b'"') > 2 * MAX_JSON_VALUES:  # every string is a value or a key
+        return too_many
+    structure = _JSON_STRING.sub(b"", unescaped)
+    brackets = structure.translate(None, _NOT_A_BRACKET).replace(b"{", b"[").replace(b"}", b"]")
+    if _TOO_DEEP in brackets:
+        return too_deep
+    if structure.count(b",") + structure.count(b":") + len(brackets) // 2 + 1 > MAX_JSON_VALUES:
+        return too_many
+    for _level in range(MAX_JSON_DEPTH + 1):
+        peeled = brackets.replace(b"[]", b"")
+        if len(peeled) == len(brackets):
+            return None  # nothing nested is left (unbalanced brackets are the parser's to refuse)
+        brackets = peeled
+    return too_deep
+
+
 def _json_strings(value: Any, depth: int = 0) -> Iterable[str]:
-    if depth > 32:
+    if depth > MAX_JSON_DEPTH:
         yield "\x00"  # absurd nesting is refused like bad text
     elif isinstance(value, str):
         yield value
@@ -103,9 +189,6 @@ def _json_strings(value: Any, depth: int = 0) -> Iterable[str]:
             yield from _json_strings(item, depth + 1)
 
 
-MAX_CHECKED_FORM_BYTES = 1024 * 1024
-
-
 def is_utf8_urlencoded(raw: bytes) -> bool:
     """Werkzeug keeps undecodable %-escapes as literal text; we want to know that they were there."""
     try:
@@ -116,34 +199,106 @@ def is_utf8_urlencoded(raw: bytes) -> bool:
     return True
 
 
-def reject_malformed_text() -> Any:
-    """Refuse, at the boundary, text no field may hold: invalid UTF-8, NUL and other controls, bidi overrides.
+class MalformedText(BadRequest):
+    """Text no field may hold; raised when a view first reads the query string, the form or the JSON body."""
 
-    Query strings, form fields and JSON bodies are checked; streamed uploads (CSRF-exempt multipart endpoints
-    that parse their own body) are left to their own checks. The domains check the same rule again.
+    error_code = "invalid_text"
+    custom_message = True
+
+
+class MalformedBody(BadRequest):
+    """A body that is refused before it is parsed (too deep, too many values or fields)."""
+
+    error_code = "invalid_body"
+    custom_message = True
+
+
+def _require_clean(values: Iterable[str], *, utf8: bool = True) -> None:
+    if not utf8 or any(has_forbidden_text(value) for value in values):
+        from flask_babel import gettext as _
+
+        raise MalformedText(_("The text contains characters that are not allowed."))
+
+
+class CheckedRequest(Request):
+    """Flask's request, with the boundary's text rule applied when a view first reads text from it.
+
+    Refused at the boundary is text no field may hold: invalid UTF-8, NUL and other controls, bidi overrides
+    (the domains check the same rule again). The check runs on the first read of `args`, `form` (and
+    `values`) and `get_json()`, so after routing (404/405) and after the view's own loading and permission
+    checks (404/401/403): a refusal never tells an outsider more than the address would. Streamed uploads
+    parse their own body and check their own fields. JSON bodies are also bounded in depth and number of
+    values before they are parsed, urlencoded forms in number of fields (werkzeug bounds multipart only).
     """
-    from flask_babel import gettext as _
 
-    from conference.core.errors import error_response
+    _text_paused = False
 
-    if request.endpoint in _body_limits:
-        request.max_content_length = _body_limits[request.endpoint]
-    texts: list[Iterable[str]] = [(v for _k, v in request.args.items(multi=True))]
-    valid = is_utf8_urlencoded(request.query_string)
-    if valid and request.mimetype == "application/x-www-form-urlencoded" \
-            and (request.content_length or 0) <= MAX_CHECKED_FORM_BYTES:
-        valid = is_utf8_urlencoded(request.get_data(cache=True))  # the form parser reads the cached body
-    if not valid:
-        return error_response(400, _("The text contains characters that are not allowed."), "invalid_text")
-    if request.mimetype == "application/x-www-form-urlencoded" or (
-            request.mimetype == "multipart/form-data" and request.endpoint not in _exempt_endpoints):
-        texts.append(v for _k, v in request.form.items(multi=True))
-    elif request.is_json and 0 < (request.content_length or 0) <= MAX_CHECKED_FORM_BYTES:
-        texts.append(_json_strings(request.get_json(silent=True)))
-    for values in texts:
-        if any(has_forbidden_text(value) for value in values):
-            return error_response(400, _("The text contains characters that are not allowed."), "invalid_text")
-    return None
+    @property
+    def args(self) -> MultiDict[str, str]:
+        args: MultiDict[str, str] = _BASE_ARGS.__get__(self, type(self))
+        if self._text_unchecked("args"):
+            _require_clean((v for _k, v in args.items(multi=True)), utf8=is_utf8_urlencoded(self.query_string))
+        return args
+
+    @property
+    def form(self) -> ImmutableMultiDict[str, str]:
+        form: ImmutableMultiDict[str, str] = _BASE_FORM.__get__(self, type(self))
+        if self._text_unchecked("form"):
+            _require_clean((v for _k, v in form.items(multi=True)), utf8=self.__dict__.get("_form_utf8", True))
+        return form
+
+    def _load_form_data(self) -> None:
+        if "form" in self.__dict__:
+            return
+        if self.mimetype == "application/x-www-form-urlencoded":
+            raw = self.get_data(cache=True)  # within the body limit; the form parser reads the cached body
+            parts = self.max_form_parts
+            if parts is not None and raw.count(b"&") >= parts:
+                from flask_babel import gettext as _
+
+                raise MalformedBody(_("The form has more than %(n)d fields.", n=parts))
+            self.__dict__["_form_utf8"] = is_utf8_urlencoded(raw)
+        super()._load_form_data()
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if (force or self.is_json) and self._text_unchecked("json-shape"):
+            problem = check_json_shape(self.get_data(cache=True))
+            if problem is not None:
+                raise MalformedBody(problem)
+        data = super().get_json(force=force, silent=silent, cache=cache)
+        if data is not None and self._text_unchecked("json"):
+            _require_clean(_json_strings(data))
+        return data
+
+    def _text_unchecked(self, part: str) -> bool:
+        """True once per part, and never while the check is paused (the CSRF check reads the form first)."""
+        if self._text_paused:
+            return False
+        checked: set[str] = self.__dict__.setdefault("_text_checked", set())
+        if part in checked:
+            return False
+        checked.add(part)
+        return True
+
+
+_BASE_ARGS: Any = Request.args  # werkzeug's cached properties, read through by `CheckedRequest`
+_BASE_FORM: Any = Request.form
+
+
+def end_text_checks() -> None:
+    """The answer is an error already: text read while it is rendered is not refused again (no 500)."""
+    if has_request_context():
+        request._get_current_object()._text_paused = True  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _text_check_paused() -> Iterator[None]:
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    current._text_paused = True
+    try:
+        yield
+    finally:
+        current._text_paused = False
 
 
 def csrf_exempt_endpoint(endpoint: str) -> None:
@@ -219,7 +374,8 @@ def add_security_headers(response: Response) -> Response:
 
 def register_security(app: Flask) -> None:
     install_login_loaders()
-    app.before_request(reject_malformed_text)  # first: it reads the raw form body before anything parses it
+    app.request_class = CheckedRequest  # the text check runs when a view first reads text (after routing)
+    app.before_request(apply_body_limit)
     app.before_request(check_csrf)
     app.after_request(add_security_headers)
     # Outermost, after Flask-SocketIO wrapped the app: Engine.IO answers get the headers too.

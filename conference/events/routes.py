@@ -17,7 +17,7 @@ from conference.core.contrast import COLOR
 from conference.core.errors import DomainError, NotFound
 from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Attempt, Counter, client_address
-from conference.core.security import limit_request_body
+from conference.core.security import accept_upload, upload_endpoint
 from conference.core.signals import account_data, account_erasing, address_verified
 from conference.events import services
 from conference.events.access import event_permission_required, load_event
@@ -33,8 +33,9 @@ def _setup(state: BlueprintSetupState) -> None:
     address_verified.connect(services.apply_pending_roles)  # roles that waited for a confirmed address
     account_data.connect(services.account_data)
     account_erasing.connect(services.erase_account)
-    # The logo limit must hold before the CSRF check reads the form (a view sets it too late).
-    limit_request_body("events.manage_branding", services.LOGO_MAX_BYTES + 64 * 1024)
+    # The branding form takes a logo's size only from the event's organisers: its CSRF check waits until the
+    # view knows the caller (`accept_upload`); everyone else meets the small default limit.
+    upload_endpoint("events.manage_branding")
 
 
 def visible_events() -> list[Event]:
@@ -119,6 +120,7 @@ def manage_event(event: Event) -> Any:
 @bp.route("/manage/events/<slug>/branding", methods=["GET", "POST"])
 @event_permission_required(Permission.MANAGE_EVENT)
 def manage_branding(event: Event) -> Any:
+    accept_upload(services.LOGO_MAX_BYTES + 64 * 1024)  # an organiser of the event: a logo's size, then CSRF
     form = BrandingForm(obj=event)
     if form.validate_on_submit():
         upload = form.logo.data if form.logo.data and getattr(form.logo.data, "filename", "") else None

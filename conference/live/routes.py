@@ -15,6 +15,7 @@ from conference.agenda.public import released_sessions
 from conference.auth.services import find_user_by_email
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound, ValidationFailed
+from conference.core.ids import optional_id, parse_count
 from conference.core.permissions import Permission, has_permission
 from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event, require
@@ -51,10 +52,8 @@ def api_history(slug: str) -> Any:
     services.require_released_room(services.load_room_info(room.name), may_manage_agenda=has_permission(
         current_user, event, Permission.MANAGE_AGENDA))
     services.check_can_join(room, current_user)
-    after = request.args.get("after_id")
-    if after is not None and not after.isdigit():
-        raise ValidationFailed(_("The field 'after_id' must be a whole number."), field="after_id")
-    messages = services.history(room, after_id=int(after) if after else None)
+    after_id = optional_id(request.args.get("after_id"), field="after_id", minimum=0, text=True)
+    messages = services.history(room, after_id=after_id)
     return jsonify({"ok": True, "room": room.name, "messages": [services.message_payload(m) for m in messages]})
 
 
@@ -153,10 +152,11 @@ def add_sanction(event: Event) -> Any:
         if user is None:
             raise NotFound(_("No account with this e-mail address."), field="email")
         minutes_text = request.form.get("minutes", "").strip()
-        if minutes_text and not minutes_text.isdigit():
+        minutes = parse_count(minutes_text) if minutes_text else None
+        if minutes_text and minutes is None:
             raise ValidationFailed(_("The duration must be a whole number of minutes."), field="minutes")
-        services.sanction_user(event, user=user, kind=request.form.get("kind", ""),
-                               minutes=int(minutes_text) if minutes_text else None, actor=current_user)
+        services.sanction_user(event, user=user, kind=request.form.get("kind", ""), minutes=minutes,
+                               actor=current_user)
 
     return _run(event, action, _("Saved."))
 
@@ -177,10 +177,10 @@ def slow_mode(event: Event) -> Any:
         room = services.resolve_room(request.form.get("room", ""))
         if room.event.id != event.id:
             raise NotFound(_("There is no such room."), field="room")
-        seconds = request.form.get("seconds", "").strip()
-        if not seconds.isdigit():
+        seconds = parse_count(request.form.get("seconds", "").strip())
+        if seconds is None:
             raise ValidationFailed(_("Slow mode needs a whole number of seconds."), field="seconds")
-        services.set_slow_mode(room, seconds=int(seconds), actor=current_user)
+        services.set_slow_mode(room, seconds=seconds, actor=current_user)
 
     return _run(event, action, _("Slow mode saved."))
 
@@ -197,9 +197,10 @@ def announce(event: Event) -> Any:
 def retention(event: Event) -> Any:
     def action() -> None:
         text = request.form.get("chat_retention_days", "").strip()
-        if text and not text.isdigit():
+        days = parse_count(text) if text else None
+        if text and days is None:
             raise ValidationFailed(_("Days must be a whole number."), field="chat_retention_days")
-        services.set_chat_retention(event, days=int(text) if text else None, actor=current_user)
+        services.set_chat_retention(event, days=days, actor=current_user)
 
     return _run(event, action, _("Chat retention saved."))
 

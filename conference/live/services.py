@@ -24,6 +24,7 @@ from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import execute_committed, utcnow
 from conference.core.errors import Conflict, NotAllowed, NotFound, RateLimited, ValidationFailed
+from conference.core.ids import parse_id
 from conference.core.permissions import Permission, Role, has_permission, permissions_for
 from conference.events.models import Event, EventMembership
 from conference.extensions import db
@@ -93,9 +94,8 @@ def resolve_room(name: Any) -> LiveRoom:
         raise NotFound(_("There is no such room."), code="unknown_room", field="room")
     kind, key = match.groups()
     if kind == "session":
-        if not key.isdigit() or len(key) > 12:
-            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
-        session = db.session.get(ConferenceSession, int(key))
+        session_id = parse_id(key)
+        session = db.session.get(ConferenceSession, session_id) if session_id is not None else None
         if session is None or session.event is None:
             raise NotFound(_("There is no such room."), code="unknown_room", field="room")
         return LiveRoom(name, kind, session.event, session)
@@ -147,11 +147,12 @@ def load_room_info(name: Any) -> RoomInfo:
     closes_at: datetime | None = None
     is_released = True
     if kind == "session":
-        if not key.isdigit() or len(key) > 12:
+        number = parse_id(key)
+        if number is None:
             raise NotFound(_("There is no such room."), code="unknown_room", field="room")
         found = db.session.execute(select(ConferenceSession.id, Event)
                                    .join(Event, Event.id == ConferenceSession.event_id)
-                                   .where(ConferenceSession.id == int(key))).first()
+                                   .where(ConferenceSession.id == number)).first()
         if found is None:
             raise NotFound(_("There is no such room."), code="unknown_room", field="room")
         session_id, event = found
@@ -360,7 +361,8 @@ def clean_client_id(value: Any) -> str:
     return value
 
 
-def clean_id(value: Any, *, field: str) -> int:
+def clean_number(value: Any, *, field: str) -> int:
+    """A whole JSON number (minutes, seconds); ids go through `conference.core.ids` instead."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
         raise ValidationFailed(_("The field '%(name)s' must be a whole number.", name=field), field=field)
     return value

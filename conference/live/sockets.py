@@ -19,6 +19,7 @@ from conference.auth import services as auth_services
 from conference.auth.models import User, hash_secret
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotAllowed, ValidationFailed
+from conference.core.ids import require_id
 from conference.core.permissions import Permission, has_permission
 from conference.core.signals import (
     account_erased,
@@ -83,6 +84,10 @@ class SocketCall:
         if standing is None or standing.is_disabled:
             raise LoggedOut
         return standing  # type: ignore[no-any-return]
+
+    def id(self, name: str, *, minimum: int = 1) -> int:
+        """The payload's id field `name` (`conference.core.ids`: a number within 1..2^63-1), or a 400 ack."""
+        return require_id(self.data.get(name), field=name, minimum=minimum)
 
     def require(self, event: Event, permission: Permission) -> None:
         if not has_permission(self.user, event, permission):
@@ -283,7 +288,7 @@ def on_chat_history(call: SocketCall) -> dict[str, Any]:
     services.require_join(call.standing)
     after_id = call.data.get("after_id")
     if after_id is not None:
-        after_id = services.clean_id(after_id, field="after_id")
+        after_id = call.id("after_id", minimum=0)
     messages = services.history_payloads(info, after_id=after_id, limit=services.HISTORY_PAGE + 1,
                                          cache=call.state.payloads)
     has_more = len(messages) > services.HISTORY_PAGE
@@ -298,7 +303,7 @@ def on_chat_history(call: SocketCall) -> dict[str, Any]:
 
 @socket_event()
 def on_chat_delete(call: SocketCall) -> dict[str, Any]:
-    message = services.message_in_event(services.clean_id(call.data.get("message_id"), field="message_id"))
+    message = services.message_in_event(call.id("message_id"))
     room = services.resolve_room(message.room)
     call.require(room.event, Permission.MODERATE)
     services.delete_message(message, actor=call.user)
@@ -307,7 +312,7 @@ def on_chat_delete(call: SocketCall) -> dict[str, Any]:
 
 @socket_event()
 def on_chat_report(call: SocketCall) -> dict[str, Any]:
-    message = services.message_in_event(services.clean_id(call.data.get("message_id"), field="message_id"))
+    message = services.message_in_event(call.id("message_id"))
     room = services.resolve_room(message.room)
     services.check_can_join(room, call.user)
     reason = _reason(call.data)
@@ -320,10 +325,10 @@ def on_chat_report(call: SocketCall) -> dict[str, Any]:
 
 def _sanction(call: SocketCall, kind: str) -> dict[str, Any]:
     room = call.room
-    target = services.user_in_event(room.event, services.clean_id(call.data.get("user_id"), field="user_id"))
+    target = services.user_in_event(room.event, call.id("user_id"))
     minutes = call.data.get("minutes")
     if minutes is not None:
-        minutes = services.clean_id(minutes, field="minutes")
+        minutes = services.clean_number(minutes, field="minutes")
     services.sanction_user(room.event, user=target, kind=kind, minutes=minutes, actor=call.user)
     return {"user_id": target.id, "kind": kind}
 
@@ -340,7 +345,7 @@ def on_mod_ban(call: SocketCall) -> dict[str, Any]:
 
 @socket_event(room=True, permission=Permission.MODERATE)
 def on_mod_slow_mode(call: SocketCall) -> dict[str, Any]:
-    seconds = services.clean_id(call.data.get("seconds"), field="seconds")
+    seconds = services.clean_number(call.data.get("seconds"), field="seconds")
     services.set_slow_mode(call.room, seconds=seconds, actor=call.user)
     return {"room": call.room.name, "slow_mode_seconds": seconds}
 
@@ -368,7 +373,7 @@ def on_qa_list(call: SocketCall) -> dict[str, Any]:
 
 
 def _question_room(call: SocketCall) -> tuple[Any, services.LiveRoom]:
-    question = services.question_in(services.clean_id(call.data.get("question_id"), field="question_id"))
+    question = services.question_in(call.id("question_id"))
     return question, services.resolve_room(question.room)
 
 

@@ -37,7 +37,7 @@ from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, error_response
 from conference.core.files import file_response
 from conference.core.permissions import Permission
-from conference.core.security import bearer_token, csrf_exempt_endpoint
+from conference.core.security import accept_upload, bearer_token, upload_endpoint
 from conference.core.signals import account_data, account_erasing, session_attachments
 from conference.events.access import can_see_event, event_permission_required, load_event
 from conference.events.models import Event
@@ -62,7 +62,7 @@ COMMIT_ATTEMPTS = 5
 def _setup(state: BlueprintSetupState) -> None:
     services.ensure_directories(state.app)  # type: ignore[arg-type]
     for endpoint in UPLOAD_ENDPOINTS:  # CSRF is checked inside, without parsing the body as a form
-        csrf_exempt_endpoint(endpoint)
+        upload_endpoint(endpoint)
     session_attachments.connect(services.session_attachments)
     account_data.connect(services.account_data)
     account_erasing.connect(services.erase_account)
@@ -191,9 +191,9 @@ def _receive_upload(session: ConferenceSession) -> Presentation:
     message = _("The file is larger than %(mb)s MB.", mb=f"{limit / (1024 * 1024):g}")
     if quota is not None and quota < limit:
         limit, message = quota, _("Your upload quota for this event is used up.")
-    request.max_content_length = limit + MULTIPART_OVERHEAD
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
         raise UploadTooLarge(message)
+    accept_upload(limit + MULTIPART_OVERHEAD, check_csrf=False)  # the token comes with the streamed body
     csrf_pending = bearer_token() is None
     header_token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
     if csrf_pending and header_token:

@@ -28,7 +28,7 @@ from conference.core.db import utcnow
 from conference.core.errors import NotAllowed, NotFound, ValidationFailed
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, has_permission
-from conference.events.models import Event
+from conference.events.models import Event, EventMembership
 from conference.extensions import db, socketio
 from conference.presentations.models import (
     Presentation,
@@ -36,7 +36,7 @@ from conference.presentations.models import (
     Visibility,
     VisibilityMode,
 )
-from conference.presentations.storage import ReceivedFile, new_stored_name
+from conference.presentations.storage import ReceivedFile, UploadTooLarge, new_stored_name
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -141,14 +141,40 @@ def visible_presentations(user: Any, session: ConferenceSession) -> list[Present
     return []
 
 
-def remaining_quota(user: User, event: Event) -> int | None:
-    """Bytes the user may still upload in `event`; None for organisers (no quota)."""
+def user_quota(user: User, event: Event) -> int | None:
+    """The bytes `user` may store in `event` in all; None for organisers (no quota)."""
     if can_manage(user, event):
         return None
-    quota = int(current_app.config.get("PRESENTATION_USER_QUOTA_BYTES") or DEFAULT_USER_QUOTA_BYTES)
-    used = db.session.scalar(select(func.coalesce(func.sum(Presentation.size_bytes), 0)).where(
-        Presentation.event_id == event.id, Presentation.uploaded_by_id == user.id)) or 0
-    return max(0, quota - int(used))
+    return int(current_app.config.get("PRESENTATION_USER_QUOTA_BYTES") or DEFAULT_USER_QUOTA_BYTES)
+
+
+def uploaded_bytes(user: User, event: Event) -> int:
+    return int(db.session.scalar(select(func.coalesce(func.sum(Presentation.size_bytes), 0)).where(
+        Presentation.event_id == event.id, Presentation.uploaded_by_id == user.id)) or 0)
+
+
+def remaining_quota(user: User, event: Event) -> int | None:
+    """Bytes the user may still upload in `event`; None for organisers (no quota)."""
+    quota = user_quota(user, event)
+    return None if quota is None else max(0, quota - uploaded_bytes(user, event))
+
+
+def _check_quota_of_new_version(user: User, event: Event) -> None:
+    """The quota once more, atomically with the insert of the new version (already flushed).
+
+    The check before the body is read only refuses early: parallel uploads all pass it. Here the uploads of
+    one person in one event take turns: PostgreSQL locks the person's membership row of the event until the
+    commit (`FOR UPDATE`, after which a new statement sees every committed version); SQLite has one writer
+    at a time, and the insert before this made this transaction it. The sum then counts every stored version
+    and the new one: the loser is refused (413), its row rolled back and its file never moved into place.
+    """
+    quota = user_quota(user, event)
+    if quota is None:
+        return
+    db.session.execute(select(EventMembership.id).where(EventMembership.event_id == event.id,
+                                                        EventMembership.user_id == user.id).with_for_update())
+    if uploaded_bytes(user, event) > quota:
+        raise UploadTooLarge(_("Your upload quota for this event is used up."))
 
 
 # --- changes ---------------------------------------------------------------------------------------------
@@ -157,9 +183,10 @@ def remaining_quota(user: User, event: Event) -> int | None:
 def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor: User) -> Presentation:
     """Store `upload` as the session's next version. Moves the file into place; the caller commits.
 
-    Side effects: the file is renamed into the upload folder now (call `undo_add` if the commit fails); after
-    the commit the session page's cached slides panel is dropped and a PDF gets its preview rendered in the
-    background.
+    Refused with 413 when the new version would pass the uploader's quota (checked atomically, see
+    `_check_quota_of_new_version`). Side effects: the file is renamed into the upload folder now (call
+    `undo_add` if the commit fails); after the commit the session page's cached slides panel is dropped and
+    a PDF gets its preview rendered in the background.
     """
     if not can_upload(actor, session):
         raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
@@ -178,6 +205,7 @@ def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor:
     )
     db.session.add(presentation)
     db.session.flush()
+    _check_quota_of_new_version(actor, session.event)
     os.replace(upload.temp_path, presentations_dir() / presentation.stored_filename)
     after_commit.defer(pagecache.forget_panels, session.id)
     if presentation.file_type == "pdf":

@@ -9,6 +9,8 @@ from wtforms import BooleanField, EmailField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from conference.core.ids import choice_id
+
 
 class SpeakerProfileForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
@@ -22,8 +24,8 @@ class SpeakerProfileForm(FlaskForm):
 
 
 class InvitationForm(FlaskForm):
-    session_id = SelectField(_l("Session"), coerce=int, validators=[DataRequired()])
-    speaker_id = SelectField(_l("Speaker profile"), coerce=int, validators=[Optional()])
+    session_id = SelectField(_l("Session"), coerce=choice_id, validators=[DataRequired()])
+    speaker_id = SelectField(_l("Speaker profile"), coerce=choice_id, validators=[Optional()])
     name = StringField(_l("Name (for a new profile)"), validators=[Length(max=120)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     role = SelectField(_l("Role"), choices=[SelectChoice("speaker", _l("Speaker")),

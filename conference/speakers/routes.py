@@ -20,7 +20,7 @@ from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound
 from conference.core.mail import OutboxMessage, link_segments
 from conference.core.permissions import Permission, has_permission
-from conference.core.security import limit_request_body
+from conference.core.security import accept_upload, upload_endpoint
 from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event
 from conference.events.models import Event
@@ -36,9 +36,11 @@ bp = Blueprint("speakers", __name__)
 def _setup(state: BlueprintSetupState) -> None:
     account_data.connect(services.account_data)
     account_erasing.connect(services.erase_account)
-    # The photo forms' body limit must hold before the CSRF check reads the form (a view sets it too late).
+    # The photo forms take a photo's size only from someone who may edit the profile; their CSRF check
+    # waits until the view knows that (`accept_upload`), everyone else meets the small default limit.
     for endpoint in ("speakers.edit_profile", "speakers.create_speaker"):
-        limit_request_body(endpoint, services.PHOTO_MAX_BYTES + 64 * 1024)
+        upload_endpoint(endpoint)
+PHOTO_FORM_BYTES = services.PHOTO_MAX_BYTES + 64 * 1024  # the photo and the profile's text fields
 PROFILE_FIELDS = ("name", "academic_title", "position", "organisation", "bio", "links")
 
 
@@ -107,7 +109,7 @@ def edit_profile(slug: str, speaker_id: int) -> Any:
     profile = _load_profile(event, speaker_id)
     if not profile.can_edit(current_user):
         raise NotFound(_("No such speaker."))  # no hint that the profile exists
-    request.max_content_length = services.PHOTO_MAX_BYTES + 64 * 1024  # photo limit, before the form is read
+    accept_upload(PHOTO_FORM_BYTES)  # the caller may edit this profile: a photo's size, then CSRF
     form = SpeakerProfileForm(obj=profile)
     if form.validate_on_submit():
         upload = form.photo.data if form.photo.data and getattr(form.photo.data, "filename", "") else None
@@ -185,7 +187,7 @@ def invite(event: Event) -> Any:
 @bp.route("/manage/events/<slug>/speakers/new", methods=["GET", "POST"])
 @event_permission_required(Permission.MANAGE_SPEAKERS)
 def create_speaker(event: Event) -> Any:
-    request.max_content_length = services.PHOTO_MAX_BYTES + 64 * 1024
+    accept_upload(PHOTO_FORM_BYTES)
     form = SpeakerProfileForm()
     if form.validate_on_submit():
         try:
