@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import EVENT, MANAGE, login_in_browser, session_ids, shot
 
@@ -76,3 +77,35 @@ def test_main_pages_do_not_scroll_sideways_on_a_phone(new_page: Any, live_server
         page.set_viewport_size(LAPTOP)
         shot(page, screenshot_dir, f"page-{name}-1366")
     assert failures == {}
+
+
+def test_organiser_navigation_fits_one_line_and_opens_without_javascript(new_page: Any, live_server: Any) -> None:
+    page = new_page(viewport=LAPTOP, javascript=False)
+    login_in_browser(page, live_server.url, ORGANISER)
+    page.goto(f"{live_server.url}{EVENT}/agenda")
+    tops = page.locator("nav.event-nav > ul > li").evaluate_all("els => els.map(e => e.offsetTop)")
+    assert len(set(tops)) == 1, tops
+    menu = page.locator("nav.event-nav details.nav-menu")
+    expect(menu.locator(f"a[href$='{MANAGE}/outbox']")).to_be_hidden()
+    menu.locator("summary").click()
+    hrefs = menu.locator("a").evaluate_all("els => els.map(e => new URL(e.href).pathname)")
+    assert hrefs == [f"{MANAGE}/", f"{MANAGE}/agenda", f"{MANAGE}/people", f"{MANAGE}/speakers",
+                     f"{MANAGE}/presentations", f"{MANAGE}/live", f"{MANAGE}/outbox", f"{MANAGE}/branding"]
+    menu.locator(f"a[href$='{MANAGE}/outbox']").click()
+    assert page.url.endswith(f"{MANAGE}/outbox")
+
+
+@pytest.mark.parametrize(("email", "has_link"), [(SPEAKER, True), (ATTENDEE, False)])
+def test_speaker_navigation_links_to_own_sessions_and_slides(new_page: Any, live_server: Any, email: str,
+                                                             has_link: bool) -> None:
+    page = new_page(viewport=LAPTOP)
+    login_in_browser(page, live_server.url, email)
+    page.goto(f"{live_server.url}{EVENT}/agenda")
+    link = page.locator(f"nav.event-nav a[href$='{EVENT}/speakers/me']")
+    expect(link).to_have_count(1 if has_link else 0)
+    expect(page.locator("nav.event-nav details.nav-menu")).to_have_count(0)
+    if has_link:
+        link.click()
+        slides = page.locator("#my-sessions-heading + ul a[href*='/slides']")
+        expect(slides.first).to_be_visible()
+        assert slides.count() >= 1

@@ -78,6 +78,7 @@ def test_invited_speaker_completes_profile_and_uploads(new_page, live_server, sc
     expect(organiser.locator(".flash-success")).to_contain_text(invited_email)
 
     # The invitation link, read from the outbox page (no mail server configured).
+    organiser.locator("nav.event-nav details.nav-menu summary").click()
     organiser.locator(f"nav.event-nav a[href$='{MANAGE}/outbox']").click()
     mail = organiser.locator("article.mail", has_text=invited_email)
     expect(mail).to_have_count(1)
