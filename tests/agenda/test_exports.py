@@ -170,3 +170,21 @@ def test_demo_exports_valid(client, xml_schema, json_schema) -> None:
     jsonschema.validate(client.get(f"/events/{DEMO_SLUG}/schedule.json").get_json(), json_schema)
     calendar = icalendar.Calendar.from_ical(client.get(f"/events/{DEMO_SLUG}/schedule.ics").data)
     assert len(calendar.walk("VEVENT")) == 13  # 16 sessions, 3 of them breaks
+
+
+def test_ics_description_is_plain_text_not_markdown(client, agenda_world, create_agenda_session, publish) -> None:
+    w = agenda_world
+    abstract = ("Ein **klarer** Blick auf *Daten* & Zahlen.\n\n"
+                "- erster Punkt\n- zweiter [Link](https://example.org/mehr)\n\n"
+                "Siehe <https://example.org/direkt>.")
+    session = create_agenda_session(w.event, "Formatiert", room=w.rooms[0], start="09:00", end="10:00",
+                                    speakers=[w.speakers[0]], abstract=abstract)
+    after_commit.commit()
+    publish(w.event, "v1")
+    calendar = icalendar.Calendar.from_ical(client.get("/events/agenda-test/schedule.ics").data)
+    item = {str(e["UID"]): e for e in calendar.walk("VEVENT")}[f"{session.guid}@agenda_test"]
+    assert str(item["DESCRIPTION"]) == (
+        f"{w.speakers[0].display_name}\n\n"
+        "Ein klarer Blick auf Daten & Zahlen.\n\n"
+        "- erster Punkt\n- zweiter Link (https://example.org/mehr)\n\n"
+        "Siehe https://example.org/direkt.")
