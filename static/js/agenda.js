@@ -2,7 +2,8 @@
  * - third-party players load only after the viewer clicks the consent button;
  * - on a live session page, the side panel becomes tabs (chat, questions, slides) that end at the window's bottom;
  * - times also shown in the viewer's own time zone when it differs from the event's;
- * - the star toggles in place (fetch with the form's CSRF token), without a reload or a jump to the top. */
+ * - the star toggles in place (fetch with the form's CSRF token), without a reload or a jump to the top;
+ * - visitors without a live connection (not logged in) learn of a new agenda release by a light poll. */
 (function () {
   "use strict";
 
@@ -210,7 +211,46 @@
     });
   }
 
+  /* Logged-in people get "agenda:changed" over the socket (live.js); everyone else asks once a minute for the
+   * release number (a 304 when nothing changed), and only while the page is visible. */
+  function pollAgenda(url) {
+    if (typeof window.io === "function") { return; }
+    var known;
+    var shown = false;
+    function showNotice() {
+      var texts = document.getElementById("page-texts");
+      var notice = document.createElement("p");
+      notice.id = "agenda-changed-notice";
+      notice.className = "flash flash-info";
+      notice.setAttribute("role", "status");
+      notice.textContent = ((texts && texts.getAttribute("data-label-agenda")) || "The agenda has changed.") + " ";
+      var reload = document.createElement("button");
+      reload.type = "button";
+      reload.className = "link-button";
+      reload.textContent = (texts && texts.getAttribute("data-label-reload")) || "Reload page";
+      reload.addEventListener("click", function () { window.location.reload(); });
+      notice.appendChild(reload);
+      var main = document.getElementById("main");
+      if (main) { main.insertBefore(notice, main.firstChild); }
+    }
+    function poll() {
+      if (shown || document.hidden) { return; }
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          if (known === undefined) { known = data.release; return; }
+          if (data.release !== known) { shown = true; showNotice(); }
+        })
+        .catch(function () { /* offline for a moment: the next poll tries again */ });
+    }
+    poll();
+    window.setInterval(poll, 60000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var pollUrl = document.body.getAttribute("data-agenda-poll");
+    if (pollUrl) { pollAgenda(pollUrl); }
     document.querySelectorAll("form.star-form").forEach(setUpStar);
     document.querySelectorAll(".stream-consent").forEach(setUpConsent);
     document.querySelectorAll("[data-stage]").forEach(setUpStage);

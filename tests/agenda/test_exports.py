@@ -188,3 +188,20 @@ def test_ics_description_is_plain_text_not_markdown(client, agenda_world, create
         "Ein klarer Blick auf Daten & Zahlen.\n\n"
         "- erster Punkt\n- zweiter Link (https://example.org/mehr)\n\n"
         "Siehe https://example.org/direkt.")
+
+
+def test_agenda_version_changes_with_a_release_only_and_answers_304_when_unchanged(
+        client, agenda_world, create_agenda_session, publish) -> None:
+    w = agenda_world
+    url = "/api/v1/events/agenda-test/agenda/version"
+    assert client.get(url).get_json() == {"release": None}
+    publish(w.event, "v1")
+    first = client.get(url)
+    assert first.get_json() == {"release": 1}
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    create_agenda_session(w.event, "Entwurf", room=w.rooms[0], start="11:00", end="12:00")  # a draft: no change
+    after_commit.commit()
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    publish(w.event, "v2")
+    second = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert (second.status_code, second.get_json()) == (200, {"release": 2})

@@ -53,3 +53,37 @@ def test_english_pages_use_one_24_hour_clock_even_in_an_american_browser(new_pag
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
     expect(page.locator("form.slot-form").first.locator("input[name=start]")).to_have_value("16:05")
+
+
+def test_anonymous_visitor_learns_of_a_new_agenda_release(new_page: Any, live_server: Any) -> None:
+    visitor = new_page(viewport=PHONE)
+    visitor.clock.install()
+    with visitor.expect_response(lambda r: r.url.endswith("/agenda/version")):
+        visitor.goto(f"{live_server.url}{EVENT}/agenda")
+    notice = visitor.locator("#agenda-changed-notice")
+    with visitor.expect_response(lambda r: r.url.endswith("/agenda/version")) as unchanged:
+        visitor.clock.fast_forward("01:01")
+    assert unchanged.value.status in (200, 304)
+    expect(notice).to_have_count(0)
+
+    organiser = new_page()
+    login_in_browser(organiser, live_server.url, "orga@demo.invalid")
+    organiser.goto(f"{live_server.url}{EVENT}/agenda")
+    session = session_ids(organiser)[3]
+    organiser.goto(f"{live_server.url}{MANAGE}/agenda/sessions/{session}")
+    with organiser.expect_navigation():
+        organiser.locator("form[action$='/cancel'] button[type=submit]").click()
+    organiser.goto(f"{live_server.url}{MANAGE}/agenda")
+    form = organiser.locator(f"form[action$='{MANAGE}/agenda/releases']")
+    form.locator("input[name=name]").fill("Browsertest")
+    with organiser.expect_navigation():
+        form.locator("button[type=submit]").click()
+
+    expect(organiser.locator(".flash-success")).to_be_visible()
+    with visitor.expect_response(lambda r: r.url.endswith("/agenda/version")) as changed:
+        visitor.clock.fast_forward("01:01")
+    assert changed.value.status == 200, changed.value.status
+    expect(notice).to_be_visible()
+    with visitor.expect_navigation():
+        notice.locator("button").click()
+    expect(visitor.locator("main")).to_contain_text("Browsertest")
