@@ -18,8 +18,13 @@ from conference.agenda.blueprint import bp
 from conference.agenda.models import AgendaRelease, ConferenceSession, SpeakerRole, TimetableSlot
 from conference.agenda.openapi import openapi_document
 from conference.agenda.public import released_sessions
-from conference.agenda.schedule import (Schedule, latest_release_number, published_schedule, session_payload,
-                                        working_schedule)
+from conference.agenda.schedule import (
+    Schedule,
+    latest_release_number,
+    published_schedule,
+    session_payload,
+    working_schedule,
+)
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
 from conference.core.errors import NotAllowed, NotFound, ValidationFailed

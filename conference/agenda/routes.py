@@ -13,8 +13,18 @@ from typing import Any
 import qrcode
 import qrcode.image.svg
 from babel.dates import format_date
-from flask import (Response, abort, current_app, flash, jsonify, make_response, redirect, render_template, request,
-                   url_for)
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
