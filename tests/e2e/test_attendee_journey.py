@@ -86,7 +86,7 @@ def test_attendee_browses_stars_chats_and_asks(new_page, live_server, screenshot
     for session_id in starred:
         button = page.locator(f"form[action$='/sessions/{session_id}/star'] button")
         expect(button).to_have_attribute("aria-pressed", "false")
-        with page.expect_response(lambda r: r.url.endswith(f"/sessions/{session_id}/star")):
+        with page.expect_response(lambda r, sid=session_id: r.url.endswith(f"/sessions/{sid}/star")):
             button.click()  # in place (agenda.js), no reload
         expect(page.locator(f"form[action$='/sessions/{session_id}/star'] button")).to_have_attribute(
             "aria-pressed", "true")
