@@ -218,6 +218,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     from conference.core.permissions import Permission, has_permission
     from conference.core.rendering import register_filters
+    from conference.speakers.services import profile_for_user
 
     register_filters(app)
 
@@ -228,4 +229,5 @@ def _register_template_helpers(app: Flask) -> None:
             "languages": app.config["LANGUAGES"],
             "Permission": Permission,
             "can": lambda event, permission: has_permission(current_user, event, permission),
+            "is_speaker": lambda event: profile_for_user(event, current_user) is not None,
         }

@@ -18,7 +18,13 @@ from conference.agenda.blueprint import bp
 from conference.agenda.models import AgendaRelease, ConferenceSession, SpeakerRole, TimetableSlot
 from conference.agenda.openapi import openapi_document
 from conference.agenda.public import released_sessions
-from conference.agenda.schedule import Schedule, published_schedule, session_payload, working_schedule
+from conference.agenda.schedule import (
+    Schedule,
+    latest_release_number,
+    published_schedule,
+    session_payload,
+    working_schedule,
+)
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, id_field, json_body
 from conference.core.errors import NotAllowed, NotFound, ValidationFailed
@@ -246,6 +252,18 @@ def release_payload(release: AgendaRelease, timezone: str) -> dict[str, Any]:
 
     return {"version": release.name, "sequence": release.sequence,
             "published_at": isoformat(release.published_at, timezone), "changes": json.loads(release.changes)}
+
+
+@bp.route("/api/v1/events/<slug>/agenda/version", methods=["GET"])
+def api_agenda_version(slug: str) -> Any:
+    """The latest release's number, polled by the public agenda of visitors without a live connection. The ETag
+    lets a poll that finds nothing new cost a 304 without a body."""
+    event = load_event(slug)
+    number = latest_release_number(event)
+    response = jsonify({"release": number})
+    response.set_etag(f"release-{event.id}-{number}")
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)
 
 
 @bp.route("/api/v1/events/<slug>/releases", methods=["GET"])

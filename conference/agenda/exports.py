@@ -17,6 +17,7 @@ import icalendar
 from flask import current_app
 
 from conference.agenda.schedule import PSession, Schedule, duration_text, person_guid
+from conference.core.rendering import markdown_to_text
 from conference.core.signals import session_attachments
 from conference.events.models import Event
 
@@ -217,7 +218,8 @@ def schedule_ics(event: Event, schedule: Schedule, entries: list[PSession], *, n
         item.add("dtend", slot.end_at.astimezone(zone))
         item.add("summary", entry.title)
         speakers = ", ".join(p.display_name for p in entry.speakers)
-        item.add("description", "\n\n".join(part for part in (speakers, entry.abstract) if part))
+        # Calendars show DESCRIPTION as plain text: the abstract's Markdown as a reader sees it, no ** or [](...).
+        item.add("description", "\n\n".join(part for part in (speakers, markdown_to_text(entry.abstract)) if part))
         item.add("location", ", ".join(room.name for room in entry.rooms))
         item.add("url", session_url(entry.id))
         if entry.track:

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import FieldList, Form, FormField, IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import TextInput
 
 from conference.agenda.models import SessionKind, SpeakerRole, StreamKind
 from conference.core.rendering import format_day
@@ -64,11 +65,17 @@ class SessionForm(FlaskForm):
             entry.form.speaker.choices = people
 
 
+#: Times typed as 24-hour "HH:MM" text: a browser's own time field follows the browser's language (09:00 AM in an
+#: American Chrome), while every page shows one clock per language: 24-hour in German and English.
+CLOCK_24 = {"inputmode": "numeric", "pattern": "([01]?[0-9]|2[0-3]):[0-5][0-9]", "placeholder": "09:00",
+            "maxlength": "5", "size": "5"}
+
+
 class SlotForm(FlaskForm):
     room_id = SelectField(_l("Room"), coerce=str, validators=[DataRequired()])
     day = SelectField(_l("Day"), coerce=str, validators=[DataRequired()])
-    start = TimeField(_l("Start"), validators=[DataRequired()])
-    end = TimeField(_l("End"), validators=[DataRequired()])
+    start = TimeField(_l("Start"), validators=[DataRequired()], widget=TextInput(), render_kw=CLOCK_24)
+    end = TimeField(_l("End"), validators=[DataRequired()], widget=TextInput(), render_kw=CLOCK_24)
 
     def set_choices(self, rooms: list[Any], days: list[Any]) -> None:
         self.room_id.choices = choices([(r.id, r.name) for r in rooms])

@@ -13,7 +13,18 @@ from typing import Any
 import qrcode
 import qrcode.image.svg
 from babel.dates import format_date
-from flask import Response, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -29,6 +40,7 @@ from conference.agenda.players import hls_origins
 from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_next, parse_filters, published_schedule
 from conference.core import after_commit
 from conference.core.db import utcnow
+from conference.core.errors import wants_json
 from conference.core.permissions import Permission
 from conference.core.security import is_safe_redirect, policy_with_connect_origins
 from conference.core.signals import account_data, account_erasing
@@ -247,6 +259,8 @@ def star(slug: str, session_id: int) -> Any:
         services.star_session(session, user=current_user)
         message = _("Added to your agenda.")
     after_commit.commit()
+    if wants_json():  # agenda.js stars in place: no reload, no jump to the top of a long agenda
+        return jsonify({"ok": True, "starred": request.form.get("action") != "unstar", "message": message})
     flash(message, "success")
     return _back(event, session_id)
 

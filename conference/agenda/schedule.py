@@ -310,6 +310,13 @@ def _cache() -> OrderedDict[tuple[int, datetime, str, str], Schedule]:
     return current_app.extensions.setdefault("agenda_schedule_cache", OrderedDict())
 
 
+def latest_release_number(event: Event) -> int | None:
+    """The sequence number of the event's latest release (None before the first): what visitors without a live
+    connection poll to learn that the agenda changed. One indexed query, no draft data."""
+    return db.session.scalar(select(AgendaRelease.sequence).where(AgendaRelease.event_id == event.id)
+                             .order_by(AgendaRelease.sequence.desc()).limit(1))
+
+
 def published_schedule(event: Event) -> Schedule | None:
     """The latest release of the event, or None before the first one. One small query on a cache hit."""
     row = db.session.execute(

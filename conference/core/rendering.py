@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 import markdown as markdown_lib
@@ -33,6 +34,59 @@ def render_markdown(text: str | None, top_heading: int | None = None, line_break
     clean = nh3.clean(html, tags=tags, attributes=ALLOWED_ATTRIBUTES, url_schemes=ALLOWED_URL_SCHEMES,
                       link_rel="noopener noreferrer nofollow")
     return Markup(clean)  # noqa: S704 - sanitised by nh3 above
+
+
+class _TextOf(HTMLParser):
+    """Plain text of sanitised Markdown HTML: paragraphs and list items on lines of their own, links as
+    "text (address)", emphasis dropped."""
+
+    BLOCKS = frozenset({"p", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.links: list[tuple[str, int]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append("\n\n")
+        elif tag == "li":
+            self.parts.append("\n- ")
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag == "a":
+            self.links.append((dict(attrs).get("href") or "", len(self.parts)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.links:
+            href, start = self.links.pop()
+            shown = "".join(self.parts[start:]).strip()
+            if href and href not in (shown, f"mailto:{shown}"):
+                self.parts.append(f" ({href})")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data.replace("\n", " "))  # the HTML's own line breaks are layout, not text
+
+    def text(self) -> str:
+        lines = [" ".join(line.split()) if not line.startswith("- ") else "- " + " ".join(line[2:].split())
+                 for line in "".join(self.parts).split("\n")]
+        joined = "\n".join(lines)
+        while "\n\n\n" in joined:
+            joined = joined.replace("\n\n\n", "\n\n")
+        return joined.strip()
+
+
+def markdown_to_text(text: str | None) -> str:
+    """Markdown as plain text, for places that show no HTML (calendar descriptions): what a reader of the rendered
+    page would read, without the markup characters."""
+    if not text:
+        return ""
+    parser = _TextOf()
+    parser.feed(str(render_markdown(text)))
+    parser.close()
+    return parser.text()
 
 
 def format_day(value: date) -> str:

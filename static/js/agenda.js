@@ -1,7 +1,9 @@
 /* Agenda enhancements (the pages work without them):
  * - third-party players load only after the viewer clicks the consent button;
  * - on a live session page, the side panel becomes tabs (chat, questions, slides) that end at the window's bottom;
- * - times also shown in the viewer's own time zone when it differs from the event's. */
+ * - times also shown in the viewer's own time zone when it differs from the event's;
+ * - the star toggles in place (fetch with the form's CSRF token), without a reload or a jump to the top;
+ * - visitors without a live connection (not logged in) learn of a new agenda release by a light poll. */
 (function () {
   "use strict";
 
@@ -178,7 +180,78 @@
     }
   }
 
+  /* Star in place; on any unexpected answer the form is sent the ordinary way (which also logs in, say). */
+  function setUpStar(form) {
+    var busy = false;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (busy) { return; }
+      busy = true;
+      var button = form.querySelector(".star-button");
+      // form.getAttribute, not form.action: the form has an input named "action", which shadows the property.
+      fetch(form.getAttribute("action"), { method: "POST", body: new FormData(form), credentials: "same-origin",
+                           headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          return response.ok ? response.json() : Promise.reject(new Error(String(response.status)));
+        })
+        .then(function (data) {
+          if (!data || !data.ok) { throw new Error("unexpected answer"); }
+          var on = Boolean(data.starred);
+          button.setAttribute("aria-pressed", on ? "true" : "false");
+          button.title = form.getAttribute(on ? "data-label-remove" : "data-label-add");
+          form.querySelector("input[name=action]").value = on ? "unstar" : "star";
+          form.querySelector(".star-glyph").textContent = on ? "\u2605" : "\u2606";
+          var state = form.querySelector(".star-state");
+          if (state) { state.textContent = button.title + state.textContent.slice(state.textContent.indexOf(":")); }
+          var status = document.getElementById("star-status");
+          if (status) { status.textContent = data.message; }
+          busy = false;
+        })
+        .catch(function () { form.submit(); });
+    });
+  }
+
+  /* Logged-in people get "agenda:changed" over the socket (live.js); everyone else asks once a minute for the
+   * release number (a 304 when nothing changed), and only while the page is visible. */
+  function pollAgenda(url) {
+    if (typeof window.io === "function") { return; }
+    var known;
+    var shown = false;
+    function showNotice() {
+      var texts = document.getElementById("page-texts");
+      var notice = document.createElement("p");
+      notice.id = "agenda-changed-notice";
+      notice.className = "flash flash-info";
+      notice.setAttribute("role", "status");
+      notice.textContent = ((texts && texts.getAttribute("data-label-agenda")) || "The agenda has changed.") + " ";
+      var reload = document.createElement("button");
+      reload.type = "button";
+      reload.className = "link-button";
+      reload.textContent = (texts && texts.getAttribute("data-label-reload")) || "Reload page";
+      reload.addEventListener("click", function () { window.location.reload(); });
+      notice.appendChild(reload);
+      var main = document.getElementById("main");
+      if (main) { main.insertBefore(notice, main.firstChild); }
+    }
+    function poll() {
+      if (shown || document.hidden) { return; }
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          if (known === undefined) { known = data.release; return; }
+          if (data.release !== known) { shown = true; showNotice(); }
+        })
+        .catch(function () { /* offline for a moment: the next poll tries again */ });
+    }
+    poll();
+    window.setInterval(poll, 60000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var pollUrl = document.body.getAttribute("data-agenda-poll");
+    if (pollUrl) { pollAgenda(pollUrl); }
+    document.querySelectorAll("form.star-form").forEach(setUpStar);
     document.querySelectorAll(".stream-consent").forEach(setUpConsent);
     document.querySelectorAll("[data-stage]").forEach(setUpStage);
     showLocalTimes();

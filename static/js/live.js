@@ -2,6 +2,18 @@
  * User text is only ever inserted with textContent; links are built as <a> nodes for http(s) URLs only. */
 (function () {
   "use strict";
+
+  /* Forms that delete or ban ask first (data-confirm; with data-confirm-kind only when that kind is chosen).
+   * Without script they post directly, as before. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) { return; }
+    var kind = form.getAttribute("data-confirm-kind");
+    var chosen = form.querySelector("[name=kind]");
+    if (kind && (!chosen || chosen.value !== kind)) { return; }
+    if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+  });
+
   if (typeof window.io !== "function") { return; }
 
   var body = document.body;
@@ -116,13 +128,40 @@
     li.appendChild(text);
     var actions = document.createElement("span");
     actions.className = "chat-actions";
-    if (state.isModerator) {
+    if (state.isModerator && message.author.id !== state.userId) {
+      // Not on one's own messages; delete and ban ask first; mute for a chosen time; the answer is shown.
       actions.appendChild(actionButton(label(state.panel, "delete", "Delete"), function () {
-        socket.emit("chat:delete", { message_id: message.id }, function () {});
-      }));
+        if (!window.confirm(label(state.panel, "confirm-delete", "Delete this message for everyone?"))) { return; }
+        socket.emit("chat:delete", { message_id: message.id }, function (ack) {
+          moderationFeedback(state, ack, label(state.panel, "done-delete", "The message was deleted."));
+        });
+      }, "delete"));
+      var length = document.createElement("select");
+      length.className = "mute-length";
+      length.setAttribute("aria-label", label(state.panel, "mute-length", "Mute for"));
+      muteChoices(state.panel).forEach(function (choice) {
+        var option = document.createElement("option");
+        option.value = String(choice[0]);
+        option.textContent = choice[1];
+        length.appendChild(option);
+      });
+      actions.appendChild(length);
       actions.appendChild(actionButton(label(state.panel, "mute", "Mute"), function () {
-        socket.emit("mod:mute", { room: state.room, user_id: message.author.id, minutes: 15 }, function () {});
-      }));
+        var chosen = length.options[length.selectedIndex];
+        socket.emit("mod:mute", { room: state.room, user_id: message.author.id, minutes: Number(chosen.value) },
+          function (ack) {
+            moderationFeedback(state, ack, label(state.panel, "done-mute", "%1 is muted for %2.")
+              .replace("%1", message.author.name || "").replace("%2", chosen.textContent));
+          });
+      }, "mute"));
+      actions.appendChild(actionButton(label(state.panel, "ban", "Ban"), function () {
+        var question = label(state.panel, "confirm-ban", "Ban %s from all live rooms of this event?");
+        if (!window.confirm(question.replace("%s", message.author.name || ""))) { return; }
+        socket.emit("mod:ban", { room: state.room, user_id: message.author.id }, function (ack) {
+          moderationFeedback(state, ack, label(state.panel, "done-ban", "%s is banned.")
+            .replace("%s", message.author.name || ""));
+        });
+      }, "ban"));
     } else if (message.author.id !== state.userId) {
       actions.appendChild(actionButton(label(state.panel, "report", "Report"), function (button) {
         socket.emit("chat:report", { message_id: message.id }, function (ack) {
@@ -157,6 +196,19 @@
       region.textContent = n === 1 ? (region.getAttribute("data-label-one-new") || "1 new message")
         : (region.getAttribute("data-label-many-new") || "%s new messages").replace("%s", String(n));
     }, 4000);
+  }
+
+  function muteChoices(panel) {
+    try { return JSON.parse(panel.getAttribute("data-mute-choices")) || []; } catch (e) { return [[15, "15 min"]]; }
+  }
+
+  function moderationFeedback(state, ack, success) {
+    var el = state.panel.querySelector("[data-live-mod-feedback]");
+    if (!el) { return; }
+    var ok = Boolean(ack && ack.ok);
+    el.textContent = ok ? success : ((ack && ack.message) || label(state.panel, "failed", "Not sent:"));
+    el.className = "live-mod-feedback " + (ok ? "flash flash-success" : "flash flash-error");
+    el.hidden = false;
   }
 
   function actionButton(text, onClick, action) {

@@ -1,5 +1,7 @@
 // Slide upload: drag and drop or file picker, sent with XMLHttpRequest so the progress bar shows real
 // upload progress. Without JavaScript the same form posts normally and the server answers with a redirect.
+// Choosing or dropping a file only selects it (and checks name and size at once); the Upload button sends it.
+// One gesture, one version: starting on both the choice and the button once stored the same file twice.
 (function () {
   "use strict";
 
@@ -9,6 +11,7 @@
     wrongType: "This type of file is not accepted. Accepted are PDF, PowerPoint (.pptx, .ppt), OpenDocument (.odp) and Keynote (.key).",
     empty: "The file is empty.",
     choose: "Please choose a file first.",
+    chosen: "Selected: %s. Press Upload to send it.",
     uploading: "Uploading: %s %",
     checking: "Checking the file …",
     done: "Version %s has been saved.",
@@ -41,6 +44,7 @@
     var maxBytes = parseInt(form.dataset.maxBytes, 10);
     var accepted = (form.dataset.accept || "").split(",");
     var busy = false;
+    var dropped = null;  // a dropped file, where the browser cannot put it into the file field
 
     function showError(message) {
       errorBox.textContent = message;
@@ -93,6 +97,8 @@
         var body = null;
         try { body = JSON.parse(xhr.responseText); } catch (ignored) { body = null; }
         if (xhr.status === 201 && body) {
+          button.disabled = true;  // until the page shows the new version: a second press would store it again
+          input.value = "";
           progress.value = 100;
           status.textContent = format(t.done, body.version);
           window.setTimeout(function () { window.location.reload(); }, 800);
@@ -108,13 +114,23 @@
       xhr.send(data);
     }
 
+    function select(file) {
+      clearMessages();
+      var problem = check(file);
+      if (problem) { showError(problem); return; }
+      status.textContent = format(t.chosen, file.name);
+    }
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (!input.files || !input.files.length) { showError(t.choose); input.focus(); return; }
-      upload(input.files[0]);
+      var file = dropped || (input.files && input.files[0]);
+      if (!file) { showError(t.choose); input.focus(); return; }
+      dropped = null;
+      upload(file);
     });
     input.addEventListener("change", function () {
-      if (input.files && input.files.length) { upload(input.files[0]); }
+      dropped = null;
+      if (input.files && input.files.length) { select(input.files[0]); }
     });
     ["dragenter", "dragover"].forEach(function (name) {
       zone.addEventListener(name, function (event) {
@@ -129,7 +145,10 @@
       event.preventDefault();
       zone.classList.remove("is-dragover");
       var files = event.dataTransfer && event.dataTransfer.files;
-      if (files && files.length) { upload(files[0]); }
+      if (!files || !files.length) { return; }
+      dropped = files[0];
+      try { input.files = files; dropped = null; } catch (ignored) { /* older browsers: keep `dropped` */ }
+      select(files[0]);
     });
   }
 

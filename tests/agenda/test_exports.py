@@ -170,3 +170,38 @@ def test_demo_exports_valid(client, xml_schema, json_schema) -> None:
     jsonschema.validate(client.get(f"/events/{DEMO_SLUG}/schedule.json").get_json(), json_schema)
     calendar = icalendar.Calendar.from_ical(client.get(f"/events/{DEMO_SLUG}/schedule.ics").data)
     assert len(calendar.walk("VEVENT")) == 13  # 16 sessions, 3 of them breaks
+
+
+def test_ics_description_is_plain_text_not_markdown(client, agenda_world, create_agenda_session, publish) -> None:
+    w = agenda_world
+    abstract = ("Ein **klarer** Blick auf *Daten* & Zahlen.\n\n"
+                "- erster Punkt\n- zweiter [Link](https://example.org/mehr)\n\n"
+                "Siehe <https://example.org/direkt>.")
+    session = create_agenda_session(w.event, "Formatiert", room=w.rooms[0], start="09:00", end="10:00",
+                                    speakers=[w.speakers[0]], abstract=abstract)
+    after_commit.commit()
+    publish(w.event, "v1")
+    calendar = icalendar.Calendar.from_ical(client.get("/events/agenda-test/schedule.ics").data)
+    item = {str(e["UID"]): e for e in calendar.walk("VEVENT")}[f"{session.guid}@agenda_test"]
+    assert str(item["DESCRIPTION"]) == (
+        f"{w.speakers[0].display_name}\n\n"
+        "Ein klarer Blick auf Daten & Zahlen.\n\n"
+        "- erster Punkt\n- zweiter Link (https://example.org/mehr)\n\n"
+        "Siehe https://example.org/direkt.")
+
+
+def test_agenda_version_changes_with_a_release_only_and_answers_304_when_unchanged(
+        client, agenda_world, create_agenda_session, publish) -> None:
+    w = agenda_world
+    url = "/api/v1/events/agenda-test/agenda/version"
+    assert client.get(url).get_json() == {"release": None}
+    publish(w.event, "v1")
+    first = client.get(url)
+    assert first.get_json() == {"release": 1}
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    create_agenda_session(w.event, "Entwurf", room=w.rooms[0], start="11:00", end="12:00")  # a draft: no change
+    after_commit.commit()
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    publish(w.event, "v2")
+    second = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert (second.status_code, second.get_json()) == (200, {"release": 2})

@@ -86,8 +86,8 @@ def test_attendee_browses_stars_chats_and_asks(new_page, live_server, screenshot
     for session_id in starred:
         button = page.locator(f"form[action$='/sessions/{session_id}/star'] button")
         expect(button).to_have_attribute("aria-pressed", "false")
-        with page.expect_navigation():
-            button.click()
+        with page.expect_response(lambda r, sid=session_id: r.url.endswith(f"/sessions/{sid}/star")):
+            button.click()  # in place (agenda.js), no reload
         expect(page.locator(f"form[action$='/sessions/{session_id}/star'] button")).to_have_attribute(
             "aria-pressed", "true")
     page.locator("nav.event-nav a[href$='/my-agenda']").click()
@@ -141,7 +141,8 @@ def test_attendee_browses_stars_chats_and_asks(new_page, live_server, screenshot
     moderator_panel = open_live_session(moderator, base, session_id)
     target = moderator_panel.locator("[data-live-messages] li", has_text=chat_text)
     expect(target).to_have_count(1)
-    target.locator(".chat-action").first.click()  # moderators' first action: delete
+    moderator.once("dialog", lambda dialog: dialog.accept())  # delete asks first
+    target.locator("[data-action=delete]").click()
     expect(target).to_have_count(0)
     expect(mine).to_have_count(0)
     expect(seen).to_have_count(0)

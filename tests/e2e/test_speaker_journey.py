@@ -78,6 +78,7 @@ def test_invited_speaker_completes_profile_and_uploads(new_page, live_server, sc
     expect(organiser.locator(".flash-success")).to_contain_text(invited_email)
 
     # The invitation link, read from the outbox page (no mail server configured).
+    organiser.locator("nav.event-nav details.nav-menu summary").click()
     organiser.locator(f"nav.event-nav a[href$='{MANAGE}/outbox']").click()
     mail = organiser.locator("article.mail", has_text=invited_email)
     expect(mail).to_have_count(1)
@@ -128,6 +129,7 @@ def test_invited_speaker_completes_profile_and_uploads(new_page, live_server, sc
     expect_http_error(speaker, f"/api/v1/sessions/{session_id}/presentations", 400)
     speaker.set_input_files(f"#slides-file-{session_id}", files=[
         {"name": "folien.pdf", "mimeType": "application/pdf", "buffer": b"kein PDF, nur Text " * 50}])
+    form.locator("button[type=submit]").click()  # choosing selects; the button sends
     expect(error).to_be_visible()  # the server checks the content, not the name
     expect(error).not_to_contain_text("(4")  # a real message, not just the status code
     speaker.reload()
@@ -144,6 +146,7 @@ def test_invited_speaker_completes_profile_and_uploads(new_page, live_server, sc
     with speaker.expect_navigation(timeout=30_000):  # the page reloads after a successful upload
         speaker.set_input_files(f"#slides-file-{session_id}", files=[
             {"name": "folien-browsertest.pdf", "mimeType": "application/pdf", "buffer": big_pdf()}])
+        form.locator("button[type=submit]").click()
         expect(form.locator(".upload-progress-row")).to_be_visible()
         expect(form.locator("progress")).to_be_visible()
         expect(form.locator(".upload-status")).not_to_be_empty()

@@ -85,6 +85,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("agenda.api_sessions", "GET"): EVERYONE,
     ("agenda.api_session", "GET"): EVERYONE,
     ("agenda.api_releases", "GET"): EVERYONE,
+    ("agenda.api_agenda_version", "GET"): EVERYONE,  # the public release number only
     ("agenda.api_publish", "POST"): ORGANISER,
     ("agenda.api_create_session", "POST"): ORGANISER,
     ("agenda.api_update_session", "PATCH"): ORGANISER,
