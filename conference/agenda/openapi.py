@@ -179,6 +179,12 @@ PATHS: dict[str, Any] = {
                   "responses": {"200": _json(_ref("SessionResult"), "Moved"), **_errors(400, 401, 403, 404, 409)}},
         "delete": {"summary": "Remove a slot", "tags": ["agenda"], "security": BEARER, "parameters": [SLUG, SLOT_ID],
                    "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404)}}},
+    "/api/v1/events/{slug}/agenda/version": {"get": {
+        "summary": "The latest release's number (null before the first); ETag, 304 when unchanged",
+        "tags": ["agenda"], "parameters": [SLUG],
+        "responses": {"200": _json({"type": "object", "required": ["release"],
+                                    "properties": {"release": {"type": ["integer", "null"]}}}, "The release"),
+                      "304": {"description": "Unchanged since the ETag sent in If-None-Match"}, **_errors(404)}}},
     "/api/v1/events/{slug}/releases": {
         "get": {"summary": "Published releases, newest first", "tags": ["agenda"], "parameters": [SLUG],
                 "responses": {"200": _json(_ref("ReleaseList"), "Releases"), **_errors(404)}},
