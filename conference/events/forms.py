@@ -35,6 +35,7 @@ class EventSettingsForm(FlaskForm):
         SelectChoice("public", _l("Public: everyone who can see the session page")),
     ])
     is_published = BooleanField(_l("Published"))
+    keeps_slides_as_record = BooleanField(_l("Published slides are the event's record"))
 
 
 class RoleForm(FlaskForm):

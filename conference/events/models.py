@@ -45,6 +45,9 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     registration_code: Mapped[str | None] = mapped_column(String(64))
     chat_retention_days: Mapped[int | None] = mapped_column(default=None)
     link_visibility: Mapped[str] = mapped_column(String(10), default=LinkVisibility.AUTO)
+    # The organisers mark the published slides as the event's record: they then stay when their uploader deletes
+    # the account (unlinked from it); otherwise a deleted account takes its slides with it.
+    keeps_slides_as_record: Mapped[bool] = mapped_column(default=False)
     # Branding: an accent colour (#rrggbb, checked for contrast), a logo (re-encoded PNG) and footer links.
     accent_color: Mapped[str | None] = mapped_column(String(7))
     logo_filename: Mapped[str | None] = mapped_column(String(64))

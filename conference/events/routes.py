@@ -102,7 +102,7 @@ def manage_event(event: Event) -> Any:
     if form.validate_on_submit():
         changes = {name: getattr(form, name).data for name in (
             "title", "description", "start_date", "end_date", "timezone", "language", "registration_mode",
-            "registration_code", "link_visibility", "is_published")}
+            "registration_code", "link_visibility", "is_published", "keeps_slides_as_record")}
         changes["registration_code"] = (changes["registration_code"] or "").strip() or None
         try:
             services.update_event(event, **changes)

@@ -458,10 +458,10 @@ def account_data(sender: Any, *, user_id: int, **kwargs: Any) -> dict[str, Any]:
 
 
 def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
-    """Published slides stay as the event's record, no longer linked to the account; unpublished uploads of the
-    account are deleted (their files and previews after the commit)."""
+    """Published slides of events whose organisers marked them as the event's record stay, no longer linked to
+    the account; every other upload of the account is deleted (its files and previews after the commit)."""
     for presentation in db.session.scalars(select(Presentation).where(Presentation.uploaded_by_id == user_id)).all():
-        if is_public(presentation):
+        if presentation.event.keeps_slides_as_record and is_public(presentation):
             presentation.uploaded_by_id = None
             continue
         paths = [file_path(presentation)]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -135,8 +136,11 @@ def test_download_my_data(app: Flask, slides_stage: Stage, socket_for: Callable[
     assert app.test_client().get("/account/data.json").status_code == 302  # logged out: to the login page
 
 
-def test_delete_my_account(app: Flask, slides_stage: Stage, socket_for: Callable[..., Any]) -> None:
+@pytest.mark.parametrize("marked", [True, False], ids=["slides-are-the-record", "not-marked"])
+def test_delete_my_account(app: Flask, slides_stage: Stage, socket_for: Callable[..., Any], marked: bool) -> None:
     stage = slides_stage
+    stage.event.keeps_slides_as_record = marked  # the organisers' choice on the event's settings page
+    db.session.commit()
     stage.app_client = app.test_client()  # type: ignore[attr-defined]
     socket = take_part(stage, socket_for)
     user_id, profile_id = stage.speaker.id, stage.profile.id
@@ -146,7 +150,9 @@ def test_delete_my_account(app: Flask, slides_stage: Stage, socket_for: Callable
     files_before = {p.name for p in upload_dir.rglob("*") if p.is_file()}
     draft = db.session.scalar(select(Presentation).where(Presentation.original_filename == "entwurf.pdf"))
     draft_file = presentation_services.file_path(draft)
-    assert draft_file.exists() and "sam.jpg" in files_before
+    final = db.session.scalar(select(Presentation).where(Presentation.original_filename == "final.pdf"))
+    final_file = presentation_services.file_path(final)
+    assert draft_file.exists() and final_file.exists() and "sam.jpg" in files_before
 
     client = browser(app, "speaker@example.org")
     answer = client.post("/account/delete", data={"csrf_token": csrf_token(client, "/account"),
@@ -169,13 +175,15 @@ def test_delete_my_account(app: Flask, slides_stage: Stage, socket_for: Callable
     reader = socket_for(stage.attendee)
     history = reader.emit("join", {"room": f"lobby:{stage.event.slug}"}, callback=True)["history"]
     assert [(m["text"], m["author"]["name"]) for m in history] == [("Guten Morgen!", "")]
-    # Profile, photo, registrations, personal agenda: gone. Published slides stay, unpublished ones go.
+    # Profile, photo, registrations, personal agenda: gone. Published slides stay where the organisers marked
+    # them as the event's record; everything else the account uploaded goes.
     assert db.session.get(SpeakerProfile, profile_id) is None
     assert count(SessionSpeaker, SessionSpeaker.speaker_id == profile_id) == 0
     assert count(EventMembership, EventMembership.user_id == user_id) == 0
     assert count(StarredSession, StarredSession.user_id == user_id) == 0
     remaining = db.session.execute(select(Presentation.original_filename, Presentation.uploaded_by_id)).all()
-    assert [tuple(row) for row in remaining] == [("final.pdf", None)]
+    assert [tuple(row) for row in remaining] == ([("final.pdf", None)] if marked else [])
+    assert final_file.exists() is marked
     assert not draft_file.exists() and not (speaker_services.photos_dir() / "sam.jpg").exists()
     # The address is free for a new account.
     again = app.test_client()
