@@ -80,7 +80,10 @@ def test_change_name(app: Flask, create_user: Callable[..., User]) -> None:
     assert answer.status_code == 303
     db.session.expire_all()
     assert db.session.get(User, user.id).name == "Ada Lovelace"
-    assert 'value="Ada Lovelace"' in client.get("/account").get_data(as_text=True)
+    page = client.get("/account").get_data(as_text=True)
+    assert 'value="Ada Lovelace"' in page
+    title = page[page.index("<title>"):page.index("</title>")]
+    assert "<" not in title[len("<title>"):] and page.count('action="/account/delete"') == 1  # each section once
 
 
 def test_address_changes_only_when_the_new_address_confirms(app: Flask, create_user: Callable[..., User]) -> None:
