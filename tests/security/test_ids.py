@@ -252,11 +252,15 @@ def test_malformed_numbers_in_organiser_forms_are_refused(world: World, guard: S
             if (bad == "0" and name != "speakers-0-speaker") or what == "leading space":
                 continue  # zero minutes/seconds/days are numbers (the services judge the range); forms strip
             response = client.post(url, data={**data, "csrf_token": csrf, name: unquote(bad)})
-            evidence.response(response, refused=True, what=f"{url} {name}={what}")
+            redirected = response.status_code in (302, 303)
+            # The editor and the moderation page refuse by redirecting back with an error message (checked
+            # below, with the unchanged state): a refusal, not an acceptance, for the evidence counters.
+            evidence.response(response, refused=not redirected, what=f"{url} {name}={what}")
             assert response.status_code < 500, (url, name, what, response.status_code)
-            if response.status_code in (302, 303):  # the moderation page reports the error as a message
+            if redirected:
                 page = client.get(response.headers["Location"]).get_data(as_text=True)
                 assert "Saved." not in page and "saved." not in page, (url, name, what)
+                assert 'class="flash flash-error"' in page, (url, name, what)
             else:
                 assert response.status_code == 400, (url, name, what, response.status_code)
     guard.assert_unchanged("form numbers")
