@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, send_file, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -147,8 +147,10 @@ def brand_styles(slug: str) -> Any:
     color = event.accent_color if event.accent_color and COLOR.match(event.accent_color) else None
     css = f":root{{--accent:{color};}}\n" if color else ""
     response = Response(css, mimetype="text/css")
-    response.headers["Cache-Control"] = "public, max-age=60" if event.is_published else "private, no-store"
-    return response
+    # Asked for again on every page (a changed colour shows at once), answered with 304 while it is the same.
+    response.headers["Cache-Control"] = "no-cache" if event.is_published else "private, no-store"
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.route("/events/<slug>/logo")

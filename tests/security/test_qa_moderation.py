@@ -214,6 +214,9 @@ def _public_urls(world: World, room: str) -> list[str]:
     with world.app.test_request_context():
         for endpoint, rule in _get_cells():
             urls.append(url_for(endpoint, **{k: v for k, v in values.items() if f"<{k}>" in rule or f":{k}>" in rule}))
+    # The account's own data export is not a public view: it gives its owner everything the platform holds
+    # about them, their hidden questions included (DSGVO Art. 15).
+    urls = [url for url in urls if url != "/account/data.json"]
     return [*urls, f"/api/v1/events/alpha/chat?room={room}", f"/events/alpha/sessions/{world.foreign_session.id}?x=1"]
 
 
