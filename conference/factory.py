@@ -20,6 +20,7 @@ from conference.config import (
     settings_from_environment,
     sqlalchemy_settings,
 )
+from conference.core.security import MAX_JSON_DEPTH, check_json_shape
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # a chat frame is small; the library default of 1 MB invites abuse
@@ -72,6 +73,12 @@ class JsonPacket(socketio_packet.Packet):
             raise self.Refused("binary message")
         if encoded_packet[:1] in (str(socketio_packet.BINARY_EVENT), str(socketio_packet.BINARY_ACK)):
             raise self.Refused("binary packet")
+        # Deep nesting makes the JSON parser recurse (RecursionError, logged, no answer) and many tiny values
+        # cost memory: the same bound as for HTTP bodies. Counting brackets first keeps it off the chat path
+        # (a chat message has two; the full check costs ~20 us).
+        if encoded_packet.count("[") + encoded_packet.count("{") > MAX_JSON_DEPTH \
+                and check_json_shape(encoded_packet.encode()) is not None:
+            raise self.Refused("JSON nested too deeply or with too many values")
         return int(super().decode(encoded_packet))
 
 

@@ -149,3 +149,18 @@ def test_socket_packets_look_for_bytes_only_in_the_event_arguments(app) -> None:
     from socketio.packet import EVENT
 
     assert JsonPacket(EVENT, data=["chat:message", {"id": 1}]).encode() == '2["chat:message",{"id":1}]'
+
+
+def test_socket_packets_with_deep_or_huge_json_are_refused(app) -> None:
+    """The packet class refuses them before the JSON parser recurses; `wsgi.serve` then closes the connection."""
+    import pytest
+
+    from conference.factory import JsonPacket
+
+    with pytest.raises(JsonPacket.Refused):
+        JsonPacket().decode('2["chat:send",' + "[" * 2000 + "]" * 2000 + "]")
+    with pytest.raises(JsonPacket.Refused):
+        JsonPacket().decode('2["chat:send",[' + ",".join(["[]"] * 20_000) + "]]")
+    normal = JsonPacket()
+    normal.decode('2["chat:send",{"room":"lobby:x","text":"[a] [b] {c}","client_id":"c-1"}]')
+    assert normal.data == ["chat:send", {"room": "lobby:x", "text": "[a] [b] {c}", "client_id": "c-1"}]
