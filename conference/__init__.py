@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flask import Flask
 
+#: The release, in one place: pyproject.toml reads it (dynamic version), `conference --version`, /healthz and
+#: the organisers' footer show it. Bump it together with a new section in CHANGELOG.md.
+__version__ = "0.2.0"
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask application (see `conference.factory.create_app`)."""

@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
+from conference import __version__
 from conference.core.permissions import Role
 
 
@@ -25,6 +26,8 @@ def _create_app() -> Flask:
 
 cli = FlaskGroup(name="conference", create_app=_create_app, add_default_commands=False,
                  add_version_option=False, load_dotenv=False, help="Virtual conference platform.")
+cli = click.version_option(__version__, "--version", prog_name="conference",
+                           message="%(prog)s %(version)s")(cli)
 
 
 def upgrade_database() -> None:

@@ -21,8 +21,8 @@ from conference.config import (
     sqlalchemy_settings,
 )
 from conference.core.security import MAX_JSON_DEPTH, check_json_shape
+from conference.paths import data_dir, default_instance_path, translations_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # a chat frame is small; the library default of 1 MB invites abuse
 
 
@@ -84,12 +84,12 @@ class JsonPacket(socketio_packet.Packet):
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("CONFERENCE_INSTANCE_PATH") \
-        or str(PROJECT_ROOT / "instance")
+        or str(default_instance_path())
     app = Flask(
         "conference",
         instance_path=str(Path(instance_path).resolve()),
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(data_dir("templates")),
+        static_folder=str(data_dir("static")),
     )
     _configure(app, config or {})
     _install_id_converter(app)
@@ -151,7 +151,7 @@ def _init_extensions(app: Flask) -> None:
     from conference.extensions import babel, csrf, db, login_manager, migrate, socketio
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+    migrate.init_app(app, db, directory=str(data_dir("migrations")), render_as_batch=True,
                      compare_type=True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -159,7 +159,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = None  # type: ignore[assignment]
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
-                   default_translation_directories=str(PROJECT_ROOT / "conference" / "translations"))
+                   default_translation_directories=str(translations_dir()))
     origins = app.config.get("EXTERNAL_URL")
     socketio.init_app(
         app,
@@ -223,6 +223,7 @@ def _register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
     from flask_login import current_user
 
+    from conference import __version__
     from conference.core.permissions import Permission, has_permission
     from conference.core.rendering import register_filters
     from conference.speakers.services import profile_for_user
@@ -233,6 +234,7 @@ def _register_template_helpers(app: Flask) -> None:
     def inject_globals() -> dict[str, Any]:
         return {
             "current_locale": str(get_locale()),
+            "app_version": __version__,
             "languages": app.config["LANGUAGES"],
             "Permission": Permission,
             "can": lambda event, permission: has_permission(current_user, event, permission),

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from conference import __version__
 from conference.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -56,4 +57,4 @@ def health() -> Any:
         status, code = "degraded", 200
     else:
         status, code = "ok", 200
-    return jsonify({"status": status, "database": database, "queue": queue}), code
+    return jsonify({"status": status, "database": database, "queue": queue, "version": __version__}), code
