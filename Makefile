@@ -5,18 +5,30 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test translations lint typecheck pytest audit evidence system-packages bench-smoke clean
+.PHONY: run test install install-test translations lint typecheck pytest audit evidence system-packages bench-smoke clean \
+	lock lock-upgrade test-latest dist
+
+# Installs come from the lock files (exact versions with sha256 hashes, Python 3.11 on Linux x86_64);
+# pyproject.toml keeps the compatible ranges. `make lock` re-resolves after a change of pyproject.toml,
+# `make lock-upgrade` moves every pin to the newest allowed version (run `make test-latest` first).
+LOCK := requirements/lock.txt
+LOCK_TEST := requirements/lock-test.txt
+PIP_VERSION ?= 26.3
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --no-emit-package pip --custom-compile-command "make lock" --quiet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet 'pip==$(PIP_VERSION)'
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: $(LOCK) pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: $(LOCK_TEST) pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_TEST)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed translations
@@ -68,5 +80,37 @@ bench-smoke: install-test
 	$(BIN)/pytest -q tests/agenda/test_bench.py tests/presentations/test_bench_and_demo.py tests/live/test_bench.py \
 		tests/scaleout/test_bench.py tests/e2e/test_browser_metrics.py
 
+## Refresh the lock files after a change of pyproject.toml (pins that still fit stay).
+lock: $(VENV)/.installed-test
+	$(UV_COMPILE) --extra gevent --extra postgres --extra redis -o $(LOCK)
+	$(UV_COMPILE) --extra test -c $(LOCK) -o $(LOCK_TEST)
+
+## Move every pin to the newest version pyproject.toml allows.
+lock-upgrade: $(VENV)/.installed-test
+	$(UV_COMPILE) --upgrade --extra gevent --extra postgres --extra redis -o $(LOCK)
+	$(UV_COMPILE) --upgrade --extra test -c $(LOCK) -o $(LOCK_TEST)
+
+## The drift check before moving the lock: the newest allowed versions in a separate venv, then the suite.
+LATEST_VENV ?= .venv-latest
+test-latest: system-packages tests/e2e/node_modules/axe-core/axe.min.js
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade -e '.[test]'
+	$(LATEST_VENV)/bin/python scripts/i18n.py compile >/dev/null
+	@echo "Versions that differ from $(LOCK_TEST):"
+	@$(LATEST_VENV)/bin/python scripts/lock_drift.py $(LOCK_TEST)
+	$(LATEST_VENV)/bin/ruff check conference tests bench scripts
+	$(LATEST_VENV)/bin/mypy
+	$(LATEST_VENV)/bin/pytest
+
+## Build the wheel and the sdist into dist/ (translations compiled, templates/static/migrations inside) and
+## check them with twine; dist/SHA256SUMS lists their hashes for the operator (docs/deployment.md).
+dist: install-test
+	rm -rf build dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	cd dist && sha256sum conference-* > SHA256SUMS
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST_VENV) instance build dist .pytest_cache .mypy_cache .ruff_cache
