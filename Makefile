@@ -105,12 +105,14 @@ test-latest: system-packages tests/e2e/node_modules/axe-core/axe.min.js
 	$(LATEST_VENV)/bin/pytest
 
 ## Build the wheel and the sdist into dist/ (translations compiled, templates/static/migrations inside) and
-## check them with twine; dist/SHA256SUMS lists their hashes for the operator (docs/deployment.md).
+## check them with twine; the runtime lock file beside them and dist/SHA256SUMS with the hashes of all three
+## for the operator (docs/deployment.md, "Install a release").
 dist: install-test
 	rm -rf build dist
 	$(BIN)/python -m build --no-isolation --outdir dist .
 	$(BIN)/twine check --strict dist/*
-	cd dist && sha256sum conference-* > SHA256SUMS
+	cp $(LOCK) dist/lock.txt
+	cd dist && sha256sum conference-* lock.txt > SHA256SUMS
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) instance build dist .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import require_service
 from tests.fixtures.presentations import pdf_bytes
+from tests.support.nginx import NGINX, running_nginx
 from tests.support.release import Artifacts, Installed, build_artifacts, install_release, replace_wheel, wheel_files
 from tests.support.server import PROJECT_ROOT, free_port, wait_until_up
 from tests.support.services import fresh_postgres_database
@@ -220,7 +222,8 @@ def unit_settings(text: str) -> dict[str, list[str]]:
 
 def test_the_systemd_unit_runs_the_installed_wheel(release: Release, tmp_path: Path, redis_url: str) -> None:
     """deploy/conference.service's ExecStart, with the release venv for /srv/conference/.venv: two workers
-    on PostgreSQL and Redis, as the unit has them."""
+    on PostgreSQL and Redis, as the unit has them, behind deploy/nginx-conference.conf."""
+    require_service("nginx", NGINX is not None, "Debian package nginx-light not installed")
     settings = unit_settings(UNIT.read_text())
     command = shlex.split(settings["ExecStart"][0])
     working = Path(settings["WorkingDirectory"][0])
@@ -241,8 +244,14 @@ def test_the_systemd_unit_runs_the_installed_wheel(release: Release, tmp_path: P
             for url in server.urls:
                 health = requests.get(f"{url}/healthz", timeout=10).json()
                 assert health["status"] == "ok" and health["queue"] == "ok", health
-                home = requests.get(f"{url}/", timeout=10)
+            # deploy/nginx-conference.conf in front, as shipped (only the ports substituted)
+            with running_nginx(tmp_path / "nginx", [port + i for i in range(workers)]) as proxy:
+                home = requests.get(f"{proxy}/", timeout=10)
                 assert home.status_code == 200 and all(text in home.text for text in GERMAN)
+                favicon = requests.get(f"{proxy}/static/favicon.svg", timeout=10)
+                assert favicon.content == (PROJECT_ROOT / "static" / "favicon.svg").read_bytes()
+                polling = requests.get(f"{proxy}/socket.io/?EIO=4&transport=polling", timeout=10)
+                assert polling.status_code == 200 and '"sid"' in polling.text
         finally:
             server.stop()
         assert not (folder / "instance" / "conference.sqlite3").exists()  # the database is PostgreSQL
