@@ -158,8 +158,8 @@ def match_session(state: AgendaState, guid: str) -> StateSession | None:
     for entry in state.sessions:
         if entry.import_guid == guid:
             return entry
-    for entry in state.sessions:
-        if entry.import_guid is None and entry.guid == guid:
+    for entry in state.sessions:  # a file exported by this event (our guids are random, unique everywhere)
+        if entry.guid == guid:
             return entry
     return None
 
@@ -201,7 +201,7 @@ def plan_import(state: AgendaState, schedule: ParsedSchedule, *, remove_missing:
             continue
         matched.add(current.id)
         details = _session_details(state, current, entry, speakers, names)
-        if details or current.import_guid != entry.guid:
+        if details:
             plan.changes.append(Change("update", "session", entry.title, details, entry.line, current.id,
                                        entry.guid))
     for current in state.sessions:
@@ -337,8 +337,8 @@ def _execute(event: Event, state: AgendaState, schedule: ParsedSchedule, plan: I
             services.update_session(session, title=entry.title, abstract=entry.abstract, kind=entry.kind,
                                     language=entry.language, track=track, actor=actor)
             session.is_cancelled = False
-        session.import_guid = entry.guid
         if change.action == "create":
+            session.import_guid = entry.guid
             _place(session, rooms[entry.room.casefold()], entry, keep_break_slots=False)
         _set_speakers(session, speakers)
     db.session.flush()
