@@ -327,15 +327,15 @@ def _execute(event: Event, state: AgendaState, schedule: ParsedSchedule, plan: I
             continue
         entry = by_guid[change.key]
         speakers = [_profile(state, person, profiles) for person in entry.persons]
-        track = tracks[entry.track.casefold()] if entry.track else None
+        session_track = tracks[entry.track.casefold()] if entry.track else None
         if change.action == "create":
             session = services.create_session(event, title=entry.title, abstract=entry.abstract, kind=entry.kind,
-                                              language=entry.language, track=track, actor=actor)
+                                              language=entry.language, track=session_track, actor=actor)
         else:
             session = services.session_in_event(event, change.target or 0)
             _place(session, rooms[entry.room.casefold()], entry, keep_break_slots=True)
             services.update_session(session, title=entry.title, abstract=entry.abstract, kind=entry.kind,
-                                    language=entry.language, track=track, actor=actor)
+                                    language=entry.language, track=session_track, actor=actor)
             session.is_cancelled = False
         if change.action == "create":
             session.import_guid = entry.guid
