@@ -70,7 +70,7 @@ def manage_import_apply(event: Event) -> Any:
     token = request.form.get("token", "")
     stored = load_preview(current_app.instance_path, token, event_id=event.id, user_id=current_user.id)
     if stored is None:
-        return _page(event, 409, problems=[_("This preview has expired or does not exist; upload the file again.")])
+        return _page(event, 404, problems=[_("This preview has expired or does not exist; upload the file again.")])
     if load_state(event).fingerprint() != stored["fingerprint"]:
         discard_preview(current_app.instance_path, token)
         return _page(event, 409, problems=[_("The working agenda changed after the preview; nothing was imported. "
