@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
+from flask_babel import gettext as _
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_SESSIONS = 5000
@@ -111,10 +112,10 @@ class _LineTreeBuilder(ET.TreeBuilder):
 def parse_schedule(data: bytes, *, default_timezone: str, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedSchedule:
     """Parse and check a schedule.xml. Raises `ScheduleFileError` listing what is wrong."""
     if len(data) > max_bytes:
-        raise ScheduleFileError([f"The file has {len(data) / 1048576:.1f} MB; at most "
-                                 f"{max_bytes / 1048576:.3g} MB can be imported."])
+        raise ScheduleFileError([_("The file has %(size)s MB; at most %(limit)s MB can be imported.",
+                                   size=f"{len(data) / 1048576:.1f}", limit=f"{max_bytes / 1048576:.3g}")])
     if not data.strip():
-        raise ScheduleFileError(["The file is empty."])
+        raise ScheduleFileError([_("The file is empty.")])
     builder = _LineTreeBuilder()
     parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     builder.parser = parser
@@ -122,13 +123,14 @@ def parse_schedule(data: bytes, *, default_timezone: str, max_bytes: int = DEFAU
         parser.feed(data)
         root = parser.close()
     except DefusedXmlException:
-        raise ScheduleFileError([
-            f"line {parser.parser.CurrentLineNumber}: the file declares a DTD or entities; schedule files never "
-            "do, and they are refused (they can read files of the server or expand to gigabytes)."]) from None
+        raise ScheduleFileError([_(
+            "line %(line)d: the file declares a DTD or entities; schedule files never do, and they are refused "
+            "(they can read files of the server or expand to gigabytes).", line=parser.parser.CurrentLineNumber)]) \
+            from None
     except ET.ParseError as error:
         line, column = error.position
-        raise ScheduleFileError([f"line {line}, column {column + 1}: not well-formed XML "
-                                 f"({str(error).split(':')[0]})."]) from None
+        raise ScheduleFileError([_("line %(line)d, column %(column)d: not well-formed XML (%(reason)s).", line=line,
+                                   column=column + 1, reason=str(error).split(":")[0])]) from None
     return _Reader(builder.lines, default_timezone).read(root)
 
 
@@ -141,36 +143,37 @@ class _Reader:
 
     def error(self, element: ET.Element | None, message: str) -> None:
         line = self.lines.get(element) if element is not None else None
-        self.errors.append(f"line {line}: {message}" if line else message)
+        self.errors.append(_("line %(line)d: %(message)s", line=line, message=message) if line else message)
         if len(self.errors) >= MAX_ERRORS:
-            raise ScheduleFileError([*self.errors, f"... stopped after {MAX_ERRORS} problems."])
+            raise ScheduleFileError([*self.errors, _("... stopped after %(n)d problems.", n=MAX_ERRORS)])
 
     def text(self, element: ET.Element, name: str, *, max_length: int | None = None,
              required: bool = False) -> str:
         child = element.find(name)
         value = (child.text or "").strip() if child is not None else ""
         if required and not value:
-            self.error(element, f"<{element.tag}> needs a non-empty <{name}>.")
+            self.error(element, _("<%(parent)s> needs a non-empty <%(name)s>.", parent=element.tag, name=name))
         if FORBIDDEN_TEXT.search(value):
-            self.error(child, f"<{name}> contains control or direction-override characters.")
+            self.error(child, _("<%(name)s> contains control or direction-override characters.", name=name))
         if max_length is not None and len(value) > max_length:
-            self.error(child, f"<{name}> has {len(value)} characters; at most {max_length} are allowed.")
+            self.error(child, _("<%(name)s> has %(n)d characters; at most %(max)d are allowed.", name=name,
+                                n=len(value), max=max_length))
         return value
 
     def read(self, root: ET.Element) -> ParsedSchedule:
         if root.tag != "schedule":
-            raise ScheduleFileError([f"line {self.lines.get(root, 1)}: the root element is <{root.tag}>, "
-                                     "expected <schedule> (a frab/pretalx schedule.xml)."])
+            raise ScheduleFileError([_("line %(line)d: the root element is <%(tag)s>, expected <schedule> (a "
+                                       "frab/pretalx schedule.xml).", line=self.lines.get(root, 1), tag=root.tag)])
         conference = root.find("conference")
         if conference is None:
-            self.error(root, "<schedule> needs a <conference> element.")
+            self.error(root, _("<schedule> needs a <conference> element."))
             conference = ET.Element("conference")
         zone_name = self.text(conference, "time_zone_name") or self.zone_name
         try:
             zone = ZoneInfo(zone_name)
             self.zone_name = zone_name
         except (ZoneInfoNotFoundError, ValueError):
-            self.error(conference.find("time_zone_name"), f"unknown time zone {zone_name!r}.")
+            self.error(conference.find("time_zone_name"), _("unknown time zone %(zone)s.", zone=repr(zone_name)))
             zone = ZoneInfo(self.zone_name)
         generator = root.find("generator")
         tracks: dict[str, tuple[str, str | None]] = {}
@@ -184,13 +187,13 @@ class _Reader:
         seen: dict[str, int] = {}
         days = root.findall("day")
         if not days:
-            self.error(root, "the file has no <day>: nothing to import.")
+            self.error(root, _("the file has no <day>: nothing to import."))
         for day in days:
             day_date = self._date(day, day.get("date"))
             for room in day.findall("room"):
                 room_name = (room.get("name") or "").strip()
                 if not room_name or len(room_name) > NAME_MAX or FORBIDDEN_TEXT.search(room_name):
-                    self.error(room, f"<room> needs a name of 1 to {NAME_MAX} plain characters.")
+                    self.error(room, _("<room> needs a name of 1 to %(n)d plain characters.", n=NAME_MAX))
                     continue
                 rooms.setdefault(room_name.casefold(), room_name)
                 for event in room.findall("event"):
@@ -199,12 +202,13 @@ class _Reader:
                     if entry is None:
                         continue
                     if entry.guid in seen:
-                        self.error(event, f"the guid {entry.guid} appears twice (first on line {seen[entry.guid]}).")
+                        self.error(event, _("the guid %(guid)s appears twice (first on line %(line)d).",
+                                            guid=entry.guid, line=seen[entry.guid]))
                         continue
                     seen[entry.guid] = entry.line
                     sessions.append(entry)
                     if len(sessions) > MAX_SESSIONS:
-                        raise ScheduleFileError([f"more than {MAX_SESSIONS} sessions; split the file."])
+                        raise ScheduleFileError([_("more than %(n)d sessions; split the file.", n=MAX_SESSIONS)])
         if self.errors:
             raise ScheduleFileError(self.errors)
         sessions.sort(key=lambda s: (s.start_at, s.room.casefold(), s.guid))
@@ -220,7 +224,7 @@ class _Reader:
         try:
             return date.fromisoformat((value or "").strip()[:10])
         except ValueError:
-            self.error(element, f"<{element.tag}> has no valid date ({value!r}).")
+            self.error(element, _("<%(tag)s> has no valid date (%(value)s).", tag=element.tag, value=repr(value)))
             return None
 
     def _session(self, event: ET.Element, room: str, day: date | None, zone: ZoneInfo,
@@ -230,12 +234,14 @@ class _Reader:
         guid = (event.get("guid") or "").strip()
         if not guid:
             if not (event.get("id") or "").strip():
-                self.error(event, "<event> needs a guid (or at least an id) to be matched on the next import.")
+                self.error(event, _("<event> needs a guid (or at least an id) to be matched on the next import."))
                 return None
             guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"frab:{acronym}/{event.get('id', '').strip()}"))
-            self.warnings.append(f"line {line}: <event> without guid; matched by its id {event.get('id')} instead.")
+            self.warnings.append(_("line %(line)d: <event> without guid; matched by its id %(id)s instead.",
+                                   line=line, id=event.get("id")))
         elif not GUID_PATTERN.match(guid):
-            self.error(event, f"the guid {guid[:80]!r} is not an identifier (letters, digits, . _ : -, at most 64).")
+            self.error(event, _("the guid %(guid)s is not an identifier (letters, digits, . _ : -, at most 64).",
+                                guid=repr(guid[:80])))
         title = self.text(event, "title", max_length=TITLE_MAX, required=True)
         start_at = self._start(event, day, zone)
         length = self._duration(event)
@@ -244,13 +250,15 @@ class _Reader:
         if description and description != abstract:
             abstract = f"{abstract}\n\n{description}" if abstract else description
         if len(abstract) > ABSTRACT_MAX:
-            self.warnings.append(f"line {line}: abstract and description cut to {ABSTRACT_MAX} characters.")
+            self.warnings.append(_("line %(line)d: abstract and description cut to %(n)d characters.", line=line,
+                                   n=ABSTRACT_MAX))
             abstract = abstract[:ABSTRACT_MAX].rstrip()
         kind_word = self.text(event, "type").casefold()
         language = self.text(event, "language").casefold()[:2]
         if language not in ("de", "en"):
             if language:
-                self.warnings.append(f"line {line}: language {language!r} is neither de nor en; imported as de.")
+                self.warnings.append(_("line %(line)d: language %(language)s is neither de nor en; imported as de.",
+                                       line=line, language=repr(language)))
             language = "de"
         track = self.text(event, "track")
         if track and track.casefold() not in tracks:
@@ -276,7 +284,8 @@ class _Reader:
             r"^\d{4}-\d{2}-\d{2}$", text[:10]) else day)
         match = re.match(r"^(\d{1,2}):(\d{2})$", clock)
         if base is None or match is None or int(match[1]) > 23 or int(match[2]) > 59:
-            self.error(event, f"<event> has no valid start (date {text!r}, start {clock!r}).")
+            self.error(event, _("<event> has no valid start (date %(date)s, start %(start)s).", date=repr(text),
+                                start=repr(clock)))
             return None
         return datetime.combine(base, time(int(match[1]), int(match[2])), zone)
 
@@ -285,12 +294,13 @@ class _Reader:
         match = DURATION_PATTERN.match(text)
         if match is None:
             if text:
-                self.error(event.find("duration"), f"<duration> {text!r} is not HH:MM.")
+                self.error(event.find("duration"), _("<duration> %(value)s is not HH:MM.", value=repr(text)))
             return None
         days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
         length = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
         if not timedelta(0) < length <= timedelta(hours=24):
-            self.error(event.find("duration"), f"<duration> {text!r} must be longer than 0 and at most 24 hours.")
+            self.error(event.find("duration"), _("<duration> %(value)s must be longer than 0 and at most 24 hours.",
+                                                 value=repr(text)))
             return None
         return length
 
@@ -302,15 +312,16 @@ class _Reader:
             if not name:
                 continue
             if len(name) > NAME_MAX or FORBIDDEN_TEXT.search(name):
-                self.error(person, f"a person's name must have 1 to {NAME_MAX} plain characters.")
+                self.error(person, _("a person's name must have 1 to %(n)d plain characters.", n=NAME_MAX))
                 continue
             email = (person.get("email") or "").strip().lower() or None
             if email and not EMAIL_PATTERN.match(email):
-                self.warnings.append(f"line {self.lines.get(person)}: e-mail {email[:80]!r} ignored (not an address).")
+                self.warnings.append(_("line %(line)d: e-mail %(email)s ignored (not an address).",
+                                       line=self.lines.get(person, 0), email=repr(email[:80])))
                 email = None
             if any(p.name.casefold() == name.casefold() for p in persons):
                 continue
             persons.append(ImportedPerson(name=name, email=email))
         if len(persons) > MAX_PERSONS:
-            self.error(container, f"at most {MAX_PERSONS} persons per session.")
+            self.error(container, _("at most %(n)d persons per session.", n=MAX_PERSONS))
         return tuple(persons)
