@@ -56,7 +56,8 @@ def manage_import(event: Event) -> Any:
     remove_missing = request.form.get("remove_missing") == "1"
     result = preview_import(event, schedule, remove_missing=remove_missing)
     token = None
-    if not result.plan.errors and result.plan.has_changes:
+    blocked = result.plan.errors or any(p.severity == "error" for p in result.new_problems)
+    if not blocked and result.plan.has_changes:
         token = save_preview(current_app.instance_path, {
             "event_id": event.id, "user_id": current_user.id, "schedule": schedule.to_json(),
             "remove_missing": remove_missing, "fingerprint": load_state(event).fingerprint(),
