@@ -17,11 +17,13 @@ from conference.agenda.importing import apply_import, load_state, plan_import, p
 from conference.agenda.models import ConferenceSession, Room, SessionKind, Track
 from conference.core import after_commit
 from conference.core.errors import Conflict
+from conference.events.models import Event
 from conference.extensions import db
 from conference.speakers.models import SpeakerProfile
 from tests.fixtures.agenda import at
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pretalx"
+FORMATS = Path(__file__).resolve().parents[3] / "shared" / "formats"
 
 
 def parse(data: bytes, max_bytes: int = 5 * 1024 * 1024):
@@ -250,3 +252,50 @@ def test_parsed_schedule_survives_json_for_the_preview_store() -> None:
 
     schedule = parse((FIXTURES / "schedule-v1.0.xml").read_bytes())
     assert ParsedSchedule.from_json(json.loads(json.dumps(schedule.to_json()))) == schedule
+
+
+def test_demo_programme_round_trip_is_identical_and_valid(client, create_event) -> None:
+    """The demo conference (13 exported sessions, several rooms and tracks, titles with umlauts): export ->
+    import into an empty event with the same days -> publish -> export: the same programme, and valid."""
+    import xmlschema
+
+    from conference.demo import DEMO_SLUG, load_demo
+
+    load_demo(attendees=1)
+    first = client.get(f"/events/{DEMO_SLUG}/schedule.xml").data
+    demo = db.session.scalar(select(Event).where(Event.slug == DEMO_SLUG))
+    copy = create_event("demo-copy", start=demo.start_date, end=demo.end_date, timezone=demo.timezone)
+    result = run_import(copy, first)
+    assert result.plan.count("create") == 13
+    services.publish_release(copy, name="1.0", actor=None)
+    after_commit.commit()
+    second = client.get("/events/demo-copy/schedule.xml").data
+    xmlschema.XMLSchema(str(FORMATS / "schedule.xml.xsd")).validate(second.decode())
+    diff = list(difflib.unified_diff(normalised(first), normalised(second), "demo", "round-trip", lineterm=""))
+    assert diff == [], "\n".join(diff)
+    print(f"\nround trip of the demo: {len(normalised(first))} normalised lines, diff {len(diff)} lines")
+
+
+def programme_facts(xml: bytes) -> list[str]:
+    """What any frab consumer shows: title, start, duration, room, track, language, persons (not the type
+    names or the description, which each system words differently)."""
+    root = ET.fromstring(xml)  # noqa: S314 - a fixture or our own export
+    return sorted(" | ".join([ev.findtext("title") or "", ev.findtext("date") or "", ev.findtext("duration") or "",
+                              ev.findtext("room") or "", ev.findtext("track") or "", ev.findtext("language") or "",
+                              ", ".join(p.text or "" for p in ev.iter("person"))]) for ev in root.iter("event"))
+
+
+def test_pretalx_schedule_re_exported_by_us_shows_the_same_programme(client, create_event) -> None:
+    import xmlschema
+
+    source = (FIXTURES / "schedule-v1.0.xml").read_bytes()
+    event = create_event("from-pretalx", end=date(2027, 3, 19))
+    run_import(event, source)
+    services.publish_release(event, name="v1.0", actor=None)
+    after_commit.commit()
+    ours = client.get("/events/from-pretalx/schedule.xml").data
+    xmlschema.XMLSchema(str(FORMATS / "schedule.xml.xsd")).validate(ours.decode())
+    diff = list(difflib.unified_diff(programme_facts(source), programme_facts(ours), "pretalx", "ours",
+                                     lineterm=""))
+    assert len(programme_facts(source)) == 5
+    assert diff == [], "\n".join(diff)
