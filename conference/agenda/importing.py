@@ -333,7 +333,8 @@ def _execute(event: Event, state: AgendaState, schedule: ParsedSchedule, plan: I
                                               language=entry.language, track=session_track, actor=actor)
         else:
             session = services.session_in_event(event, change.target or 0)
-            _place(session, rooms[entry.room.casefold()], entry, keep_break_slots=True)
+            if any(name == "when" for name, _before, _after in change.details):  # else the slot keeps its id
+                _place(session, rooms[entry.room.casefold()], entry, keep_break_slots=True)
             services.update_session(session, title=entry.title, abstract=entry.abstract, kind=entry.kind,
                                     language=entry.language, track=session_track, actor=actor)
             session.is_cancelled = False

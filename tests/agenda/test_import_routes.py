@@ -179,3 +179,11 @@ def test_organiser_of_another_event_gets_403_and_cannot_use_a_foreign_preview(cl
     assert response.status_code == 404
     assert titles(event) == [] and titles(other) == []
     after_commit.commit()
+
+
+@pytest.mark.parametrize("token", ["../../secret_key", "", "x" * 43 + "/", "A" * 43, "ä" * 43])
+def test_garbage_preview_tokens_are_404_not_5xx(client, event, organiser, token) -> None:
+    csrf = csrf_token(client, PAGE.format(slug=event.slug))
+    response = client.post(PAGE.format(slug=event.slug) + "/apply", data={"token": token, "csrf_token": csrf})
+    assert response.status_code == 404
+    assert "expired or does not exist" in response.get_data(as_text=True)

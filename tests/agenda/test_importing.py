@@ -299,3 +299,19 @@ def test_pretalx_schedule_re_exported_by_us_shows_the_same_programme(client, cre
                                      lineterm=""))
     assert len(programme_facts(source)) == 5
     assert diff == [], "\n".join(diff)
+
+
+def test_reimport_keeps_roles_and_the_slot_when_only_the_title_changes(create_event) -> None:
+    event = create_event("keep-roles", end=date(2027, 3, 19))
+    run_import(event, (FIXTURES / "schedule-v1.0.xml").read_bytes())
+    session = sessions_of(event)["Open Source in der Kommune"]
+    session.speakers[1].role = "moderator"
+    slot_id = session.slots[0].id
+    after_commit.commit()
+    newer = (FIXTURES / "schedule-v1.0.xml").read_bytes().replace(
+        b"<title>Open Source in der Kommune</title>", b"<title>Open Source, neu</title>")
+    run_import(event, newer)
+    session = sessions_of(event)["Open Source, neu"]
+    assert [(link.speaker.name, link.role) for link in session.speakers] == [
+        ("Bernd Berg", "speaker"), ("Clara Cramer", "moderator")]
+    assert [slot.id for slot in session.slots] == [slot_id]
