@@ -13,7 +13,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import EVENT, LOCALES, MANAGE, assert_language, login_in_browser, shot
+from tests.e2e.conftest import EVENT, LOCALES, MANAGE, assert_language, login_in_browser, run_axe, shot
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,7 @@ def test_organiser_uploads_previews_and_applies(new_page, live_server, screensho
     path = tmp_path / "schedule.xml"
     path.write_text(changed, encoding="utf-8")
 
-    page = new_page(locale=locale)
+    page = new_page(locale=locale, bypass_csp=True)  # (the CSP bypass only lets axe-core in)
     login_in_browser(page, base, "orga@demo.invalid")
     page.goto(f"{base}{MANAGE}/agenda")
     page.locator("details.nav-menu summary").click()
@@ -50,6 +50,7 @@ def test_organiser_uploads_previews_and_applies(new_page, live_server, screensho
     expect(update_row).to_contain_text(old_title)
     expect(preview.locator("tr.change-create")).to_have_count(0)
     shot(page, screenshot_dir, f"schedule-import-preview-{lang}")
+    assert run_axe(page) == []  # the diff table and both forms: nothing serious for WCAG 2.1 AA
 
     with page.expect_navigation():
         preview.locator("form button[type=submit]").click()
