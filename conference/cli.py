@@ -253,8 +253,9 @@ def _event_or_fail(slug: str) -> Any:
 
 
 def register_cli(app: Flask) -> None:
+    from conference.agenda.cli import COMMANDS as agenda_commands
     from conference.backup_cli import COMMANDS as backup_commands
     from conference.mail_cli import COMMANDS as mail_commands
 
-    for command in (run_command, demo_command, users, *backup_commands, *mail_commands):
+    for command in (run_command, demo_command, users, *backup_commands, *mail_commands, *agenda_commands):
         app.cli.add_command(command)

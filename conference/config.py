@@ -41,6 +41,7 @@ class Config:
     MAX_FORM_BYTES = 1024 * 1024
     MAX_FORM_MEMORY_SIZE = 500 * 1024
     MAX_FORM_PARTS = 100
+    SCHEDULE_IMPORT_MAX_BYTES = 5 * 1024 * 1024  # the largest schedule.xml an organiser may import
     PASSWORD_MIN_LENGTH = 10
     # scrypt with werkzeug's default cost; tests may lower the cost, never the algorithm
     PASSWORD_HASH_METHOD = "scrypt"
@@ -89,7 +90,7 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "MAX_FORM_BYTES", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
             "MAIL_TIMEOUT", "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
-            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT",
+            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}
     bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL"}

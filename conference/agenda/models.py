@@ -78,10 +78,14 @@ class ConferenceSession(db.Model):  # type: ignore[name-defined,misc]
     """A keynote, talk, panel, break...: its content. Time and place are in `TimetableSlot`."""
 
     __tablename__ = "conference_sessions"
+    __table_args__ = (UniqueConstraint("event_id", "import_guid", name="uq_conference_sessions_event_import_guid"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     guid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    # The frab guid of the schedule file the session was imported from (pretalx, frab, another instance):
+    # a re-import matches on it. Our own `guid` stays ours, so exports keep their guids stable.
+    import_guid: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     abstract: Mapped[str] = mapped_column(Text, default="")  # Markdown
     kind: Mapped[str] = mapped_column(String(16), default=SessionKind.TALK)

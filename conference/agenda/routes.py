@@ -31,7 +31,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from conference.agenda import api, manage, pagecache, services  # noqa: F401  (their views register on `bp`)
+from conference.agenda import api, import_routes, manage, pagecache, services  # noqa: F401  (their views register on `bp`)
 from conference.agenda.blueprint import bp, published_or_404
 from conference.agenda.exports import attachments_by_session, schedule_ics, schedule_json, schedule_xml
 from conference.agenda.forms import KIND_LABELS, LANGUAGE_LABELS, ActionForm

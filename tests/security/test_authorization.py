@@ -114,6 +114,9 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("agenda.manage_rooms", "POST"): ORGANISER,
     ("agenda.manage_room", "POST"): ORGANISER,
     ("agenda.manage_track", "POST"): ORGANISER,
+    ("agenda.manage_import", "GET"): ORGANISER,
+    ("agenda.manage_import", "POST"): ORGANISER,  # an organiser without a file gets 400: nothing changes
+    ("agenda.manage_import_apply", "POST"): NOBODY,  # no preview token: 404 for the organiser too
     ("speakers.edit_profile", "POST"): ORGANISER,  # another speaker's profile
     ("speakers.invite", "POST"): ORGANISER,
     ("speakers.manage_speakers", "GET"): ORGANISER,

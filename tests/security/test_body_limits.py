@@ -376,7 +376,8 @@ def test_shipped_nginx_config_takes_large_bodies_only_on_the_upload_locations(tm
 
         # The upload locations pass large bodies to the app, which decides (here: log in first).
         for path in (f"/events/digitalkonferenz-2027/sessions/{session_id}/slides",
-                     "/events/digitalkonferenz-2027/speakers/1/edit", "/manage/events/digitalkonferenz-2027/speakers/new"):
+                     "/events/digitalkonferenz-2027/speakers/1/edit", "/manage/events/digitalkonferenz-2027/speakers/new",
+                     "/manage/events/digitalkonferenz-2027/agenda/import"):
             response = requests.post(f"{proxy}{path}", data=b"a" * 3 * MB, headers=form, timeout=30,
                                      allow_redirects=False)
             evidence.response(response, refused=True, what=f"anonymous 3 MB to {path}")
