@@ -98,6 +98,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_sockets(app)
     _register_cli(app)
     _register_template_helpers(app)
+    from conference.core.logs import init_request_ids
+
+    init_request_ids(app)
     from conference.core.errors import register_error_handlers
 
     register_error_handlers(app)
@@ -190,6 +193,7 @@ def _register_blueprints(app: Flask) -> None:
     from conference.auth.routes import bp as auth_bp
     from conference.core.health import bp as health_bp
     from conference.core.i18n import bp as i18n_bp
+    from conference.core.metrics import bp as metrics_bp
     from conference.core.security import csrf_exempt_endpoint
     from conference.core.unsubscribe import bp as mail_bp
     from conference.events.routes import bp as events_bp
@@ -200,7 +204,7 @@ def _register_blueprints(app: Flask) -> None:
     from conference.speakers.routes import bp as speakers_bp
 
     for blueprint in (auth_bp, events_bp, i18n_bp, health_bp, agenda_bp, speakers_bp, presentations_bp, live_bp,
-                      mail_bp, legal_bp, mails_bp):
+                      mail_bp, legal_bp, mails_bp, metrics_bp):
         app.register_blueprint(blueprint)
     csrf_exempt_endpoint("auth.api_issue_token")
     csrf_exempt_endpoint("mail.unsubscribe")  # the signed link is the authorisation (RFC 8058 one-click)

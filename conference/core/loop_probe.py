@@ -155,6 +155,7 @@ class LoopProbe:
         self.describe = describe
         self.clock = clock
         self.scheduler = scheduler
+        self.observe: Callable[[float], object] | None = None  # e.g. the metrics' loop-lag histogram
         self.wall_offset = time.time() - clock()
         self.ticks = 0
         self.lag_sum = 0.0
@@ -192,6 +193,8 @@ class LoopProbe:
         self.lag_sum += lag
         self.max_lag = max(self.max_lag, lag)
         self.counts[bisect.bisect_left(BUCKETS_MS, lag * 1000)] += 1
+        if self.observe is not None:
+            self.observe(lag)
         if lag < self.settings.stall or lag == 0:
             return
         # The loop was not free from the moment the probe was due until it ran: the culprit was in flight then.
@@ -301,6 +304,9 @@ def start_loop_probe(app: Any, *, start_background_task: Callable[..., Any],
     if not settings.enabled:
         return None
     probe = LoopProbe(settings, describe=route_describer(app.url_map))
+    from conference.core.metrics import loop_lag
+
+    probe.observe = loop_lag
     app.wsgi_app = probe.middleware(app.wsgi_app)
     start_background_task(probe.run, sleep)
     _running = probe
