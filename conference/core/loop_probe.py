@@ -14,8 +14,9 @@ Each stall also says how the time went, from the scheduler's account of the loop
 a CPU (a busy host, not the server's doing); the rest was a blocking system call or a stopped process. So
 `lag_ms - wait_ms` is how long the server itself held its loop, on a quiet machine or a busy one.
 
-Set `CONFERENCE_LOOP_PROBE_FILE` to have the figures written there (JSON, atomically replaced, every 0.25 s):
-the adversarial suite reads them; no HTTP endpoint shows them.
+Set `CONFERENCE_LOOP_PROBE_FILE` to have the figures written there (JSON, atomically replaced, every 0.25 s;
+`{pid}` in the name is replaced by the worker's pid): the adversarial suite and bench/soak.py read them.
+`/metrics` shows the lag histogram (conference/core/metrics.py).
 
 Cost, measured on the development machine (eventlet and gevent alike): about 80 us per wake-up, 0.8 % of one
 core on an idle server, of which the probe's own work is 5 us; the rest is the loop waking up at all, which
@@ -72,7 +73,9 @@ class ProbeSettings:
             raise ValueError("CONFERENCE_LOOP_PROBE_INTERVAL_MS must be at least 1")
         return cls(enabled=_boolean(config.get("LOOP_PROBE", cls.enabled), "LOOP_PROBE"), interval=interval,
                    stall=milliseconds("LOOP_PROBE_STALL_MS", cls.stall),
-                   log=milliseconds("LOOP_PROBE_LOG_MS", cls.log), file=config.get("LOOP_PROBE_FILE") or None)
+                   log=milliseconds("LOOP_PROBE_LOG_MS", cls.log),
+                   # `{pid}` in the name: one file per worker process (bench/soak.py reads them all).
+                   file=(config.get("LOOP_PROBE_FILE") or "").replace("{pid}", str(os.getpid())) or None)
 
 
 def _boolean(value: Any, name: str) -> bool:
