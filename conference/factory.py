@@ -215,6 +215,19 @@ def _register_sockets(app: Flask) -> None:
     from conference.live import sockets as live_sockets
 
     live_sockets.register(socketio)
+    # Flask-SocketIO runs every Socket.IO event in a request context built from the connection's environ
+    # (path /socket.io/). With no rule for that path, each one raised and stored a NotFound whose traceback
+    # reaches up through the connection's long-lived reader frame: a reference cycle per connection that
+    # outlived it (see core/heap.py) and an exception per event. Engine.IO answers /socket.io/ before Flask,
+    # so this rule is only ever matched, never served.
+    app.add_url_rule("/socket.io/", endpoint="socketio_transport", view_func=_not_served, methods=["GET", "POST"])
+    app.add_url_rule("/socket.io/", endpoint="socketio_websocket", view_func=_not_served, websocket=True)
+
+
+def _not_served() -> Any:
+    from flask import abort
+
+    abort(404)
 
 
 def _register_cli(app: Flask) -> None:

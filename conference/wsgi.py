@@ -81,9 +81,24 @@ def fair_turns(app: Any, sleep: Any) -> Any:
 
     def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
         sleep(0)
-        return app(environ, start_response)
+        try:
+            return app(environ, start_response)
+        finally:
+            # eventlet's `set_idle` closure refers to the connection, which refers to this environ: a cycle
+            # per request, which outlives a websocket's connection once frozen (core/heap.py). Only eventlet's
+            # WebSocketWSGI calls it, inside `app`.
+            environ.pop("eventlet.set_idle", None)
 
     return wsgi_app
+
+
+def server_is_idle(app: Any) -> bool:
+    """No open socket and no HTTP request in flight: a pause of the loop now delays nobody."""
+    from conference.core.loop_probe import running_probe
+    from conference.live.broadcast import live_state
+
+    probe = running_probe()
+    return len(live_state(app).registry) == 0 and (probe is None or probe.in_flight == 0)
 
 
 def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = None) -> None:
@@ -104,7 +119,8 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     # A client that stops reading (or sending) in the middle of a request or response, or an idle keep-alive
     # connection, is dropped after this long instead of holding its task and buffers for ever. 0: never.
     timeout = float(app.config["SOCKET_TIMEOUT"]) or None
-    keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)))
+    keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)),
+                        is_idle=lambda: server_is_idle(app))
     keeper.tend()  # the start-up heap: collected once, then frozen
     interval = float(app.config.get("HEAP_FREEZE_INTERVAL", 1.0))
     if interval > 0:  # 0: CPython's own collection schedule over everything created after start-up
