@@ -93,7 +93,7 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
             "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}
-    bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL"}
+    bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL", "METRICS"}
     json_objects = {"SQLALCHEMY_ENGINE_OPTIONS"}  # e.g. '{"pool_size": 20, "max_overflow": 10}'
     settings: dict[str, Any] = {}
     for key, value in environ.items():

@@ -98,6 +98,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_sockets(app)
     _register_cli(app)
     _register_template_helpers(app)
+    from conference.core.logs import init_request_ids
+
+    init_request_ids(app)
     from conference.core.errors import register_error_handlers
 
     register_error_handlers(app)
@@ -190,6 +193,7 @@ def _register_blueprints(app: Flask) -> None:
     from conference.auth.routes import bp as auth_bp
     from conference.core.health import bp as health_bp
     from conference.core.i18n import bp as i18n_bp
+    from conference.core.metrics import bp as metrics_bp
     from conference.core.security import csrf_exempt_endpoint
     from conference.core.unsubscribe import bp as mail_bp
     from conference.events.routes import bp as events_bp
@@ -200,7 +204,7 @@ def _register_blueprints(app: Flask) -> None:
     from conference.speakers.routes import bp as speakers_bp
 
     for blueprint in (auth_bp, events_bp, i18n_bp, health_bp, agenda_bp, speakers_bp, presentations_bp, live_bp,
-                      mail_bp, legal_bp, mails_bp):
+                      mail_bp, legal_bp, mails_bp, metrics_bp):
         app.register_blueprint(blueprint)
     csrf_exempt_endpoint("auth.api_issue_token")
     csrf_exempt_endpoint("mail.unsubscribe")  # the signed link is the authorisation (RFC 8058 one-click)
@@ -211,6 +215,19 @@ def _register_sockets(app: Flask) -> None:
     from conference.live import sockets as live_sockets
 
     live_sockets.register(socketio)
+    # Flask-SocketIO runs every Socket.IO event in a request context built from the connection's environ
+    # (path /socket.io/). With no rule for that path, each one raised and stored a NotFound whose traceback
+    # reaches up through the connection's long-lived reader frame: a reference cycle per connection that
+    # outlived it (see core/heap.py) and an exception per event. Engine.IO answers /socket.io/ before Flask,
+    # so this rule is only ever matched, never served.
+    app.add_url_rule("/socket.io/", endpoint="socketio_transport", view_func=_not_served, methods=["GET", "POST"])
+    app.add_url_rule("/socket.io/", endpoint="socketio_websocket", view_func=_not_served, websocket=True)
+
+
+def _not_served() -> Any:
+    from flask import abort
+
+    abort(404)
 
 
 def _register_cli(app: Flask) -> None:

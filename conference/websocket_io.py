@@ -383,7 +383,10 @@ def close_on_refused_packets(socketio_server: Any, refused: type[Exception]) -> 
                 return None if self.closing or self.closed else wait()
 
             ws.wait = wait_unless_closed
-            return websocket_handler(self, ws)
+            try:
+                return websocket_handler(self, ws)
+            finally:
+                del ws.wait  # the closure holds the bound `ws.wait`: a cycle through `ws` (core/heap.py)
 
         engineio.socket.Socket._websocket_handler = stopping_websocket_handler
     else:

@@ -81,18 +81,35 @@ def fair_turns(app: Any, sleep: Any) -> Any:
 
     def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
         sleep(0)
-        return app(environ, start_response)
+        try:
+            return app(environ, start_response)
+        finally:
+            # eventlet's `set_idle` closure refers to the connection, which refers to this environ: a cycle
+            # per request, which outlives a websocket's connection once frozen (core/heap.py). Only eventlet's
+            # WebSocketWSGI calls it, inside `app`.
+            environ.pop("eventlet.set_idle", None)
 
     return wsgi_app
 
 
+def server_is_idle(app: Any) -> bool:
+    """No open socket and no HTTP request in flight: a pause of the loop now delays nobody."""
+    from conference.core.loop_probe import running_probe
+    from conference.live.broadcast import live_state
+
+    probe = running_probe()
+    return len(live_state(app).registry) == 0 and (probe is None or probe.in_flight == 0)
+
+
 def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = None) -> None:
     """Serve `app` with its configured async server until interrupted."""
+    from conference.core.logs import configure_logging
     from conference.core.security import BASELINE_HEADERS
     from conference.extensions import socketio
     from conference.factory import JsonPacket
     from conference.live.relay import install
 
+    configure_logging(app.config)
     mode = app.config["ASYNC_MODE"]
     install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
     limit_websocket_messages(socketio.server.eio, mode)
@@ -102,12 +119,16 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     # A client that stops reading (or sending) in the middle of a request or response, or an idle keep-alive
     # connection, is dropped after this long instead of holding its task and buffers for ever. 0: never.
     timeout = float(app.config["SOCKET_TIMEOUT"]) or None
-    keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)))
+    keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)),
+                        is_idle=lambda: server_is_idle(app))
     keeper.tend()  # the start-up heap: collected once, then frozen
     interval = float(app.config.get("HEAP_FREEZE_INTERVAL", 1.0))
     if interval > 0:  # 0: CPython's own collection schedule over everything created after start-up
         socketio.start_background_task(keep_heap, keeper, interval=interval, sleep=socketio.sleep)
     start_loop_probe(app, start_background_task=socketio.start_background_task, sleep=socketio.sleep)
+    from conference.core.metrics import timed_requests
+
+    app.wsgi_app = timed_requests(app.wsgi_app)  # type: ignore[method-assign]
     from conference.core.mail_queue import start_mail_sender
 
     start_mail_sender(app, socketio.start_background_task)  # delivers the mail queue (with MAIL_SERVER only)
@@ -174,6 +195,15 @@ def supervise_workers(*, host: str, port: int, workers: int) -> int:
 
     command = [sys.executable, "-m", "conference.entry", "run", "--workers", "1", "--no-upgrade", "--host", host]
     processes: dict[int, subprocess.Popen[bytes]] = {}
+    # One metrics directory for this run's workers, so that any of them answers /metrics for all (it must be
+    # in the environment before prometheus-client is imported, hence set here for the children).
+    import os
+    import tempfile
+
+    from conference.core.metrics import prepare_worker_directory, worker_exited
+
+    metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="conference-metrics-"))
+    prepare_worker_directory(metrics_dir)
     stopping = False
 
     def start(worker_port: int) -> None:
@@ -193,6 +223,7 @@ def supervise_workers(*, host: str, port: int, workers: int) -> int:
         for worker_port, process in list(processes.items()):
             if process.poll() is not None and not stopping:
                 log.warning("worker on port %s exited with %s; restarting", worker_port, process.returncode)
+                worker_exited(process.pid)
                 start(worker_port)
     for process in processes.values():
         process.terminate()

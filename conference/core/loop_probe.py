@@ -14,8 +14,9 @@ Each stall also says how the time went, from the scheduler's account of the loop
 a CPU (a busy host, not the server's doing); the rest was a blocking system call or a stopped process. So
 `lag_ms - wait_ms` is how long the server itself held its loop, on a quiet machine or a busy one.
 
-Set `CONFERENCE_LOOP_PROBE_FILE` to have the figures written there (JSON, atomically replaced, every 0.25 s):
-the adversarial suite reads them; no HTTP endpoint shows them.
+Set `CONFERENCE_LOOP_PROBE_FILE` to have the figures written there (JSON, atomically replaced, every 0.25 s;
+`{pid}` in the name is replaced by the worker's pid): the adversarial suite and bench/soak.py read them.
+`/metrics` shows the lag histogram (conference/core/metrics.py).
 
 Cost, measured on the development machine (eventlet and gevent alike): about 80 us per wake-up, 0.8 % of one
 core on an idle server, of which the probe's own work is 5 us; the rest is the loop waking up at all, which
@@ -72,7 +73,9 @@ class ProbeSettings:
             raise ValueError("CONFERENCE_LOOP_PROBE_INTERVAL_MS must be at least 1")
         return cls(enabled=_boolean(config.get("LOOP_PROBE", cls.enabled), "LOOP_PROBE"), interval=interval,
                    stall=milliseconds("LOOP_PROBE_STALL_MS", cls.stall),
-                   log=milliseconds("LOOP_PROBE_LOG_MS", cls.log), file=config.get("LOOP_PROBE_FILE") or None)
+                   log=milliseconds("LOOP_PROBE_LOG_MS", cls.log),
+                   # `{pid}` in the name: one file per worker process (bench/soak.py reads them all).
+                   file=(config.get("LOOP_PROBE_FILE") or "").replace("{pid}", str(os.getpid())) or None)
 
 
 def _boolean(value: Any, name: str) -> bool:
@@ -155,6 +158,7 @@ class LoopProbe:
         self.describe = describe
         self.clock = clock
         self.scheduler = scheduler
+        self.observe: Callable[[float], object] | None = None  # e.g. the metrics' loop-lag histogram
         self.wall_offset = time.time() - clock()
         self.ticks = 0
         self.lag_sum = 0.0
@@ -192,6 +196,8 @@ class LoopProbe:
         self.lag_sum += lag
         self.max_lag = max(self.max_lag, lag)
         self.counts[bisect.bisect_left(BUCKETS_MS, lag * 1000)] += 1
+        if self.observe is not None:
+            self.observe(lag)
         if lag < self.settings.stall or lag == 0:
             return
         # The loop was not free from the moment the probe was due until it ran: the culprit was in flight then.
@@ -301,6 +307,9 @@ def start_loop_probe(app: Any, *, start_background_task: Callable[..., Any],
     if not settings.enabled:
         return None
     probe = LoopProbe(settings, describe=route_describer(app.url_map))
+    from conference.core.metrics import loop_lag
+
+    probe.observe = loop_lag
     app.wsgi_app = probe.middleware(app.wsgi_app)
     start_background_task(probe.run, sleep)
     _running = probe

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from flask import Flask, current_app
 
+from conference.core import metrics
 from conference.extensions import socketio
 from conference.live.state import (
     ConnectionCounter,
@@ -133,7 +134,9 @@ class LiveState:
             sleep=socketio.sleep, large_room=int(config.get("LIVE_LARGE_ROOM", 100)),
             window=float(config.get("LIVE_GROUP_WINDOW", 0.01)),
             max_window=float(config.get("LIVE_GROUP_WINDOW_MAX", 0.1)),
-            settle=float(config.get("LIVE_GROUP_SETTLE", 0.25)))
+            settle=float(config.get("LIVE_GROUP_SETTLE", 0.25)),
+            on_sent=lambda room, messages, seconds: metrics.chat_sent(self.registry.socket_count(room), messages,
+                                                                      seconds))
         self.room_events: dict[str, int] = {}  # room name -> event id (rooms never move between events)
         # What every message checks, without a query per message: room -> RoomInfo, (user, event) -> Standing.
         cache_seconds = float(config.get("LIVE_CACHE_SECONDS", 2.0))

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from conference.auth import services as auth_services
 from conference.auth.models import User, hash_secret
-from conference.core import after_commit
+from conference.core import after_commit, metrics
 from conference.core.errors import DomainError, NotAllowed, ValidationFailed
 from conference.core.ids import require_id
 from conference.core.permissions import Permission, has_permission
@@ -119,8 +119,15 @@ def socket_event(*, permission: Permission | None = None, room: bool = False,
     one commit (after-commit broadcasts run then) or a rollback, and every refusal as an error ack."""
 
     def decorator(handler: Callable[[SocketCall], dict[str, Any]]) -> Callable[..., Any]:
+        name = handler.__name__.removeprefix("on_")
+
         @wraps(handler)
         def wrapper(*args: Any) -> dict[str, Any]:
+            answer = handle(*args)
+            metrics.live_event(name, "ok" if answer.get("ok") else str(answer.get("error", "unknown")))
+            return answer
+
+        def handle(*args: Any) -> dict[str, Any]:
             state = live_state()
             sid: str = request.sid  # type: ignore[attr-defined]
             identity = state.registry.get(sid)
@@ -214,6 +221,7 @@ def on_connect(auth: Any = None) -> None:
     if not state.connections.acquire(identity.user_id, state.max_connections_per_user):
         raise SocketConnectionRefused("too_many_connections")
     state.registry.add(request.sid, identity)  # type: ignore[attr-defined]
+    metrics.socket_connected()
 
 
 def on_disconnect(reason: Any = None) -> None:
@@ -221,6 +229,7 @@ def on_disconnect(reason: Any = None) -> None:
     identity = state.registry.remove(request.sid)  # type: ignore[attr-defined]
     if identity is None:
         return
+    metrics.socket_disconnected()
     state.connections.release(identity.user_id)
     for room in identity.rooms:
         if not room.startswith("event:"):

@@ -429,8 +429,10 @@ class RoomBroadcaster:
 
     def __init__(self, *, emit: Callable[..., Any], room_size: Callable[[str], int], start_task: Callable[..., Any],
                  sleep: Callable[[float], Any], large_room: int, window: float, settle: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_sent: Callable[[str, int, float], Any] | None = None) -> None:
         self._emit = emit
+        self._on_sent = on_sent  # (room, messages, seconds from the oldest one's publish to its frame sent)
         self._room_size = room_size
         self._start_task = start_task
         self._sleep = sleep
@@ -440,6 +442,7 @@ class RoomBroadcaster:
         self.settle = settle
         self._lock = threading.Lock()
         self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._waiting_since: dict[str, float] = {}
         self._last_sent: dict[str, float] = {}
 
     def window_for(self, size: int) -> float:
@@ -449,7 +452,10 @@ class RoomBroadcaster:
     def publish(self, room: str, message: dict[str, Any]) -> None:
         size = self._room_size(room)
         if size < self.large_room:
+            started = self._clock()
             self._emit("chat:message", message, to=room)
+            if self._on_sent is not None:
+                self._on_sent(room, 1, self._clock() - started)
             return
         window = self.window_for(size)
         with self._lock:
@@ -464,8 +470,9 @@ class RoomBroadcaster:
                 self._last_sent[room] = now  # a message arriving during the send waits for the next frame
             else:
                 self._buffers[room] = [message]
+                self._waiting_since[room] = now
         if delay <= 0:
-            self._send(room, [message])
+            self._send(room, [message], since=now)
         else:
             self._start_task(self._flush_after, room, delay)
 
@@ -473,15 +480,18 @@ class RoomBroadcaster:
         self._sleep(window)
         with self._lock:
             messages = self._buffers.pop(room, [])
+            since = self._waiting_since.pop(room, None)
             self._last_sent[room] = self._clock()
-        self._send(room, messages)
+        self._send(room, messages, since=since)
 
-    def _send(self, room: str, messages: list[dict[str, Any]]) -> None:
+    def _send(self, room: str, messages: list[dict[str, Any]], *, since: float | None = None) -> None:
         if len(messages) == 1:
             self._emit("chat:message", messages[0], to=room)
         elif messages:
             self._emit("chat:messages", {"room": room, "messages": messages}, to=room)
         self._last_sent[room] = self._clock()
+        if self._on_sent is not None and messages and since is not None:
+            self._on_sent(room, len(messages), self._last_sent[room] - since)
 
 
 def shared_state(config: Any, *, start_task: Callable[..., Any],

@@ -23,7 +23,7 @@ from conference.agenda.models import ConferenceSession, SessionSpeaker
 from conference.agenda.public import released_end, released_session
 from conference.agenda.schedule import published_schedule
 from conference.auth.models import User
-from conference.core import after_commit
+from conference.core import after_commit, metrics
 from conference.core.db import utcnow
 from conference.core.errors import NotAllowed, NotFound, ValidationFailed
 from conference.core.mail import external_url, mail_locale, send_mail
@@ -208,6 +208,7 @@ def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor:
     _check_quota_of_new_version(actor, session.event)
     os.replace(upload.temp_path, presentations_dir() / presentation.stored_filename)
     after_commit.defer(pagecache.forget_panels, session.id)
+    after_commit.defer(metrics.upload_stored, "slides", upload.size)
     if presentation.file_type == "pdf":
         after_commit.defer(start_thumbnail, current_app._get_current_object(),  # type: ignore[attr-defined]
                            presentation.id)

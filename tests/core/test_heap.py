@@ -84,3 +84,21 @@ def test_reclaims_run_once_per_interval() -> None:
     keeper.tend()
     assert keeper.reclaims == 2
     assert keeper.last_reclaim_at == 1600.0
+
+
+def test_later_reclaims_wait_for_an_idle_server() -> None:
+    now, idle = [1000.0], [False]
+    keeper = HeapKeeper(reclaim_every=600, clock=lambda: now[0], is_idle=lambda: idle[0])
+
+    keeper.tend()  # start-up: nobody is connected yet
+    assert keeper.reclaims == 1
+    now[0] += 3600
+    keeper.tend()
+    assert keeper.reclaims == 1  # an hour later, but people are there: no pause
+    idle[0] = True
+    keeper.tend()
+    assert keeper.reclaims == 2
+    keeper.reclaim_every = 0  # 0: never again
+    now[0] += 3600
+    keeper.tend()
+    assert keeper.reclaims == 2

@@ -238,3 +238,20 @@ def test_worker_share_of_counts_lives_in_redis(cluster: RunningServer) -> None:
     time.sleep(0.3)
     assert client.hget("conference:live:presence:" + LOBBY, user_id) is None
     assert client.hget("conference:live:connections", user_id) is None
+
+
+def test_metrics_add_up_over_the_workers(cluster: RunningServer) -> None:
+    """Either worker answers /metrics for both (prometheus-client's multi-process mode)."""
+    from tests.core.test_metrics import scrape, value
+
+    with live_clients() as open_client:
+        a = open_client(cluster.worker_url(0), cluster.tokens[2])
+        b = open_client(cluster.worker_url(1), cluster.tokens[3])
+        joined = [a.call("join", {"room": LOBBY}), b.call("join", {"room": LOBBY})]
+        assert all(ack["ok"] for ack in joined)
+        for url in (cluster.worker_url(0), cluster.worker_url(1)):
+            figures = scrape(url)
+            assert value(figures, "conference_socket_connections") >= 2
+            assert value(figures, "conference_live_events_total", event="join", outcome="ok") >= 2
+        pids = {labels for name, labels in scrape(cluster.worker_url(0)) if name == "conference_live_rooms"}
+        assert len(pids) == 1  # read at scrape time: the answering worker's own rooms, labelled with its pid
