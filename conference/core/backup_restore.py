@@ -123,9 +123,8 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _stage_uploads(directory: Path, manifest: dict[str, Any], uploads: Path,
-                   copy: Callable[[Path, Path], tuple[str, int]]) -> tuple[Path, int]:
-    staging = uploads.with_name(f".{uploads.name}.restore-{random.token_hex(4)}")
+def _stage_uploads(directory: Path, manifest: dict[str, Any], staging: Path,
+                   copy: Callable[[Path, Path], tuple[str, int]]) -> int:
     staging.mkdir(mode=0o750, parents=False)
     total = 0
     for relative, info in manifest["files"].items():
@@ -135,7 +134,7 @@ def _stage_uploads(directory: Path, manifest: dict[str, Any], uploads: Path,
         if digest != info["sha256"]:
             raise BackupError(f"{relative} changed while it was restored")
         total += size
-    return staging, total
+    return total
 
 
 def _write_key(instance: Path, material: dict[str, Any]) -> Path:
@@ -171,8 +170,9 @@ def restore_backup(app: Flask, directory: Path, *, replace: bool = False, passph
     staged: list[Path] = []
     swap = _Swap()
     try:
-        staging, total = _stage_uploads(directory, manifest, uploads, copy)
+        staging = uploads.with_name(f".{uploads.name}.restore-{random.token_hex(4)}")
         staged.append(staging)
+        total = _stage_uploads(directory, manifest, staging, copy)
         if material is not None:
             staged.append(_write_key(instance, material))
         if kind == "sqlite":
