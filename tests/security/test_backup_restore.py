@@ -5,9 +5,13 @@ process on a different instance path, asked over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import json
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from conference.events.models import Event
 from conference.extensions import db, socketio
 from conference.speakers import services as speaker_services
 from tests.fixtures.presentations import pdf_bytes
+from tests.security.drill_client import Participant
 from tests.support.server import CONFERENCE, PROJECT_ROOT, run_cli, running_server, server_env
 
 pytestmark = [pytest.mark.server]
@@ -32,6 +37,7 @@ SLUG = "digitalkonferenz-2027"
 PASSWORD = "demo-passwort-2027"
 ATTENDEE = "teilnehmer00001@demo.invalid"
 PASSPHRASE = "korrekt Pferd Batterie Heftklammer"
+LOBBY = f"lobby:{SLUG}"
 
 
 def build_instance_a(tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -160,3 +166,108 @@ def test_backup_without_passphrase_says_plainly_that_secrets_are_missing(tmp_pat
     needs = subprocess.run([*CONFERENCE, "backup", str(tmp_path / "other"), "--with-secrets"], env=env,
                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert needs.returncode != 0 and "needs a passphrase" in needs.stderr and not (tmp_path / "other").exists()
+
+
+# --- a backup taken while 130 clients chat ------------------------------------------------------------------
+
+
+def table_digests(database: Path) -> dict[str, tuple[int, str]]:
+    """Every table's row count and a hash of all its rows (in primary key order)."""
+    connection = sqlite3.connect(database)
+    try:
+        tables = [row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        result = {}
+        for table in tables:
+            rows = connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()  # noqa: S608 - own names
+            result[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+        return result
+    finally:
+        connection.close()
+
+
+async def chat_during_backup(port: int, tokens: list[str], take_backup: Any) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    people = [Participant(port, token, LOBBY) for token in tokens]
+    semaphore = asyncio.Semaphore(40)
+
+    async def start(person: Participant) -> None:
+        async with semaphore:
+            await person.start()
+
+    await asyncio.gather(*(start(p) for p in people))
+    acked: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+
+    async def chatter(index: int, person: Participant) -> None:
+        seq = 0
+        while not stop.is_set():
+            assert person.client is not None
+            ack = await person.client.call("chat:send", {"room": LOBBY, "text": f"während {index}/{seq}",
+                                                         "client_id": f"live-{index}-{seq}"}, timeout=10)
+            if ack.get("ok") is True:
+                acked.append((time.monotonic(), ack["message"]["id"]))
+            seq += 1
+            await asyncio.sleep(0.05)
+
+    async def backup_midway() -> tuple[float, float]:
+        while len(acked) < 100:
+            await asyncio.sleep(0.02)
+        started = time.monotonic()
+        await loop.run_in_executor(None, take_backup)
+        finished = time.monotonic()
+        while len([a for a in acked if a[0] > finished]) < 50:  # the chat goes on after the backup too
+            await asyncio.sleep(0.02)
+        stop.set()
+        return started, finished
+
+    results = await asyncio.gather(backup_midway(), *(chatter(i, p) for i, p in enumerate(people[:20])))
+    started, finished = results[0]
+    for person in people:
+        if person.client is not None:
+            person.client.close()
+    return {"acked": acked, "started": started, "finished": finished, "connected": len(people)}
+
+
+def test_backup_during_chat_with_130_clients_restores_consistently(tmp_path: Path) -> None:
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_text(PASSPHRASE)
+    backup = tmp_path / "backup"
+    with running_server(tmp_path / "live", demo_attendees=130, tokens=True,
+                        CONFERENCE_LIVE_CHAT_RATE_LIMIT="1000/10") as server:
+        assert len(server.tokens) == 130
+        port = int(server.url.rsplit(":", 1)[1])
+        outcome = asyncio.run(chat_during_backup(port, server.tokens, lambda: run_cli(
+            ["backup", str(backup), "--passphrase-file", str(passphrase_file)], server.env)))
+    source = table_digests(tmp_path / "live" / "conference.sqlite3")
+    env_b = server_env(tmp_path / "restored", "eventlet")
+    (tmp_path / "restored").mkdir()
+    run_cli(["restore", str(backup)], {**env_b, "CONFERENCE_BACKUP_PASSPHRASE": PASSPHRASE})
+    restored_db = tmp_path / "restored" / "conference.sqlite3"
+    restored = table_digests(restored_db)
+    # Every table but the chat is exactly the source's; the chat is a clean prefix of it: every message
+    # acknowledged before the backup began, nothing torn, nothing that was not in the source.
+    assert set(restored) == set(source)
+    assert {t: v for t, v in restored.items() if t != "chat_messages"} == \
+        {t: v for t, v in source.items() if t != "chat_messages"}
+    with sqlite3.connect(restored_db) as connection:
+        restored_rows = connection.execute("SELECT * FROM chat_messages ORDER BY id").fetchall()
+    with sqlite3.connect(tmp_path / "live" / "conference.sqlite3") as connection:
+        newest = restored_rows[-1][0]
+        source_prefix = connection.execute("SELECT * FROM chat_messages WHERE id <= ? ORDER BY id",
+                                           (newest,)).fetchall()
+        source_count = connection.execute("SELECT count(*) FROM chat_messages").fetchone()[0]
+    assert restored_rows == source_prefix
+    acked_before = {mid for at, mid in outcome["acked"] if at < outcome["started"]}
+    acked_after = {mid for at, mid in outcome["acked"] if at > outcome["finished"]}
+    restored_ids = {row[0] for row in restored_rows}
+    assert acked_before <= restored_ids and not acked_after & restored_ids
+    assert source_count > len(restored_rows) >= len(acked_before) >= 100
+    manifest = json.loads((backup / "manifest.json").read_text())
+    uploads = tmp_path / "restored" / "uploads"
+    assert {str(p.relative_to(uploads)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in uploads.rglob("*") if p.is_file()} == {k: v["sha256"] for k, v in manifest["files"].items()}
+    assert (tmp_path / "restored" / "secret_key").read_text() == (tmp_path / "live" / "secret_key").read_text()
+    print(f"\n130 clients, 20 chatting: {len(outcome['acked'])} messages acknowledged, backup took "
+          f"{outcome['finished'] - outcome['started']:.2f} s, {len(restored_rows)} restored, "
+          f"{len(restored)} tables compared")
