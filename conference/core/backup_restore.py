@@ -116,6 +116,10 @@ class _Swap:
                 _remove(aside)
 
 
+def _resolved(path: Path) -> Path:
+    return path.resolve() if path.is_symlink() else path
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -159,7 +163,9 @@ def restore_backup(app: Flask, directory: Path, *, replace: bool = False, passph
     if kind != manifest["database"]["kind"]:
         raise BackupError(f"the backup holds a {manifest['database']['kind']} database, this instance uses {kind}")
     material = open_secrets(directory, manifest, passphrase, without_secrets)
-    uploads = Path(app.config["UPLOAD_DIR"])
+    # An upload folder or database that is itself a link (a bigger disk) is resolved once: the restore puts
+    # the data where the link points and keeps the link; nothing inside them is followed.
+    uploads = _resolved(Path(app.config["UPLOAD_DIR"]))
     instance = Path(app.instance_path)
     has_files = uploads.is_dir() and any(p.is_file() for p in uploads.rglob("*"))
     source_db = member(directory, manifest["database"]["file"])
@@ -176,7 +182,7 @@ def restore_backup(app: Flask, directory: Path, *, replace: bool = False, passph
         if material is not None:
             staged.append(_write_key(instance, material))
         if kind == "sqlite":
-            target = _sqlite_path(url)
+            target = _resolved(_sqlite_path(url))
             target.parent.mkdir(parents=True, exist_ok=True)
             db_staged = target.with_name(f".{target.name}.restore-{random.token_hex(4)}")
             staged.append(db_staged)

@@ -218,3 +218,15 @@ def test_rotation_keeps_the_newest_complete_backups(tmp_path: Path) -> None:
     assert removed == made[:3]
     assert sorted(p.name for p in parent.iterdir()) == sorted(["notes", "20270101T000000Z", made[3].name,
                                                                made[4].name])
+
+
+def test_an_upload_folder_that_is_a_link_keeps_its_link(app: Flask, filled: Path, tmp_path: Path) -> None:
+    """The operator's own layout (uploads on another disk, linked) survives a restore; the data lands there."""
+    uploads = Path(app.config["UPLOAD_DIR"])
+    elsewhere = tmp_path / "big-disk" / "uploads"
+    elsewhere.parent.mkdir()
+    uploads.rename(elsewhere)
+    uploads.symlink_to(elsewhere, target_is_directory=True)
+    restore_backup(app, filled, replace=True, passphrase=PASSPHRASE)
+    assert uploads.is_symlink() and uploads.resolve() == elsewhere
+    assert set(tree(elsewhere)) == {f"presentations/folien-{i}.pdf" for i in range(3)}
