@@ -82,6 +82,7 @@ class Config:
     MAIL_SENDING_LEASE = 600  # a mail claimed this long ago by a sender that died is queued again
     MAIL_REMINDER_INTERVAL = 60  # seconds between passes that queue session reminders and slides notices; 0: off
     ANNOUNCEMENT_MAIL_LIMIT = 3  # announcement mails per event and hour
+    RETENTION_INTERVAL = 3600  # seconds between the server's retention passes (0: only `conference live purge`)
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
 
@@ -90,7 +91,7 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "MAX_FORM_BYTES", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
             "MAIL_TIMEOUT", "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
-            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES",
+            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES", "RETENTION_INTERVAL",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}
     bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL", "METRICS"}

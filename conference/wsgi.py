@@ -135,6 +135,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     from conference.mails.services import start_reminder_pass
 
     start_reminder_pass(app, socketio.start_background_task, socketio.sleep)  # reminders and slides notices
+    from conference.live.retention import start_retention_pass
+
+    start_retention_pass(app, socketio.start_background_task, socketio.sleep)  # each event's retention policy
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet

@@ -1,10 +1,13 @@
-"""Backups while the platform runs: a consistent database snapshot plus the upload folder with sha256 manifest.
+"""Backups while the platform runs: a consistent database snapshot, the upload folder and the instance's key
+material, with a sha256 manifest.
 
 SQLite is copied with the sqlite3 online backup API (one read transaction, so a chat that writes meanwhile
 cannot tear the copy); PostgreSQL with `pg_dump --format=custom` (a single snapshot transaction) and restored
-with `pg_restore`. The database is snapshotted first, then the files: a file uploaded in between is an
-orphan in the backup (harmless), never a row whose file is missing. Restore checks every hash before it
-writes anything and again after, and refuses a non-empty target unless told to replace it.
+with `pg_restore --single-transaction`. The database is snapshotted first, then the files: a file uploaded in
+between is an orphan in the backup (harmless), never a row whose file is missing. The secret key goes in only
+encrypted with the operator's passphrase (`conference.core.backup_secrets`); without one the backup says that
+it lacks the key and what that costs. Symbolic links are never followed: one in the upload folder is left out
+with a warning. Restoring is `conference.core.backup_restore`.
 """
 
 from __future__ import annotations
@@ -14,26 +17,33 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flask import Flask
 from sqlalchemy.engine import make_url
 
+from conference.core.backup_secrets import SECRETS_FILE, key_material, seal
+
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
 PG_FILE = "database.pgdump"
 FILES_DIR = "uploads"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)  # format 1: before the key material was part of a backup
 CHUNK = 1024 * 1024
 #: Half-written uploads (streamed to a temporary name first) are never part of a backup.
 SKIPPED_PREFIXES = (".upload-",)
-
-
+WITHOUT_SECRETS_NOTE = (
+    "The secret key is NOT in this backup. An instance restored from it gets a new key: every login (browser "
+    "cookie) ends, every personal calendar feed address and every open speaker invitation, confirmation, "
+    "password and unsubscribe link stops working (API tokens keep working). Give a passphrase "
+    "(--passphrase-file or CONFERENCE_BACKUP_PASSPHRASE) to include the key encrypted.")
 class BackupError(Exception):
     """The backup or restore cannot be done; the message says why, for the operator."""
 
@@ -44,14 +54,36 @@ class BackupResult:
     files: int
     bytes: int
     database: str
+    secrets: bool = False  # the key material is in it (encrypted)
+    warnings: tuple[str, ...] = field(default=())
+
+
+def open_nofollow(path: Path) -> int:
+    """A read-only descriptor of `path` itself: a symbolic link there is an error, never followed."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
 
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(open_nofollow(path), "rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def copy_nofollow(source: Path, target: Path) -> tuple[str, int]:
+    """Copy a regular file without following links at the source; returns the copy's sha256 and size."""
+    digest, size = hashlib.sha256(), 0
+    fd = open_nofollow(source)
+    with os.fdopen(fd, "rb") as reader:
+        if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+            raise OSError(f"{source} is not a regular file")
+        with target.open("xb") as writer:
+            while chunk := reader.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                writer.write(chunk)
+    return digest.hexdigest(), size
 
 
 def _database_kind(url: str) -> str:
@@ -109,8 +141,30 @@ def _snapshot_postgres(url: str, target: Path) -> None:
         raise BackupError(f"pg_dump failed: {result.stderr.strip()}")
 
 
-def create_backup(app: Flask, directory: Path) -> BackupResult:
-    """Write a backup into `directory` (created; must be empty). Returns what was saved."""
+def _upload_files(uploads: Path) -> tuple[list[Path], list[str]]:
+    """The regular files under `uploads` (never through a link) and a warning for each link left out."""
+    files: list[Path] = []
+    warnings: list[str] = []
+    if not uploads.is_dir():
+        return files, warnings
+    for root, dirnames, filenames in os.walk(uploads, followlinks=False):
+        base = Path(root)
+        for name in sorted(dirnames):
+            if (base / name).is_symlink():
+                warnings.append(f"skipped the symbolic link {(base / name).relative_to(uploads)}/ (not followed)")
+        for name in sorted(filenames):
+            path = base / name
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                warnings.append(f"skipped the symbolic link {path.relative_to(uploads)} (its target is not copied)")
+            elif stat.S_ISREG(mode) and not name.startswith(SKIPPED_PREFIXES):
+                files.append(path)
+    return sorted(files), warnings
+
+
+def create_backup(app: Flask, directory: Path, *, passphrase: str | None = None) -> BackupResult:
+    """Write a backup into `directory` (created; must be empty). With `passphrase` the instance's key material
+    is included, encrypted; without, it is not (`WITHOUT_SECRETS_NOTE`). Returns what was saved."""
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
         raise BackupError(f"{directory} is not empty")
@@ -126,25 +180,34 @@ def create_backup(app: Flask, directory: Path) -> BackupResult:
         uploads = Path(app.config["UPLOAD_DIR"])
         files: dict[str, dict[str, Any]] = {}
         total = 0
-        for path in sorted(uploads.rglob("*")) if uploads.exists() else []:
-            if not path.is_file() or path.name.startswith(SKIPPED_PREFIXES):
-                continue
+        paths, warnings = _upload_files(uploads)
+        for path in paths:
             relative = path.relative_to(uploads).as_posix()
             target = work / FILES_DIR / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                shutil.copyfile(path, target)
+                digest, size = copy_nofollow(path, target)
             except FileNotFoundError:
                 continue  # deleted while we copied: its row was deleted too (or is an orphan already)
-            files[relative] = {"sha256": sha256_of(target), "size": target.stat().st_size}
-            total += files[relative]["size"]
+            except OSError as error:  # replaced by a link meanwhile (ELOOP), or no longer a regular file
+                target.unlink(missing_ok=True)
+                warnings.append(f"skipped {relative}: {error.strerror or error}")
+                continue
+            files[relative] = {"sha256": digest, "size": size}
+            total += size
+        secrets: dict[str, Any] = {"included": False}
+        if passphrase is not None:
+            (work / SECRETS_FILE).write_bytes(seal(key_material(app.config), passphrase))
+            secrets = {"included": True, "file": SECRETS_FILE, "sha256": sha256_of(work / SECRETS_FILE)}
         manifest = {
             "format": FORMAT_VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "database": {"kind": kind, "file": db_file.name, "sha256": sha256_of(db_file)},
             "files": files,
+            "secrets": secrets,
         }
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        work.chmod(0o700)  # the database holds everyone's data, encrypted secrets or not
         directory.parent.mkdir(parents=True, exist_ok=True)
         if directory.exists():
             directory.rmdir()
@@ -152,94 +215,75 @@ def create_backup(app: Flask, directory: Path) -> BackupResult:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return BackupResult(directory, len(files), total, kind)
+    return BackupResult(directory, len(files), total, kind, secrets["included"], tuple(warnings))
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8"))
+        fd = open_nofollow(Path(directory) / MANIFEST)
+        with os.fdopen(fd, "rb") as handle:
+            manifest = json.loads(handle.read(16 * 1024 * 1024))
     except (OSError, ValueError) as error:
         raise BackupError(f"no readable {MANIFEST} in {directory}: {error}") from None
-    if manifest.get("format") != FORMAT_VERSION:
-        raise BackupError(f"unknown backup format {manifest.get('format')!r}")
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
+        raise BackupError(f"unknown backup format {manifest.get('format') if isinstance(manifest, dict) else None!r}")
+    if not isinstance(manifest.get("database"), dict) or not isinstance(manifest.get("files"), dict):
+        raise BackupError(f"{MANIFEST} lacks the database or the file list")
     return manifest
+
+
+def member(directory: Path, relative: Any) -> Path:
+    """The path of a file the manifest names, inside the backup; refused when the name could leave the backup
+    folder (absolute, `..`, odd separators) or when any part of the way is a symbolic link."""
+    if not isinstance(relative, str) or not relative or "\\" in relative or "\x00" in relative:
+        raise BackupError(f"unsafe path in manifest: {relative!r}")
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or any(part in ("", ".", "..") for part in relative.split("/")):
+        raise BackupError(f"unsafe path in manifest: {relative!r}")
+    path = Path(directory)
+    mode = 0
+    for part in pure.parts:
+        path = path / part
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            raise BackupError(f"{relative} is missing or damaged") from None
+        if stat.S_ISLNK(mode):
+            raise BackupError(f"symbolic link in the backup, refused: {relative}")
+    if not stat.S_ISREG(mode):
+        raise BackupError(f"{relative} is not a regular file")
+    return path
+
+
+def _check(directory: Path, relative: Any, expected: Any) -> None:
+    path = member(directory, relative)
+    try:
+        actual = sha256_of(path)
+    except OSError as error:
+        raise BackupError(f"{relative} is not readable: {error}") from None
+    if actual != expected:
+        raise BackupError(f"{relative} is missing or damaged (its hash does not match)")
 
 
 def verify_backup(directory: Path) -> dict[str, Any]:
-    """Check every hash of a backup; raise BackupError naming the first file that does not match."""
+    """Check every name and hash of a backup; raise BackupError naming the first file that does not pass."""
     directory = Path(directory)
     manifest = read_manifest(directory)
     database = manifest["database"]
-    db_file = directory / database["file"]
-    if not db_file.is_file() or sha256_of(db_file) != database["sha256"]:
-        raise BackupError(f"the database file {db_file.name} is missing or damaged")
-    for relative, info in manifest["files"].items():
-        path = directory / FILES_DIR / relative
-        if ".." in Path(relative).parts or Path(relative).is_absolute():
-            raise BackupError(f"unsafe path in manifest: {relative}")
-        if not path.is_file() or sha256_of(path) != info["sha256"]:
-            raise BackupError(f"{relative} is missing or damaged")
-    return manifest
-
-
-def _sqlite_has_data(path: Path) -> bool:
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with sqlite3.connect(path) as connection:
-        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    return bool(tables)
-
-
-def _postgres_has_tables(url: str) -> bool:
-    from sqlalchemy import create_engine, inspect
-
-    engine = create_engine(url)
+    expected_file = {"sqlite": SQLITE_FILE, "postgresql": PG_FILE}.get(database.get("kind"))
+    if database.get("file") != expected_file:
+        raise BackupError(f"unsafe or unknown database file in manifest: {database.get('file')!r}")
     try:
-        return bool(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
-def restore_backup(app: Flask, directory: Path, *, replace: bool = False) -> BackupResult:
-    """Restore `directory` into this instance's database and upload folder (verified before and after)."""
-    manifest = verify_backup(directory)
-    url = app.config["DATABASE_URL"]
-    kind = _database_kind(url)
-    if kind != manifest["database"]["kind"]:
-        raise BackupError(f"the backup holds a {manifest['database']['kind']} database, this instance uses {kind}")
-    uploads = Path(app.config["UPLOAD_DIR"])
-    existing = [p for p in uploads.rglob("*") if p.is_file()] if uploads.exists() else []
-    source_db = Path(directory) / manifest["database"]["file"]
-    if kind == "sqlite":
-        target = _sqlite_path(url)
-        if not replace and (_sqlite_has_data(target) or existing):
-            raise BackupError("the target instance is not empty (use --replace to overwrite it)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.restore")
-        shutil.copyfile(source_db, temporary)
-        for suffix in ("-wal", "-shm", "-journal"):
-            Path(f"{target}{suffix}").unlink(missing_ok=True)
-        os.replace(temporary, target)
-    else:
-        if shutil.which("pg_restore") is None:
-            raise BackupError("pg_restore is not installed (Debian: postgresql-client)")
-        if not replace and (_postgres_has_tables(url) or existing):
-            raise BackupError("the target instance is not empty (use --replace to overwrite it)")
-        args, env = _pg_env(url)
-        flags = ["--clean", "--if-exists"] if replace else []
-        result = subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", *flags, *args, str(source_db)],
-                                env=env, capture_output=True, text=True, timeout=3600, check=False)
-        if result.returncode != 0:
-            raise BackupError(f"pg_restore failed: {result.stderr.strip()}")
-    if replace:
-        for path in existing:
-            path.unlink()
-    total = 0
+        _check(directory, database["file"], database.get("sha256"))
+    except BackupError as error:
+        raise BackupError(f"the database file is missing or damaged: {error}") from None
     for relative, info in manifest["files"].items():
-        target_file = uploads / relative
-        target_file.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(directory) / FILES_DIR / relative, target_file)
-        if sha256_of(target_file) != info["sha256"]:
-            raise BackupError(f"{relative} changed while it was restored")
-        total += info["size"]
-    return BackupResult(Path(directory), len(manifest["files"]), total, kind)
+        if not isinstance(info, dict):
+            raise BackupError(f"bad manifest entry for {relative!r}")
+        _check(directory, f"{FILES_DIR}/{relative}", info.get("sha256"))
+    secrets = manifest.get("secrets") or {"included": False}
+    if secrets.get("included"):
+        if secrets.get("file") != SECRETS_FILE:
+            raise BackupError(f"unsafe or unknown secrets file in manifest: {secrets.get('file')!r}")
+        _check(directory, SECRETS_FILE, secrets.get("sha256"))
+    return manifest

@@ -39,3 +39,6 @@ account_erased = _signals.signal("account-erased")
 # sender: the app; kwargs: event_id, user_id. Someone registered for an event in the current unit of work (not
 # sent for people who already held a role); receivers act in it (the attendee mails queue the confirmation).
 attendee_registered = _signals.signal("attendee-registered")
+# sender: the app; kwargs: event_id. Records of the event were deleted by its retention policy (sent after the
+# commit, relayed to every worker): caches that hold copies drop them (chat payloads, question panels).
+retention_purged = _signals.signal("retention-purged")

@@ -43,7 +43,13 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     is_published: Mapped[bool] = mapped_column(default=False)
     registration_mode: Mapped[str] = mapped_column(String(10), default=RegistrationMode.OPEN)
     registration_code: Mapped[str | None] = mapped_column(String(64))
-    chat_retention_days: Mapped[int | None] = mapped_column(default=None)
+    # The retention policy: days after the event's end until each kind of record is deleted (None: kept).
+    # `conference.live.retention` applies it; the event's privacy page states it.
+    chat_retention_days: Mapped[int | None] = mapped_column(default=None)  # chat messages and their reports
+    question_retention_days: Mapped[int | None] = mapped_column(default=None)  # questions, answers, their reports
+    vote_retention_days: Mapped[int | None] = mapped_column(default=None)  # who voted for which question
+    report_retention_days: Mapped[int | None] = mapped_column(default=None)  # all reports, mutes and bans
+    mail_log_retention_days: Mapped[int | None] = mapped_column(default=None)  # the event's mails and markers
     link_visibility: Mapped[str] = mapped_column(String(10), default=LinkVisibility.AUTO)
     # The organisers mark the published slides as the event's record: they then stay when their uploader deletes
     # the account (unlinked from it); otherwise a deleted account takes its slides with it.

@@ -36,6 +36,7 @@ from conference.core.signals import (
     login_session_ended,
     logins_ended,
     membership_changed,
+    retention_purged,
 )
 from conference.extensions import db, socketio
 
@@ -47,7 +48,8 @@ RECONNECT_SECONDS = 0.5
 REPLAY_MARGIN = timedelta(seconds=10)  # messages in flight when Redis went away are replayed too
 REPLAY_LIMIT = 500  # per room
 RELAYED = {"login_session_ended": login_session_ended, "api_token_revoked": api_token_revoked,
-           "membership_changed": membership_changed, "logins_ended": logins_ended, "account_erased": account_erased}
+           "membership_changed": membership_changed, "logins_ended": logins_ended, "account_erased": account_erased,
+           "retention_purged": retention_purged}
 _SIGNAL_NAMES = {signal: name for name, signal in RELAYED.items()}
 
 
@@ -162,13 +164,14 @@ def install(app: Flask) -> QueueManager | None:
 
 
 def _receivers() -> dict[str, Callable[..., Any]]:
-    from conference.live import sockets
+    from conference.live import retention, sockets
 
     return {"login_session_ended": sockets.on_login_session_ended,
             "api_token_revoked": sockets.on_api_token_revoked,
             "membership_changed": sockets.on_membership_changed,
             "logins_ended": sockets.on_logins_ended,
-            "account_erased": sockets.on_account_erased}
+            "account_erased": sockets.on_account_erased,
+            "retention_purged": retention.on_retention_purged}
 
 
 def run_receiver(app: Flask, name: str, kwargs: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """Live pages: the event lobby, the moderators' page (reports, hidden questions, sanctions, slow mode,
-announcements, retention), the chat history API, and the chat purge command."""
+announcements, retention policy), the chat history API, and the retention purge command."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound, ValidationFailed
 from conference.core.ids import optional_id, parse_count
 from conference.core.permissions import Permission, has_permission
-from conference.core.signals import account_data, account_erasing
+from conference.core.signals import account_data, account_erasing, retention_purged
 from conference.events.access import event_permission_required, load_event, require
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import panels, services
+from conference.live import panels, retention, services
 from conference.live.models import ChatReport, LiveSanction, Question
 
 bp = Blueprint("live", __name__, cli_group="live")
@@ -32,6 +32,7 @@ bp.record_once(lambda _state: panels.register())  # changed questions drop the c
 def _setup(_state: Any) -> None:
     account_data.connect(services.account_data)
     account_erasing.connect(services.erase_account)
+    retention_purged.connect(retention.on_retention_purged)
 
 
 @bp.route("/events/<slug>/lobby")
@@ -192,22 +193,33 @@ def announce(event: Event) -> Any:
                 _("The announcement has been sent."))
 
 
-@bp.route("/manage/events/<slug>/live/retention", methods=["POST"])
+@bp.route("/manage/events/<slug>/live/retention", methods=["POST"], endpoint="retention")
 @event_permission_required(Permission.MANAGE_EVENT)
-def retention(event: Event) -> Any:
+def retention_settings(event: Event) -> Any:
+    """The event's retention policy: a field per kind of record; a field not sent stays as it was."""
     def action() -> None:
-        text = request.form.get("chat_retention_days", "").strip()
-        days = parse_count(text) if text else None
-        if text and days is None:
-            raise ValidationFailed(_("Days must be a whole number."), field="chat_retention_days")
-        services.set_chat_retention(event, days=days, actor=current_user)
+        periods: dict[str, int | None] = {}
+        for kind in retention.KINDS:
+            if kind.column not in request.form:
+                continue
+            text = request.form.get(kind.column, "").strip()
+            days = parse_count(text) if text else None
+            if text and days is None:
+                raise ValidationFailed(_("Days must be a whole number."), field=kind.column)
+            periods[kind.column] = days
+        retention.set_retention(event, periods=periods, actor=current_user)
 
-    return _run(event, action, _("Chat retention saved."))
+    return _run(event, action, _("Retention periods saved."))
 
 
 @bp.app_context_processor
 def live_template_helpers() -> dict[str, Any]:
-    return {"live_session_context": session_context}
+    return {"live_session_context": session_context, "retention_policy": retention_policy}
+
+
+def retention_policy(event: Event) -> list[tuple[retention.RetentionKind, int | None, Any]]:
+    """The event's periods for its privacy page and the settings form: (kind, days, deletion date)."""
+    return [(kind, days, retention.delete_on(event, days)) for kind, days in retention.policy(event)]
 
 
 def session_context(event: Event, session: ConferenceSession) -> dict[str, Any]:
@@ -227,9 +239,27 @@ def session_context(event: Event, session: ConferenceSession) -> dict[str, Any]:
     }
 
 
-@bp.cli.command("purge-chat")
-def purge_chat_command() -> None:
-    """Delete the chat of events whose retention period (days after the event) has passed."""
-    count = services.purge_expired_chat()
-    after_commit.commit()
-    click.echo(f"Deleted {count} chat messages.")
+@bp.cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what is due without deleting it.")
+def purge_command(dry_run: bool) -> None:
+    """Delete what each event's retention policy says is due: chat, questions and answers, votes, reports and
+    sanctions, mail logs (run daily: deploy/conference-retention.timer)."""
+    report = retention.purge_expired()
+    if dry_run:
+        db.session.rollback()
+        after_commit.discard_deferred()
+    else:
+        after_commit.commit()
+    counts = ", ".join(f"{report.deleted[kind.key]} {COUNTED[kind.key]}" for kind in retention.KINDS)
+    click.echo(f"{'Would delete' if dry_run else 'Deleted'} {counts} (events due: {len(report.events)}).")
+
+
+COUNTED = {"chat": "chat messages", "questions": "questions (with their answers and votes)", "votes": "votes",
+           "reports": "reports and sanctions", "mail_log": "mail log entries"}
+
+
+@bp.cli.command("purge-chat", hidden=True)
+@click.pass_context
+def purge_chat_command(context: click.Context) -> None:
+    """The former name of `conference live purge` (it now applies the whole retention policy)."""
+    context.invoke(purge_command, dry_run=False)

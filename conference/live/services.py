@@ -895,25 +895,19 @@ def recent_announcements(event: Event, limit: int = 10) -> list[Announcement]:
 
 
 def set_chat_retention(event: Event, *, days: int | None, actor: User) -> None:
-    """How many days after the event its chat (messages and reports) is deleted; None keeps it."""
-    if days is not None and not 0 <= days <= MAX_RETENTION_DAYS:
-        raise ValidationFailed(_("Between 0 and %(n)d days, please.", n=MAX_RETENTION_DAYS),
-                               field="chat_retention_days")
-    event.chat_retention_days = days
-    db.session.flush()
+    """How many days after the event its chat (messages and their reports) is deleted; None keeps it. The other
+    periods of the event's retention policy: `conference.live.retention`."""
+    from conference.live.retention import set_retention
+
+    set_retention(event, periods={"chat_retention_days": days}, actor=actor)
 
 
 def purge_expired_chat(now: datetime | None = None) -> int:
-    """Delete chat messages of events whose retention period has passed; returns the number deleted."""
-    now = now or utcnow()
-    deleted = 0
-    for event in db.session.scalars(select(Event).where(Event.chat_retention_days.is_not(None))):
-        if event.ends_at + timedelta(days=event.chat_retention_days or 0) > now:
-            continue
-        result = db.session.execute(delete(ChatMessage).where(ChatMessage.event_id == event.id))
-        deleted += int(getattr(result, "rowcount", 0) or 0)
-    db.session.flush()
-    return deleted
+    """Apply every event's retention policy (`conference.live.retention.purge_expired`); returns the number of
+    chat messages deleted."""
+    from conference.live.retention import purge_expired
+
+    return purge_expired(now).deleted["chat"]
 
 
 def user_in_event(event: Event, user_id: int) -> User:

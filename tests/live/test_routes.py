@@ -92,7 +92,7 @@ def test_purge_respects_retention(app: Any, create_event: Any, person: Any) -> N
     assert rooms == {"lobby:keep-event", "lobby:recent-event"}
     runner = app.test_cli_runner()
     result = runner.invoke(args=["live", "purge-chat"])
-    assert "Deleted 0 chat messages." in result.output
+    assert "Deleted 0 chat messages," in result.output
     assert db.session.scalar(select(func.count()).select_from(ChatMessage)) == 2
 
 
