@@ -29,7 +29,13 @@ class TextCompress(Compress):
                 response.status_code == 206 or "Range" in request.headers
                 or response.headers.get("Content-Disposition", "").startswith("attachment")):
             return response
-        return super().after_request(response)
+        source = response.response if response is not None else None
+        compressed = super().after_request(response)
+        if compressed.response is not source and hasattr(source, "close"):
+            # A streamed file (static scripts) is compressed chunk by chunk from a new iterable: the file
+            # itself must still be closed when the answer is done.
+            compressed.call_on_close(source.close)
+        return compressed
 
 
 def init_compression(app: Flask) -> None:
