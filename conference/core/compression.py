@@ -4,14 +4,18 @@ Flask-Compress picks the coding from Accept-Encoding, compresses pages, JSON, ex
 static scripts (streamed from the file), adds `Vary: Accept-Encoding`, and gives a compressed copy its own
 strong ETag (`"<etag>:br"`), so a byte range or a 304 never mixes the copies. Left alone here: anything that
 is not text (PDF, ZIP, images), answers sent as a download (`Content-Disposition: attachment`), partial
-answers and requests for a byte range (a range counts bytes of the uncompressed file), and Engine.IO
-polling, which never passes through Flask.
+answers and requests for a byte range (a range counts bytes of the uncompressed file), Engine.IO
+polling, which never passes through Flask, and the HTML pages of a logged-in person: they hold the CSRF token
+next to text the address reflects (`next=`), which compression would let an observer of the encrypted sizes
+guess byte by byte (BREACH, RFC 7457 2.6). An anonymous page's token guards nothing of value, and a bearer
+token is never sent by a browser on its own, so everything else is compressed.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 from flask_compress import Compress
+from flask_login import current_user
 
 TEXT_TYPES = (
     "text/html", "text/css", "text/plain", "text/xml", "text/calendar", "text/javascript",
@@ -27,14 +31,16 @@ class TextCompress(Compress):
     def after_request(self, response: Response | None) -> Response:
         if response is not None and (
                 response.status_code == 206 or "Range" in request.headers
-                or response.headers.get("Content-Disposition", "").startswith("attachment")):
+                or response.headers.get("Content-Disposition", "").startswith("attachment")
+                or (response.mimetype == "text/html" and current_user.is_authenticated)):
             return response
         source = response.response if response is not None else None
         compressed = super().after_request(response)
-        if compressed.response is not source and hasattr(source, "close"):
+        close = getattr(source, "close", None)
+        if compressed.response is not source and close is not None:
             # A streamed file (static scripts) is compressed chunk by chunk from a new iterable: the file
             # itself must still be closed when the answer is done.
-            compressed.call_on_close(source.close)
+            compressed.call_on_close(close)
         return compressed
 
 

@@ -90,7 +90,8 @@ def finish(response: Response) -> Response:
     matched = _matching_tag(etag)
     if matched is not None:
         response.set_etag(matched)  # the client's own (compressed) copy is the one still current
-    return response.make_conditional(request)
+    response.make_conditional(request)  # in place (it returns the same object)
+    return response
 
 
 def _matching_tag(etag: str) -> str | None:

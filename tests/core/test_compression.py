@@ -92,3 +92,15 @@ def test_pdf_and_zip_downloads_are_not_compressed(client, slides_stage) -> None:
                              "If-Range": archive.headers["ETag"]})
     assert partial.status_code == 206 and partial.data == archive.data[:10]
     assert "Content-Encoding" not in partial.headers
+
+
+def test_logged_in_pages_are_not_compressed_but_their_json_is(client, released, person) -> None:
+    """BREACH: a logged-in page holds the CSRF token next to reflected text; the bytes would leak it."""
+    from tests.fixtures.accounts import login
+
+    login(client, person(released.event, "attendee").email)
+    page = client.get("/events/agenda-test/agenda", headers={"Accept-Encoding": "gzip, br"})
+    assert page.status_code == 200 and len(page.data) > 1024
+    assert "Content-Encoding" not in page.headers
+    data = client.get("/events/agenda-test/schedule.json", headers={"Accept-Encoding": "gzip, br"})
+    assert data.headers["Content-Encoding"] == "br"
