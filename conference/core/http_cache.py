@@ -83,7 +83,7 @@ def finish(response: Response) -> Response:
     response.vary.update(VARY)
     etag, _weak = response.get_etag()
     if etag is None:
-        etag = hashlib.sha256(response.get_data()).hexdigest()[:40]
+        etag = hashlib.sha256(_validated_bytes(response)).hexdigest()[:40]
         response.set_etag(etag)
     if response.last_modified is None:
         response.last_modified = _last_modified(etag)
@@ -92,6 +92,17 @@ def finish(response: Response) -> Response:
         response.set_etag(matched)  # the client's own (compressed) copy is the one still current
     response.make_conditional(request)  # in place (it returns the same object)
     return response
+
+
+def _validated_bytes(response: Response) -> bytes:
+    """The body as far as it can change: the CSRF token in a page is signed with the current second, so it is
+    replaced by the session's secret behind it (the same for as long as the token stays valid); an older
+    copy's token is as good as a new one."""
+    body = response.get_data()
+    token = g.get("csrf_token")
+    if isinstance(token, str) and token:
+        body = body.replace(token.encode(), b"csrf") + str(session.get("csrf_token", "")).encode()
+    return body
 
 
 def _matching_tag(etag: str) -> str | None:

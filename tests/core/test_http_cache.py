@@ -121,3 +121,17 @@ def test_flashed_message_makes_an_export_answer_private(client, released) -> Non
         session["_flashes"] = [("info", "Hallo")]
     response = client.get(EXPORTS[1])
     assert response.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_page_tag_survives_the_csrf_tokens_timestamp_but_not_a_new_session(app, client, released) -> None:
+    """Flask-WTF signs the token with the current second: the tag is computed without that part."""
+    import time
+
+    first = client.get("/events/agenda-test/agenda")
+    time.sleep(1.1)
+    second = client.get("/events/agenda-test/agenda")
+    assert first.data != second.data  # the token's timestamp moved on
+    assert first.headers["ETag"] == second.headers["ETag"]
+    assert client.get("/events/agenda-test/agenda", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    other = app.test_client()  # another visitor: another session secret, another tag
+    assert other.get("/events/agenda-test/agenda").headers["ETag"] != first.headers["ETag"]
