@@ -1,9 +1,10 @@
 """CORS: other sites may read the public API and the exports; writes only from the origins an operator names.
 
-- Reads (`GET`/`HEAD` under /api/v1/, and the schedule exports) answer any origin with
+- Reads of the public API and the exports (`GET`/`HEAD`, `PUBLIC_READS`) answer any origin with
   `Access-Control-Allow-Origin: *` and never `Allow-Credentials`: a browser then sends no cookie, so a foreign
   page sees what an anonymous visitor sees (or what its own bearer token may see: a token is never ambient).
-- Everything else under /api/v1/ answers only the origins in `CORS_ORIGINS` (exact `scheme://host[:port]`),
+- Everything else under /api/v1/ (writes, and personal reads such as /api/v1/me, starred sessions, tokens, chat
+  history) answers only the origins in `CORS_ORIGINS` (exact `scheme://host[:port]`),
   again without credentials: a foreign page can call the API with a bearer token, never ride on a cookie login
   (a cookie-authenticated write also needs the CSRF token, which no other origin can read).
 - Preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered for exactly those cases.
@@ -18,7 +19,12 @@ from flask import Flask, Response, current_app, request
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 WRITE_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
-EXPORT_PATH = re.compile(r"^/events/[^/]+/schedule\.(xml|json|ics)$")
+#: What an anonymous visitor may read anyway (a new API read is personal until it is listed here).
+PUBLIC_READS = frozenset({
+    "events.api_events", "events.api_event", "agenda.api_openapi", "agenda.api_sessions", "agenda.api_session",
+    "agenda.api_agenda_version", "agenda.api_releases", "presentations.api_list", "presentations.download",
+    "presentations.thumbnail", "agenda.export_xml", "agenda.export_json", "agenda.export_ics",
+})
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match, If-Modified-Since, Accept-Language"
 EXPOSED_HEADERS = "ETag, Last-Modified, X-Schedule-Version, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
@@ -38,7 +44,7 @@ def parse_origins(value: str | list[str] | tuple[str, ...] | None) -> frozenset[
 
 
 def _is_public_read(method: str) -> bool:
-    return method in READ_METHODS and (request.path.startswith("/api/v1/") or bool(EXPORT_PATH.match(request.path)))
+    return method in READ_METHODS and request.routing_exception is None and request.endpoint in PUBLIC_READS
 
 
 def add_cors_headers(response: Response) -> Response:

@@ -46,8 +46,9 @@ def test_public_read_304_keeps_cors_header(client, released) -> None:
     assert again.status_code == 304 and again.headers["Access-Control-Allow-Origin"] == "*"
 
 
-@pytest.mark.parametrize("url", ["/events/agenda-test/agenda", "/login", "/events/agenda-test/"])
-def test_pages_get_no_cors_headers(client, released, url) -> None:
+@pytest.mark.parametrize("url", ["/events/agenda-test/agenda", "/login", "/events/agenda-test/", "/api/v1/me",
+                                 "/api/v1/events/agenda-test/starred", "/api/v1/auth/tokens"])
+def test_pages_and_personal_reads_get_no_cors_headers(client, released, url) -> None:
     response = client.get(url, headers={"Origin": FOREIGN})
     assert "Access-Control-Allow-Origin" not in response.headers
 
@@ -58,6 +59,12 @@ def test_writes_from_a_foreign_origin_are_not_allowed_by_default(client, release
     assert "Access-Control-Allow-Origin" not in preflight.headers
     response = client.post("/api/v1/events/agenda-test/releases", json={"name": "x"}, headers={"Origin": FOREIGN})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_every_public_read_endpoint_exists(app) -> None:
+    from conference.core.cors import PUBLIC_READS
+
+    assert set(app.view_functions) >= PUBLIC_READS
 
 
 def test_configured_origin_may_write_with_a_token_never_with_credentials(app, client, released, person) -> None:
