@@ -58,6 +58,12 @@ def main() -> None:
         print(f"  {path}: 200 {full:.0f} B in {statistics.median(m for *_r, m in first):.1f} ms -> "
               f"304 {short:.0f} B in {statistics.median(m for *_r, m in again):.1f} ms "
               f"(Cache-Control: {first[-1][1].get('Cache-Control')})")
+    path = f"/events/{slug}/agenda"
+    status, headers, size, head, ms = fetch(base, path, {"Accept-Encoding": "br"})
+    cookie = (headers.get("Set-Cookie") or "").split(";", 1)[0]
+    again = fetch(base, path, {"Accept-Encoding": "br", "Cookie": cookie, "If-None-Match": headers["ETag"]})
+    print(f"  {path} (a browser revalidating, its cookie sent): {status} {size + head} B in {ms:.1f} ms -> "
+          f"{again[0]} {again[2] + again[3]} B in {again[4]:.1f} ms (Cache-Control: {headers.get('Cache-Control')})")
 
 
 if __name__ == "__main__":
