@@ -41,7 +41,7 @@ tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json tests/e2e/pac
 	touch $@
 
 translations: | $(BIN)/python
-	$(BIN)/python scripts/i18n.py compile >/dev/null
+	@$(BIN)/python scripts/i18n.py compile --quiet
 
 ## Install, load the demo conference and serve it on http://127.0.0.1:5000 (Ctrl+C stops).
 ## Links in mails point at that address (CONFERENCE_EXTERNAL_URL, unless already set).

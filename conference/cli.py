@@ -31,10 +31,15 @@ cli = click.version_option(__version__, "--version", prog_name="conference",
 
 
 def upgrade_database() -> None:
-    """Bring the schema to the newest migration (all heads)."""
+    """Bring the schema to the newest migration (all heads), without alembic's progress lines (`conference db
+    upgrade` shows them); a failure still raises."""
     from flask_migrate import upgrade
 
-    upgrade(directory=current_app.extensions["migrate"].directory, revision="heads")
+    current_app.extensions["quiet_migrations"] = True
+    try:
+        upgrade(directory=current_app.extensions["migrate"].directory, revision="heads")
+    finally:
+        current_app.extensions.pop("quiet_migrations", None)
 
 
 @click.command("run")
@@ -61,8 +66,25 @@ def run_command(host: str, port: int, workers: int, no_upgrade: bool) -> None:
                    f"({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
         supervise_workers(host=host, port=port, workers=workers)
         return
+    warm_up(app)
     click.echo(f"Serving on http://{host}:{port}/ ({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
     serve(app, host=host, port=port)
+
+
+def warm_up(app: Flask) -> None:
+    """Compile every template, configure the ORM mappers and read both catalogues before the first request:
+    otherwise the first visitor of each page pays for it on the event loop (100+ ms, and a loop-probe
+    warning on the console of `make run`)."""
+    from flask_babel import force_locale, gettext
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+    for name in app.jinja_env.list_templates(extensions=["html", "txt"]):
+        app.jinja_env.get_template(name)
+    with app.test_request_context("/"):
+        for locale in app.config["LANGUAGES"]:
+            with force_locale(locale):
+                gettext("Log in")
 
 
 def _require_external_url(app: Flask, *, host: str, port: int) -> None:

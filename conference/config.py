@@ -83,6 +83,12 @@ class Config:
     MAIL_REMINDER_INTERVAL = 60  # seconds between passes that queue session reminders and slides notices; 0: off
     ANNOUNCEMENT_MAIL_LIMIT = 3  # announcement mails per event and hour
     RETENTION_INTERVAL = 3600  # seconds between the server's retention passes (0: only `conference live purge`)
+    # Seconds a shared cache (or a browser) may keep an anonymous public answer: exports, the read API
+    # (core/http_cache.py). 0: every use asks again (a 304 while nothing changed).
+    PUBLIC_MAX_AGE = 60
+    # Origins (besides everyone's reads of the public API and the exports) that may call the rest of the API
+    # from a browser with a bearer token, e.g. "https://dashboard.example.org" (core/cors.py).
+    CORS_ORIGINS = ""
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
 
@@ -91,7 +97,7 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "MAX_FORM_BYTES", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
             "MAIL_TIMEOUT", "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
-            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES", "RETENTION_INTERVAL",
+            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES", "RETENTION_INTERVAL", "PUBLIC_MAX_AGE",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}
     bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL", "METRICS"}

@@ -148,6 +148,9 @@ def _install_id_converter(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from conference import models  # noqa: F401  (every table known to Alembic and create_all)
+    from conference.core.compression import init_compression
+    from conference.core.cors import register_cors
+    from conference.core.http_cache import register_http_cache
     from conference.core.i18n import select_locale
     from conference.core.ratelimit import init_rate_limits
     from conference.core.security import register_security
@@ -179,7 +182,10 @@ def _init_extensions(app: Flask) -> None:
         serializer=JsonPacket,
     )
     init_rate_limits(app)
+    init_compression(app)  # before the cache hook: hooks run last-registered first (core/compression.py)
     register_security(app)
+    register_http_cache(app)
+    register_cors(app)
 
     @app.teardown_request
     def _drop_deferred(exc: BaseException | None) -> None:

@@ -13,6 +13,10 @@ config = context.config
 # This line sets up loggers basically.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
+# `conference run` and `conference demo` upgrade quietly (make run prints only the demo logins);
+# `conference db upgrade` keeps alembic's lines.
+if current_app.extensions.get('quiet_migrations'):
+    logging.getLogger('alembic').setLevel(logging.WARNING)
 
 
 def get_engine():

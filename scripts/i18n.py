@@ -58,8 +58,10 @@ def apply(path: Path) -> None:
         write_po(handle, catalog, omit_header=False, width=120)
 
 
-def compile_all() -> None:
-    pybabel("compile", "-d", str(TRANSLATIONS), "--statistics")
+def compile_all(*, quiet: bool = False) -> None:
+    """`--quiet` (make run, make test): only errors; otherwise with statistics per language."""
+    pybabel("-q", "compile", "-d", str(TRANSLATIONS)) if quiet else \
+        pybabel("compile", "-d", str(TRANSLATIONS), "--statistics")
 
 
 if __name__ == "__main__":
@@ -71,6 +73,6 @@ if __name__ == "__main__":
     elif command == "apply":
         apply(Path(sys.argv[2]))
     elif command == "compile":
-        compile_all()
+        compile_all(quiet="--quiet" in sys.argv[2:])
     else:
         sys.exit(__doc__)

@@ -41,6 +41,7 @@ from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import wants_json
+from conference.core.http_cache import cacheable
 from conference.core.permissions import Permission
 from conference.core.security import is_safe_redirect, policy_with_connect_origins
 from conference.core.signals import account_data, account_erasing
@@ -73,6 +74,7 @@ def _setup(_state: Any) -> None:
 @bp.route("/events/<slug>/agenda")
 def schedule(slug: str) -> Any:
     event = load_event(slug)
+    cacheable(shared=False)  # the language switch holds the visitor's CSRF token
     published = published_schedule(event)
     if published is None:
         return render_template("agenda/schedule.html", event=event, schedule=None, days=[], day=None, rows=[],
@@ -141,6 +143,7 @@ def track_styles(slug: str) -> Any:
 @bp.route("/events/<slug>/agenda/now")
 def now_next(slug: str) -> Any:
     event = load_event(slug)
+    cacheable(shared=False)
     published = published_schedule(event)
     now = utcnow()
     rows = now_and_next(published, now) if published else []
@@ -155,6 +158,7 @@ def session_page(slug: str, session_id: int) -> Any:
     session = services.session_in_event(event, session_id) if entry is not None else None
     if entry is None or session is None:
         abort(404)
+    cacheable(shared=False)
     starred = session_id in services.starred_session_ids(event, current_user)
     context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
                "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None,
@@ -196,6 +200,7 @@ def _session_html(event: Event, published: Schedule, session_id: int, context: d
 
 
 def _export_response(body: bytes | str, mimetype: str, version: str | None) -> Response:
+    cacheable(shared=True)  # the personal feed sets its own private, no-store
     response = Response(body, mimetype=mimetype)
     response.headers["X-Schedule-Version"] = version or ""
     return response

@@ -15,6 +15,7 @@ from conference.auth.services import find_user_by_email
 from conference.core import after_commit
 from conference.core.contrast import COLOR
 from conference.core.errors import DomainError, NotFound
+from conference.core.http_cache import cacheable
 from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Attempt, Counter, client_address
 from conference.core.security import accept_upload, upload_endpoint
@@ -57,6 +58,7 @@ def home() -> Any:
 @bp.route("/events/<slug>/")
 def event_page(slug: str) -> Any:
     event = load_event(slug)
+    cacheable(shared=False)  # a 304 while unchanged; the form token keeps it out of shared caches
     role = current_user.role_in(event) if current_user.is_authenticated else None
     return render_template("events/event.html", event=event, role=role, form=EventRegistrationForm(),
                            can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT))

@@ -18,6 +18,7 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound
+from conference.core.http_cache import cacheable
 from conference.core.mail import OutboxMessage, link_segments
 from conference.core.permissions import Permission, has_permission
 from conference.core.security import accept_upload, upload_endpoint
@@ -62,6 +63,7 @@ def _load_profile(event: Event, speaker_id: int) -> SpeakerProfile:
 @bp.route("/events/<slug>/speakers")
 def speaker_list(slug: str) -> Any:
     event = load_event(slug)
+    cacheable(shared=False)
     return render_template("speakers/list.html", event=event, speakers=services.public_speakers(event),
                            own=services.profile_for_user(event, current_user))
 
@@ -69,6 +71,7 @@ def speaker_list(slug: str) -> Any:
 @bp.route("/events/<slug>/speakers/<int:speaker_id>")
 def speaker_page(slug: str, speaker_id: int) -> Any:
     event = load_event(slug)
+    cacheable(shared=False)
     profile = _load_profile(event, speaker_id)
     can_edit = current_user.is_authenticated and profile.can_edit(current_user)
     if not services.is_public(profile) and not can_edit:

@@ -350,22 +350,41 @@ def _reused_without_asking(response: Any) -> bool:
     return expires is not None and expires > utcnow()
 
 
-@pytest.mark.parametrize("principal", ["anonymous", "attendee"])
-def test_no_answer_may_be_reused_without_asking(principal: str, world: World) -> None:
+#: Anonymous public reads that a cache may keep for CONFERENCE_PUBLIC_MAX_AGE seconds (issue 17: pollers and
+#: shared caches); they show released data only. A hidden deck's *link* may stay in such a copy that long; the
+#: deck itself (download, preview, archive), photos and style sheets are still revalidated on every use.
+SHARED_FOR_MAX_AGE = frozenset({
+    "agenda.export_xml", "agenda.export_json", "agenda.export_ics", "agenda.api_sessions", "agenda.api_session",
+    "agenda.api_releases", "agenda.api_openapi", "events.api_events", "events.api_event", "presentations.api_list",
+})
+
+
+@pytest.mark.parametrize(("principal", "max_age"), [("anonymous", 60), ("anonymous", 0), ("attendee", 60)])
+def test_no_answer_may_be_reused_without_asking(principal: str, max_age: int, world: World) -> None:
     """Every GET route (slides, photos, style sheets, pages, exports): a cache must ask the server again before
-    it reuses an answer (ETag, 304), so a hidden deck, a removed photo or a changed colour is gone at once."""
+    it reuses an answer (ETag, 304), so a hidden deck, a removed photo or a changed colour is gone at once; only
+    the anonymous public reads may be kept for CONFERENCE_PUBLIC_MAX_AGE seconds (none when it is 0)."""
+    world.app.config["PUBLIC_MAX_AGE"] = max_age
     world.foreign_profile.photo_filename = store_photo(io.BytesIO(jpeg_with_exif()))
     presentation = db.session.get(Presentation, world.foreign_presentation_id)
     presentation.visibility_mode = "published"
     commit()
     client = world.client(principal)
-    answered, reusable = set(), []
+    answered, reusable, shared = set(), [], set()
     for endpoint, rule in _get_cells():
         with client.get(_url(world, endpoint, rule)) as response:
             if response.status_code == 200:
                 answered.add(endpoint)
-                if _reused_without_asking(response):
+                if not _reused_without_asking(response):
+                    continue
+                if endpoint in SHARED_FOR_MAX_AGE and response.headers["Cache-Control"] == f"public, max-age={max_age}":
+                    shared.add(endpoint)
+                else:
                     reusable.append(f"{endpoint}: {response.headers.get('Cache-Control')}")
     assert reusable == []
+    if principal == "anonymous" and max_age:
+        assert {"agenda.export_xml", "agenda.api_sessions"} <= shared, sorted(shared)
+    else:
+        assert shared == set()
     assert {"speakers.photo", "agenda.track_styles", "presentations.download", "presentations.thumbnail",
             "presentations.archive", "agenda.export_xml", "agenda.session_page"} <= answered, sorted(answered)
