@@ -32,7 +32,10 @@ HEADER_IMAGE_MAX_PIXELS = 40_000_000
 #: (a tall photo keeps its middle band), as WebP, so that a banner costs tens of kilobytes, not hundreds.
 HEADER_IMAGE_SIZE = (1600, 534)  # 534: a 3:1 image 2400 wide fits as 1600x533, not 1599x533
 HEADER_IMAGE_MAX_RATIO = 3
-HEADER_IMAGE_QUALITY = 72
+HEADER_IMAGE_QUALITIES = (72, 60, 48, 36)
+#: What a banner may add to a page (pages stay under 200 KB): the quality drops until it fits (a photo's noise
+#: may still exceed it at the lowest quality; it is then stored as that).
+HEADER_IMAGE_TARGET_BYTES = 80 * 1024
 #: The largest branding form: both images at their limits plus the text fields.
 FORM_MAX_BYTES = LOGO_MAX_BYTES + HEADER_IMAGE_MAX_BYTES + 64 * 1024
 #: The colours the accent is used with (static/css/main.css): white text on accent (header, buttons) and accent
@@ -110,9 +113,15 @@ def process_header_image(source: IO[bytes]) -> bytes:
     alpha = image.getchannel("A").getextrema()
     if alpha == (255, 255):
         image = image.convert("RGB")
-    out = io.BytesIO()
-    image.save(out, format="WEBP", quality=HEADER_IMAGE_QUALITY, method=4)
-    return out.getvalue()
+    # A busy photo costs more: lower the quality step by step until the banner fits the page budget's share.
+    data = b""
+    for quality in HEADER_IMAGE_QUALITIES:
+        out = io.BytesIO()
+        image.save(out, format="WEBP", quality=quality, method=4)
+        data = out.getvalue()
+        if len(data) <= HEADER_IMAGE_TARGET_BYTES:
+            break
+    return data
 
 
 def update_branding(event: Event, *, accent_color: Any, logo: IO[bytes] | None = None, remove_logo: bool = False,

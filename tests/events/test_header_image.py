@@ -188,3 +188,19 @@ def test_header_image_of_an_unpublished_event_not_shown_to_visitors(app, client,
     with organiser.get(IMAGE) as served:
         assert served.status_code == 200
     assert client.get(IMAGE).status_code == 404  # a draft event leaks nothing, not even its picture
+
+
+def test_busy_header_image_stored_at_a_lower_quality_to_fit_the_page_budget(app, monkeypatch) -> None:
+    from PIL import ImageFilter
+
+    busy = Image.effect_noise((1600, 533), 60).filter(ImageFilter.GaussianBlur(1)).convert("RGB")
+    at_first_quality = io.BytesIO()
+    busy.save(at_first_quality, format="WEBP", quality=branding.HEADER_IMAGE_QUALITIES[0], method=4)
+    source = io.BytesIO()
+    busy.save(source, format="PNG")
+    monkeypatch.setattr(branding, "HEADER_IMAGE_TARGET_BYTES", len(at_first_quality.getvalue()) - 1)
+    source.seek(0)
+    stored = branding.process_header_image(source)
+    assert len(stored) < len(at_first_quality.getvalue())
+    with Image.open(io.BytesIO(stored)) as image:
+        assert (image.format, image.size) == ("WEBP", (1600, 533))
