@@ -28,7 +28,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's code, not whatever the virtualenv installed as editable (a second worktree shares the venv):
+# first for this process (the day is built in-process), then for the server through PYTHONPATH.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
 from agenda_bench import (  # noqa: E402
     CLIENTS,
@@ -200,7 +202,8 @@ def both_servers() -> Iterator[Servers]:
     try:
         instance = work / "instance"
         env = {**os.environ, "CONFERENCE_INSTANCE_PATH": str(instance), "CONFERENCE_ASYNC_MODE": "eventlet",
-               "CONFERENCE_DEVELOPMENT": "1"}
+               "CONFERENCE_DEVELOPMENT": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))}
         env.pop("CONFERENCE_DATABASE_URL", None)
         os.environ["CONFERENCE_INSTANCE_PATH"] = str(instance)
         os.environ.pop("CONFERENCE_DATABASE_URL", None)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
 from agenda_bench import PROJECT_ROOT  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
