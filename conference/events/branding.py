@@ -32,10 +32,10 @@ HEADER_IMAGE_MAX_PIXELS = 40_000_000
 #: (a tall photo keeps its middle band), as WebP, so that a banner costs tens of kilobytes, not hundreds.
 HEADER_IMAGE_SIZE = (1600, 534)  # 534: a 3:1 image 2400 wide fits as 1600x533, not 1599x533
 HEADER_IMAGE_MAX_RATIO = 3
-HEADER_IMAGE_QUALITIES = (72, 60, 48, 36)
-#: What a banner may add to a page (pages stay under 200 KB): the quality drops until it fits (a photo's noise
-#: may still exceed it at the lowest quality; it is then stored as that).
-HEADER_IMAGE_TARGET_BYTES = 80 * 1024
+HEADER_IMAGE_QUALITIES = (72, 60, 48, 36, 28)
+#: What a banner may add to a page (an attendee's agenda is about 146 KB, pages stay under 200 KB): the quality
+#: drops until it fits (a photo's noise may still exceed it at the lowest quality; it is then stored as that).
+HEADER_IMAGE_TARGET_BYTES = 48 * 1024
 #: The largest branding form: both images at their limits plus the text fields.
 FORM_MAX_BYTES = LOGO_MAX_BYTES + HEADER_IMAGE_MAX_BYTES + 64 * 1024
 #: The colours the accent is used with (static/css/main.css): white text on accent (header, buttons) and accent
