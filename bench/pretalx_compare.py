@@ -23,9 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's code, not whatever the virtualenv installed as editable (a second worktree shares the venv):
+# first for this process (the day is built in-process), then for the server through PYTHONPATH.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
 from agenda_bench import (  # noqa: E402
     CLIENTS,
@@ -171,25 +176,34 @@ def measure(port: int, path: str, seconds: float) -> dict[str, float]:
     return load(port, path, seconds)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0, help="load per page (default 10)")
-    args = parser.parse_args()
+class SetupFailed(Exception):
+    """pretalx could not be installed, set up or started (the message says why)."""
 
+
+@dataclass(frozen=True)
+class Servers:
+    pretalx_port: int
+    our_port: int
+    talk_code: str  # a pretalx talk of the day
+    session_id: int  # one of our sessions of the day
+
+
+@contextmanager
+def both_servers() -> Iterator[Servers]:
+    """Both sides serving the same day (pretalx by gunicorn, ours by `conference run`), in a temporary folder;
+    both stopped and the folder removed whatever happens."""
     try:
         ensure_pretalx()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        print(f"pretalx could not be installed: {error}")
-        return 2
+        raise SetupFailed(f"pretalx could not be installed: {error}") from None
     work = Path(tempfile.mkdtemp(prefix="pretalx-compare-"))
     ours: subprocess.Popen[bytes] | None = None
     theirs: subprocess.Popen[bytes] | None = None
-    results: list[tuple[str, str, dict[str, float]]] = []
-    pairs: list[tuple[str, str, str | None, str | None]] = []
     try:
         instance = work / "instance"
         env = {**os.environ, "CONFERENCE_INSTANCE_PATH": str(instance), "CONFERENCE_ASYNC_MODE": "eventlet",
-               "CONFERENCE_DEVELOPMENT": "1"}
+               "CONFERENCE_DEVELOPMENT": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))}
         env.pop("CONFERENCE_DATABASE_URL", None)
         os.environ["CONFERENCE_INSTANCE_PATH"] = str(instance)
         os.environ.pop("CONFERENCE_DATABASE_URL", None)
@@ -202,43 +216,58 @@ def main() -> int:
             theirs, code = start_pretalx(work, pretalx_port)
             wait_http(pretalx_port, f"/{SLUG}/schedule/")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError) as error:
-            print(f"pretalx could not be set up or started: {error}")
             log = work / "pretalx.log"
-            if log.exists():
-                print(log.read_text()[-2000:])
-            return 2
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise SetupFailed(f"pretalx could not be set up or started: {error}\n{tail}") from None
         our_port = free_port()
         ours = subprocess.Popen([*conference_command(), "run", "--host", "127.0.0.1", "--port", str(our_port)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
         wait_http(our_port, "/healthz")
-        # (pretalx page, our counterpart): pretalx's schedule page is an HTML shell whose widget then loads
-        # widgets/schedule.json; its no-JS page is the server-rendered grid like ours.
-        pairs = [
-            ("schedule page", f"/{SLUG}/schedule/", "day grid", f"/events/{SLUG}/agenda"),
-            ("schedule (no JS)", f"/{SLUG}/schedule/nojs", None, None),
-            ("widget data", f"/{SLUG}/schedule/widgets/schedule.json", "sessions API",
-             f"/api/v1/events/{SLUG}/sessions"),
-            ("talk page", f"/{SLUG}/talk/{code}/", "session page", f"/events/{SLUG}/sessions/{session_id}"),
-            ("schedule.xml", f"/{SLUG}/schedule.xml", "schedule.xml", f"/events/{SLUG}/schedule.xml"),
-        ]
-        # Both hold the whole day: the last talk's title is on both grids (no empty-page comparison).
-        last = f"Vortrag Nummer {TALKS - 1}"
-        for port, path in ((pretalx_port, pairs[1][1]), (our_port, pairs[0][3] or "")):
-            if last not in fetch(port, path):
-                raise RuntimeError(f"{path} does not show {last!r}")
-        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {CLIENTS} concurrent "
-              f"keep-alive clients, {args.seconds:g} s per page; one server process each, measured in turns")
-        print(f"day: {ROOMS} rooms, {TALKS} sessions, one published release")
-        # In turns (pretalx, ours, pretalx, ...) so that other load on the machine hits both sides alike; the
-        # idle server uses no CPU meanwhile.
-        for their_name, their_path, our_name, our_path in pairs:
-            results.append(("pretalx", their_name, measure(pretalx_port, their_path, args.seconds)))
-            if our_name and our_path:
-                results.append(("ours", our_name, measure(our_port, our_path, args.seconds)))
+        yield Servers(pretalx_port, our_port, code, session_id)
     finally:
         stop(theirs)
         stop(ours)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per page (default 10)")
+    args = parser.parse_args()
+
+    results: list[tuple[str, str, dict[str, float]]] = []
+    pairs: list[tuple[str, str, str | None, str | None]] = []
+    try:
+        with both_servers() as servers:
+            pretalx_port, our_port, code, session_id = (servers.pretalx_port, servers.our_port, servers.talk_code,
+                                                        servers.session_id)
+            # (pretalx page, our counterpart): pretalx's schedule page is an HTML shell whose widget then loads
+            # widgets/schedule.json; its no-JS page is the server-rendered grid like ours.
+            pairs = [
+                ("schedule page", f"/{SLUG}/schedule/", "day grid", f"/events/{SLUG}/agenda"),
+                ("schedule (no JS)", f"/{SLUG}/schedule/nojs", None, None),
+                ("widget data", f"/{SLUG}/schedule/widgets/schedule.json", "sessions API",
+                 f"/api/v1/events/{SLUG}/sessions"),
+                ("talk page", f"/{SLUG}/talk/{code}/", "session page", f"/events/{SLUG}/sessions/{session_id}"),
+                ("schedule.xml", f"/{SLUG}/schedule.xml", "schedule.xml", f"/events/{SLUG}/schedule.xml"),
+            ]
+            # Both hold the whole day: the last talk's title is on both grids (no empty-page comparison).
+            last = f"Vortrag Nummer {TALKS - 1}"
+            for port, path in ((pretalx_port, pairs[1][1]), (our_port, pairs[0][3] or "")):
+                if last not in fetch(port, path):
+                    raise RuntimeError(f"{path} does not show {last!r}")
+            print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {CLIENTS} concurrent "
+                  f"keep-alive clients, {args.seconds:g} s per page; one server process each, measured in turns")
+            print(f"day: {ROOMS} rooms, {TALKS} sessions, one published release")
+            # In turns (pretalx, ours, pretalx, ...) so that other load on the machine hits both sides alike; the
+            # idle server uses no CPU meanwhile.
+            for their_name, their_path, our_name, our_path in pairs:
+                results.append(("pretalx", their_name, measure(pretalx_port, their_path, args.seconds)))
+                if our_name and our_path:
+                    results.append(("ours", our_name, measure(our_port, our_path, args.seconds)))
+    except SetupFailed as error:
+        print(error)
+        return 2
 
     print(f"{'server':<8} {'page':<17} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
     for server, name, r in sorted(results, key=lambda item: item[0] != "pretalx"):

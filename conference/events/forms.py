@@ -52,6 +52,8 @@ class BrandingForm(FlaskForm):
     accent_color = StringField(_l("Accent colour (#rrggbb)"), validators=[Optional(), Length(max=7)])
     logo = FileField(_l("Logo (PNG, JPEG, WebP or GIF, at most 2 MB)"))
     remove_logo = BooleanField(_l("Remove the logo"))
+    header_image = FileField(_l("Header image (PNG, JPEG, WebP or GIF, at most 5 MB)"))
+    remove_header_image = BooleanField(_l("Remove the header image"))
     imprint_url = StringField(_l("Imprint (https://...)"), validators=[Optional(), Length(max=500)])
     privacy_url = StringField(_l("Privacy policy (https://...)"), validators=[Optional(), Length(max=500)])
     contact_url = StringField(_l("Contact (https://... or mailto:...)"), validators=[Optional(), Length(max=500)])

@@ -54,9 +54,11 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     # The organisers mark the published slides as the event's record: they then stay when their uploader deletes
     # the account (unlinked from it); otherwise a deleted account takes its slides with it.
     keeps_slides_as_record: Mapped[bool] = mapped_column(default=False)
-    # Branding: an accent colour (#rrggbb, checked for contrast), a logo (re-encoded PNG) and footer links.
+    # Branding: an accent colour (#rrggbb, checked for contrast), a logo (re-encoded PNG), a header image
+    # (re-encoded WebP, a banner on the public pages) and footer links.
     accent_color: Mapped[str | None] = mapped_column(String(7))
     logo_filename: Mapped[str | None] = mapped_column(String(64))
+    header_image_filename: Mapped[str | None] = mapped_column(String(64))
     imprint_url: Mapped[str | None] = mapped_column(String(500))
     privacy_url: Mapped[str | None] = mapped_column(String(500))
     contact_url: Mapped[str | None] = mapped_column(String(500))

@@ -20,7 +20,7 @@ from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Attempt, Counter, client_address
 from conference.core.security import accept_upload, upload_endpoint
 from conference.core.signals import account_data, account_erasing, address_verified
-from conference.events import services
+from conference.events import branding, services
 from conference.events.access import event_permission_required, load_event
 from conference.events.forms import BrandingForm, EventRegistrationForm, EventSettingsForm, RoleForm
 from conference.events.models import Event, PendingRole, RegistrationMode
@@ -122,14 +122,15 @@ def manage_event(event: Event) -> Any:
 @bp.route("/manage/events/<slug>/branding", methods=["GET", "POST"])
 @event_permission_required(Permission.MANAGE_EVENT)
 def manage_branding(event: Event) -> Any:
-    accept_upload(services.LOGO_MAX_BYTES + 64 * 1024)  # an organiser of the event: a logo's size, then CSRF
+    accept_upload(branding.FORM_MAX_BYTES)  # an organiser of the event: the images' sizes, then CSRF
     form = BrandingForm(obj=event)
     if form.validate_on_submit():
-        upload = form.logo.data if form.logo.data and getattr(form.logo.data, "filename", "") else None
         try:
-            services.update_branding(event, accent_color=form.accent_color.data,
-                                     logo=upload.stream if upload else None, remove_logo=bool(form.remove_logo.data),
-                                     **{name: getattr(form, name).data for name in services.FOOTER_FIELDS},
+            branding.update_branding(event, accent_color=form.accent_color.data, logo=_chosen(form.logo.data),
+                                     remove_logo=bool(form.remove_logo.data),
+                                     header_image=_chosen(form.header_image.data),
+                                     remove_header_image=bool(form.remove_header_image.data),
+                                     **{name: getattr(form, name).data for name in branding.FOOTER_FIELDS},
                                      actor=current_user)
         except DomainError as error:
             db.session.rollback()
@@ -140,6 +141,11 @@ def manage_branding(event: Event) -> Any:
             return redirect(url_for("events.manage_branding", slug=event.slug), code=303)
     status = 400 if form.is_submitted() else 200
     return render_template("events/branding.html", event=event, form=form), status
+
+
+def _chosen(upload: Any) -> Any:
+    """The stream of a file the form carried, or None where the field was left empty."""
+    return upload.stream if upload and getattr(upload, "filename", "") else None
 
 
 @bp.route("/events/<slug>/brand.css")
@@ -158,10 +164,22 @@ def brand_styles(slug: str) -> Any:
 @bp.route("/events/<slug>/logo")
 def logo(slug: str) -> Any:
     event = load_event(slug)
-    path = services.logos_dir() / event.logo_filename if event.logo_filename else None
+    return _brand_image(branding.logos_dir(), event.logo_filename, "image/png", _("No logo."))
+
+
+@bp.route("/events/<slug>/header-image")
+def header_image(slug: str) -> Any:
+    event = load_event(slug)
+    return _brand_image(branding.header_images_dir(), event.header_image_filename, "image/webp",
+                        _("No header image."))
+
+
+def _brand_image(directory: Any, filename: str | None, mimetype: str, missing: str) -> Any:
+    """A stored branding image with ETag and Last-Modified (304 while unchanged), sandboxed."""
+    path = directory / filename if filename else None
     if path is None or not path.is_file():
-        raise NotFound(_("No logo."))
-    response = send_file(path, mimetype="image/png", max_age=300, conditional=True)
+        raise NotFound(missing)
+    response = send_file(path, mimetype=mimetype, max_age=300, conditional=True)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import hmac
-import io
 import re
 import secrets
 from datetime import date
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from flask import current_app
-from flask_babel import format_decimal
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from PIL import Image
 from sqlalchemy import func, select
 
 from conference.auth.models import User
-from conference.core import after_commit
-from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
 from conference.core.errors import Conflict, NotAllowed, ValidationFailed
-from conference.core.images import ImageRefused, decode_image, store_file
 from conference.core.permissions import ROLE_RANK, Role
 from conference.core.signals import attendee_registered, membership_changed
 from conference.core.timeutil import is_valid_timezone
@@ -274,90 +266,3 @@ def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
     for pending in db.session.scalars(select(PendingRole).where(PendingRole.user_id == user_id)).all():
         db.session.delete(pending)
     db.session.flush()
-
-
-# --- branding ---------------------------------------------------------------------------------------
-
-LOGO_MAX_BYTES = 2 * 1024 * 1024
-LOGO_MAX_PIXELS = 16_000_000
-LOGO_SIZE = (640, 160)  # shown at most 40 px high in the header; twice that for sharp high-density screens
-#: The colours the accent is used with (static/css/main.css): white text on accent (header, buttons) and accent
-#: text on the page background (#ffffff) and on boxes (--surface).
-ACCENT_PAIRS = (("#ffffff", _l("white text and the page background")), ("#f4f6f8", _l("the grey boxes")))
-FOOTER_URL = re.compile(r"^(https://[^\s\"'<>\\]+|mailto:[^\s\"'<>\\@]+@[^\s\"'<>\\@]+)$")
-FOOTER_FIELDS = ("imprint_url", "privacy_url", "contact_url")
-
-
-def check_accent_color(color: Any) -> str | None:
-    """None (the platform's colour) or a #rrggbb colour readable with every colour it is used with (WCAG AA)."""
-    if color is None or (isinstance(color, str) and not color.strip()):
-        return None
-    if not isinstance(color, str) or not COLOR.match(color.strip()):
-        raise ValidationFailed(_("The accent colour must look like #1d4f91."), field="accent_color")
-    color = color.strip().lower()
-    for other, label in ACCENT_PAIRS:
-        ratio = contrast_ratio(color, other)
-        if ratio < AA_NORMAL_TEXT:
-            raise ValidationFailed(_(
-                "The accent colour %(color)s has a contrast of only %(ratio)s:1 with %(other)s; readable text "
-                "needs at least 4.5:1 (WCAG AA). Please choose a darker colour.",
-                color=color, ratio=format_decimal(int(ratio * 100) / 100, format="0.00"), other=str(label)),
-                field="accent_color", code="low_contrast")
-    return color
-
-
-def logos_dir() -> Path:
-    return Path(current_app.config["UPLOAD_DIR"]) / "logos"
-
-
-def process_logo(source: IO[bytes]) -> bytes:
-    """The logo re-encoded as PNG (transparency kept, metadata and trailing data dropped), at most LOGO_SIZE."""
-    try:
-        image = decode_image(source, max_bytes=LOGO_MAX_BYTES, max_pixels=LOGO_MAX_PIXELS)
-    except ImageRefused as refused:
-        messages = {
-            "too_large": _("The logo may be at most %(mb)d MB.", mb=LOGO_MAX_BYTES // (1024 * 1024)),
-            "empty": _("The logo file is empty."),
-            "too_many_pixels": _("The logo has too many pixels (at most %(n)d megapixels).",
-                                 n=LOGO_MAX_PIXELS // 1_000_000),
-        }
-        message = messages.get(refused.reason, _("The logo must be a PNG, JPEG, WebP or GIF image."))
-        raise ValidationFailed(message, field="logo") from None
-    image.thumbnail(LOGO_SIZE, Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-
-def update_branding(event: Event, *, accent_color: Any, logo: IO[bytes] | None = None, remove_logo: bool = False,
-                    imprint_url: Any = None, privacy_url: Any = None, contact_url: Any = None,
-                    actor: User | None) -> Event:
-    """Set the event's accent colour, logo and footer links; all checked before anything changes.
-
-    Side effects: a new logo file is written now; the replaced one is removed after the commit.
-    """
-    color = check_accent_color(accent_color)
-    links = {}
-    for field, value in zip(FOOTER_FIELDS, (imprint_url, privacy_url, contact_url), strict=True):
-        text = (value or "").strip() if isinstance(value, str) or value is None else None
-        if text is None or len(text) > 500 or (text and not FOOTER_URL.match(text)):
-            raise ValidationFailed(_("A link must start with https:// (or mailto: for the contact) and have at "
-                                     "most 500 characters."), field=field)
-        links[field] = text or None
-    new_logo = store_file(logos_dir(), process_logo(logo), ".png") if logo is not None else None
-    old_logo = event.logo_filename
-    event.accent_color = color
-    for field, text in links.items():
-        setattr(event, field, text)
-    if new_logo is not None:
-        event.logo_filename = new_logo
-    elif remove_logo:
-        event.logo_filename = None
-    if old_logo and old_logo != event.logo_filename:
-        after_commit.defer(_remove_file, logos_dir() / old_logo)
-    db.session.flush()
-    return event
-
-
-def _remove_file(path: Path) -> None:
-    path.unlink(missing_ok=True)

@@ -177,6 +177,8 @@ def test_stage_for_anonymous_visitor_player_and_details(new_page, live_server, s
 
     # Theatre mode: the site's header and navigation give their room to the player; a second press undoes it.
     theatre = page.locator("[data-stage-theatre]")
+    expect(theatre).to_be_visible()
+    expect(page.locator("[data-stage-pip]")).to_be_hidden()  # no picture-in-picture for an iframe player
     theatre.click()
     expect(theatre).to_have_attribute("aria-pressed", "true")
     expect(page.locator(".site-header")).to_be_hidden()

@@ -10,7 +10,7 @@ from PIL import Image
 from conference.core.contrast import contrast_ratio
 from conference.core.errors import ValidationFailed
 from conference.core.permissions import Role
-from conference.events import services
+from conference.events import branding
 from conference.extensions import db
 from tests.fixtures.accounts import csrf_token, login
 
@@ -30,6 +30,15 @@ def organiser_client(client, create_event, person):
     return client, event
 
 
+def post_large(client, field: str, data: bytes):
+    """A large upload as bytes: the test client would spool a large file to an unclosed temporary file."""
+    token = csrf_token(client, BRANDING)
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" + token.encode()
+            + f"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"x.png\"\r\n".encode()
+            + b"Content-Type: image/png\r\n\r\n" + data + b"\r\n--XyZ--\r\n")
+    return client.post(BRANDING, data=body, content_type="multipart/form-data; boundary=XyZ")
+
+
 def post_branding(client, **fields):
     data = {"csrf_token": csrf_token(client, BRANDING), "accent_color": "", "imprint_url": "", "privacy_url": "",
             "contact_url": "", **fields}
@@ -46,7 +55,7 @@ def test_contrast_ratio_matches_wcag(first: str, second: str, ratio: float) -> N
 @pytest.mark.parametrize("color", ["#777777", "#f0a500", "#3b82f6", "#ffffff"])
 def test_light_accent_refused_with_contrast_in_message(app, color: str) -> None:
     with app.test_request_context(headers={"Accept-Language": "en"}), pytest.raises(ValidationFailed) as error:
-        services.check_accent_color(color)
+        branding.check_accent_color(color)
     assert (error.value.field, error.value.code) == ("accent_color", "low_contrast")
     assert "4.5:1" in error.value.message and color in error.value.message
     assert f"only {int(contrast_ratio(color, '#ffffff') * 100) / 100:.2f}:1" in error.value.message
@@ -55,13 +64,13 @@ def test_light_accent_refused_with_contrast_in_message(app, color: str) -> None:
 @pytest.mark.parametrize(("given", "kept"), [("#1D4F91", "#1d4f91"), (" #6a1b4d ", "#6a1b4d"), ("", None)])
 def test_dark_accent_accepted(app, given: str, kept: str | None) -> None:
     with app.test_request_context():
-        assert services.check_accent_color(given) == kept
+        assert branding.check_accent_color(given) == kept
 
 
 @pytest.mark.parametrize("color", ["red", "#12345", "#12345g", "url(x)", "#123456;}body{x:y"])
 def test_malformed_accent_refused(app, color: str) -> None:
     with app.test_request_context(), pytest.raises(ValidationFailed) as error:
-        services.check_accent_color(color)
+        branding.check_accent_color(color)
     assert error.value.field == "accent_color"
 
 
@@ -117,13 +126,23 @@ def test_logo_that_is_not_an_image_refused(organiser_client) -> None:
     assert event.logo_filename is None
 
 
+def test_logo_over_its_size_refused_with_message(organiser_client) -> None:
+    client, event = organiser_client
+    too_big = b"\x89PNG\r\n\x1a\n" + b"\0" * branding.LOGO_MAX_BYTES
+    response = post_large(client, "logo", too_big)
+    assert response.status_code == 400
+    assert "The logo may be at most 2 MB." in response.get_data(as_text=True)
+    db.session.refresh(event)
+    assert event.logo_filename is None
+
+
 def test_logo_over_the_body_limit_refused_before_the_form_is_read(organiser_client) -> None:
     client, event = organiser_client
     # The body is built as bytes: the test client would spool a large one to an unclosed temporary file.
     token = csrf_token(client, BRANDING)
     body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" + token.encode()
             + b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\n"
-            + b"Content-Type: image/png\r\n\r\n" + b"\0" * (services.LOGO_MAX_BYTES + 128 * 1024)
+            + b"Content-Type: image/png\r\n\r\n" + b"\0" * (branding.FORM_MAX_BYTES + 1)
             + b"\r\n--XyZ--\r\n")
     response = client.post(BRANDING, data=body, content_type="multipart/form-data; boundary=XyZ")
     assert response.status_code == 413

@@ -1,0 +1,169 @@
+"""An event's look: accent colour (checked for WCAG AA contrast), logo, header image and footer links.
+Services flush, never commit."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import IO, Any
+
+from flask import current_app
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from PIL import Image
+
+from conference.auth.models import User
+from conference.core import after_commit
+from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
+from conference.core.errors import ValidationFailed
+from conference.core.images import ImageRefused, decode_image, store_file
+from conference.events.models import Event
+from conference.extensions import db
+
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_MAX_PIXELS = 16_000_000
+LOGO_SIZE = (640, 160)  # shown at most 40 px high in the header; twice that for sharp high-density screens
+#: A header image is a photo more often than not: a camera's JPEG may be larger than a logo.
+HEADER_IMAGE_MAX_BYTES = 5 * 1024 * 1024
+HEADER_IMAGE_MAX_PIXELS = 40_000_000
+#: Shown as a strip at most 10rem high across the page: stored at most 1600 px wide and cropped to at most 3:1
+#: (a tall photo keeps its middle band), as WebP, so that a banner costs tens of kilobytes, not hundreds.
+HEADER_IMAGE_SIZE = (1600, 534)  # 534: a 3:1 image 2400 wide fits as 1600x533, not 1599x533
+HEADER_IMAGE_MAX_RATIO = 3
+HEADER_IMAGE_QUALITIES = (72, 60, 48, 36, 28)
+#: What a banner may add to a page (an attendee's agenda is about 146 KB, pages stay under 200 KB): the quality
+#: drops until it fits (a photo's noise may still exceed it at the lowest quality; it is then stored as that).
+HEADER_IMAGE_TARGET_BYTES = 48 * 1024
+#: The largest branding form: both images at their limits plus the text fields.
+FORM_MAX_BYTES = LOGO_MAX_BYTES + HEADER_IMAGE_MAX_BYTES + 64 * 1024
+#: The colours the accent is used with (static/css/main.css): white text on accent (header, buttons) and accent
+#: text on the page background (#ffffff) and on boxes (--surface).
+ACCENT_PAIRS = (("#ffffff", _l("white text and the page background")), ("#f4f6f8", _l("the grey boxes")))
+FOOTER_URL = re.compile(r"^(https://[^\s\"'<>\\]+|mailto:[^\s\"'<>\\@]+@[^\s\"'<>\\@]+)$")
+FOOTER_FIELDS = ("imprint_url", "privacy_url", "contact_url")
+
+
+def check_accent_color(color: Any) -> str | None:
+    """None (the platform's colour) or a #rrggbb colour readable with every colour it is used with (WCAG AA)."""
+    if color is None or (isinstance(color, str) and not color.strip()):
+        return None
+    if not isinstance(color, str) or not COLOR.match(color.strip()):
+        raise ValidationFailed(_("The accent colour must look like #1d4f91."), field="accent_color")
+    color = color.strip().lower()
+    for other, label in ACCENT_PAIRS:
+        ratio = contrast_ratio(color, other)
+        if ratio < AA_NORMAL_TEXT:
+            raise ValidationFailed(_(
+                "The accent colour %(color)s has a contrast of only %(ratio)s:1 with %(other)s; readable text "
+                "needs at least 4.5:1 (WCAG AA). Please choose a darker colour.",
+                color=color, ratio=format_decimal(int(ratio * 100) / 100, format="0.00"), other=str(label)),
+                field="accent_color", code="low_contrast")
+    return color
+
+
+def logos_dir() -> Path:
+    return Path(current_app.config["UPLOAD_DIR"]) / "logos"
+
+
+def header_images_dir() -> Path:
+    return Path(current_app.config["UPLOAD_DIR"]) / "headers"
+
+
+def process_logo(source: IO[bytes]) -> bytes:
+    """The logo re-encoded as PNG (transparency kept, metadata and trailing data dropped), at most LOGO_SIZE."""
+    try:
+        image = decode_image(source, max_bytes=LOGO_MAX_BYTES, max_pixels=LOGO_MAX_PIXELS)
+    except ImageRefused as refused:
+        messages = {
+            "too_large": _("The logo may be at most %(mb)d MB.", mb=LOGO_MAX_BYTES // (1024 * 1024)),
+            "empty": _("The logo file is empty."),
+            "too_many_pixels": _("The logo has too many pixels (at most %(n)d megapixels).",
+                                 n=LOGO_MAX_PIXELS // 1_000_000),
+        }
+        message = messages.get(refused.reason, _("The logo must be a PNG, JPEG, WebP or GIF image."))
+        raise ValidationFailed(message, field="logo") from None
+    image.thumbnail(LOGO_SIZE, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def process_header_image(source: IO[bytes]) -> bytes:
+    """The header image re-encoded as WebP (metadata and trailing data dropped): cropped to at most 3:1 around
+    its middle, at most HEADER_IMAGE_SIZE; transparency kept only where the image has some."""
+    try:
+        image = decode_image(source, max_bytes=HEADER_IMAGE_MAX_BYTES, max_pixels=HEADER_IMAGE_MAX_PIXELS)
+    except ImageRefused as refused:
+        messages = {
+            "too_large": _("The header image may be at most %(mb)d MB.", mb=HEADER_IMAGE_MAX_BYTES // (1024 * 1024)),
+            "empty": _("The header image file is empty."),
+            "too_many_pixels": _("The header image has too many pixels (at most %(n)d megapixels).",
+                                 n=HEADER_IMAGE_MAX_PIXELS // 1_000_000),
+        }
+        message = messages.get(refused.reason, _("The header image must be a PNG, JPEG, WebP or GIF image."))
+        raise ValidationFailed(message, field="header_image") from None
+    width, height = image.size
+    band = max(1, width // HEADER_IMAGE_MAX_RATIO)
+    if height > band:
+        top = (height - band) // 2
+        image = image.crop((0, top, width, top + band))
+    image.thumbnail(HEADER_IMAGE_SIZE, Image.Resampling.LANCZOS)
+    alpha = image.getchannel("A").getextrema()
+    if alpha == (255, 255):
+        image = image.convert("RGB")
+    # A busy photo costs more: lower the quality step by step until the banner fits the page budget's share.
+    data = b""
+    for quality in HEADER_IMAGE_QUALITIES:
+        out = io.BytesIO()
+        image.save(out, format="WEBP", quality=quality, method=4)
+        data = out.getvalue()
+        if len(data) <= HEADER_IMAGE_TARGET_BYTES:
+            break
+    return data
+
+
+def update_branding(event: Event, *, accent_color: Any, logo: IO[bytes] | None = None, remove_logo: bool = False,
+                    header_image: IO[bytes] | None = None, remove_header_image: bool = False,
+                    imprint_url: Any = None, privacy_url: Any = None, contact_url: Any = None,
+                    actor: User | None) -> Event:
+    """Set the event's accent colour, logo, header image and footer links; all checked before anything changes.
+
+    Side effects: new image files are written now; the replaced ones are removed after the commit.
+    """
+    color = check_accent_color(accent_color)
+    links = {}
+    for field, value in zip(FOOTER_FIELDS, (imprint_url, privacy_url, contact_url), strict=True):
+        text = (value or "").strip() if isinstance(value, str) or value is None else None
+        if text is None or len(text) > 500 or (text and not FOOTER_URL.match(text)):
+            raise ValidationFailed(_("A link must start with https:// (or mailto: for the contact) and have at "
+                                     "most 500 characters."), field=field)
+        links[field] = text or None
+    # Both images are decoded before either is written: a refused header image leaves no stray logo file.
+    logo_data = process_logo(logo) if logo is not None else None
+    header_data = process_header_image(header_image) if header_image is not None else None
+    event.accent_color = color
+    for field, text in links.items():
+        setattr(event, field, text)
+    _replace_file(event, "logo_filename", logos_dir(), logo_data, ".png", remove=remove_logo)
+    _replace_file(event, "header_image_filename", header_images_dir(), header_data, ".webp",
+                  remove=remove_header_image)
+    db.session.flush()
+    return event
+
+
+def _replace_file(event: Event, attribute: str, directory: Path, data: bytes | None, suffix: str, *,
+                  remove: bool) -> None:
+    """Store `data` as the event's new file (or drop the old one when `remove`); the old file goes after commit."""
+    old = getattr(event, attribute)
+    if data is not None:
+        setattr(event, attribute, store_file(directory, data, suffix))
+    elif remove:
+        setattr(event, attribute, None)
+    if old and old != getattr(event, attribute):
+        after_commit.defer(_remove_file, directory / old)
+
+
+def _remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
