@@ -81,6 +81,15 @@ class Config:
     MAIL_SENDING_LEASE = 600  # a mail claimed this long ago by a sender that died is queued again
     MAIL_REMINDER_INTERVAL = 60  # seconds between passes that queue session reminders and slides notices; 0: off
     ANNOUNCEMENT_MAIL_LIMIT = 3  # announcement mails per event and hour
+    # Background jobs (core.jobs): how many run at once (all processes together; also the number of sandboxed
+    # children per process), each child's address-space limit, its CPU and wall-clock limit (seconds), the
+    # first retry's delay (doubling), how often an idle runner looks, and when a dead process's claim expires.
+    JOB_WORKERS = 2
+    JOB_MEMORY_MB = 512
+    JOB_TIMEOUT = 60
+    JOB_RETRY_FIRST = 30
+    JOB_POLL_INTERVAL = 5
+    JOB_LEASE = 900
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
 
@@ -89,7 +98,7 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "MAX_FORM_BYTES", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
             "MAIL_TIMEOUT", "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
-            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT",
+            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "JOB_WORKERS", "JOB_MEMORY_MB",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}
     bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL"}

@@ -80,6 +80,7 @@ class ReceivedFile:
     sha256: str
     fields: dict[str, str] = field(default_factory=dict)
     lock: Any = field(default=None, repr=False, compare=False)
+    removed: list[str] = field(default_factory=list)  # active content taken out of a PDF (`previews`)
 
     def discard(self) -> None:
         self.temp_path.unlink(missing_ok=True)
