@@ -229,21 +229,21 @@ def finish(job: Job, error: BaseException | None, *, now: datetime, retry_first:
 
 def run_one(app: Any, job: Job, job_settings: JobSettings) -> None:
     """Run a claimed job's handler and record how it went (never raises)."""
-    kind, payload, job_id = _kinds.get(job.kind), job.data, job.id
+    kind, payload, job_id, kind_name = _kinds.get(job.kind), job.data, job.id, job.kind
     db.session.rollback()  # end the read: SQLite would otherwise hold its snapshot while the handler works
     error: BaseException | None = None
     try:
         if kind is None:
-            raise JobFailed(f"unknown job kind {job.kind!r}")
+            raise JobFailed(f"unknown job kind {kind_name!r}")
         kind.run(app, payload)
     except Exception as failure:  # noqa: BLE001 - recorded on the job
         db.session.rollback()
         error = failure
-        log.warning("job %s (%s) failed: %s", job_id, job.kind, failure)
-    job = db.session.get(Job, job_id, populate_existing=True)
-    if job is None:
+        log.warning("job %s (%s) failed: %s", job_id, kind_name, failure)
+    current = db.session.get(Job, job_id, populate_existing=True)
+    if current is None:
         return
-    over = finish(job, error, now=utcnow(), retry_first=job_settings.retry_first)
+    over = finish(current, error, now=utcnow(), retry_first=job_settings.retry_first)
     if over and error is not None and kind is not None and kind.on_failure is not None:
         try:
             kind.on_failure(app, payload, str(error))

@@ -109,7 +109,7 @@ def _clean_tree(top: Any) -> set[str]:
             if "/EF" in obj:
                 del obj["/EF"]
                 removed.add("embedded_files")
-            children = [obj.get(key) for key in obj]
+            children = [value for _key, value in obj.items()]
         elif isinstance(obj, pikepdf.Array):
             children = list(obj)
         else:
