@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from conference.auth.models import User
-from conference.core import after_commit
+from conference.core import after_commit, native
 from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
 from conference.core.errors import Conflict, NotAllowed, ValidationFailed
 from conference.core.images import ImageRefused, decode_image, store_file
@@ -313,7 +313,7 @@ def logos_dir() -> Path:
 def process_logo(source: IO[bytes]) -> bytes:
     """The logo re-encoded as PNG (transparency kept, metadata and trailing data dropped), at most LOGO_SIZE."""
     try:
-        image = decode_image(source, max_bytes=LOGO_MAX_BYTES, max_pixels=LOGO_MAX_PIXELS)
+        return native.submit(_logo_png, source)()  # type: ignore[no-any-return]  # off the event loop
     except ImageRefused as refused:
         messages = {
             "too_large": _("The logo may be at most %(mb)d MB.", mb=LOGO_MAX_BYTES // (1024 * 1024)),
@@ -323,6 +323,11 @@ def process_logo(source: IO[bytes]) -> bytes:
         }
         message = messages.get(refused.reason, _("The logo must be a PNG, JPEG, WebP or GIF image."))
         raise ValidationFailed(message, field="logo") from None
+
+
+def _logo_png(source: IO[bytes]) -> bytes:
+    """Runs in a native thread: decoded (bounded), at most LOGO_SIZE, as PNG; `ImageRefused` if it is none."""
+    image = decode_image(source, max_bytes=LOGO_MAX_BYTES, max_pixels=LOGO_MAX_PIXELS)
     image.thumbnail(LOGO_SIZE, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
