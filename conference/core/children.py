@@ -7,7 +7,7 @@ RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE and its nice level before the module is imp
 costs at most those limits. The child is waited for by polling with the async mode's own sleep (green under
 eventlet and gevent, so the event loop keeps serving) and killed when its wall-clock time runs out.
 
-At most `slots` children run at once in this process: a flood of work waits for a slot (cooperatively), so
+At most `slots` children run at once in this process: a flood of work waits for a slot (a green wait), so
 the memory of all children together stays within slots x limits.memory_bytes.
 """
 
@@ -56,24 +56,30 @@ class ChildFailed(Exception):
 
 
 class _Slots:
-    """A counting semaphore that waits with the async mode's sleep (cooperative in every mode)."""
+    """A counting semaphore: a threading one, so green under eventlet's and gevent's monkey-patching (a waiting
+    upload costs nothing until a slot frees) and real in threading mode."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 2) -> None:
         self._lock = threading.Lock()
-        self.size = 2
+        self.size = size
         self.busy = 0
+        self._semaphore = threading.Semaphore(size)
 
-    def acquire(self, sleep: Callable[[float], Any]) -> None:
-        while True:
-            with self._lock:
-                if self.busy < self.size:
-                    self.busy += 1
-                    return
-            sleep(POLL_SECONDS)
+    def resize(self, size: int) -> None:
+        """At start-up, before any child runs."""
+        self.size, self._semaphore = size, threading.Semaphore(size)
 
-    def release(self) -> None:
+    def acquire(self) -> threading.Semaphore:
+        semaphore = self._semaphore
+        semaphore.acquire()
+        with self._lock:
+            self.busy += 1
+        return semaphore
+
+    def release(self, semaphore: threading.Semaphore) -> None:
         with self._lock:
             self.busy -= 1
+        semaphore.release()
 
 
 slots = _Slots()
@@ -81,7 +87,8 @@ slots = _Slots()
 
 def configure(*, workers: int) -> None:
     """Children at once in this process (CONFERENCE_JOB_WORKERS)."""
-    slots.size = max(1, workers)
+    if max(1, workers) != slots.size:
+        slots.resize(max(1, workers))
 
 
 def minimal_environment() -> dict[str, str]:
@@ -95,11 +102,11 @@ def run_child(module: str, args: list[str], *, limits: Limits, sleep: Callable[[
     Raises `ChildFailed` on a non-zero exit, a kill by a limit or the wall-clock timeout (the child is
     killed then). Waits for a free slot first.
     """
-    slots.acquire(sleep)
+    semaphore = slots.acquire()
     try:
         return _run(module, args, limits=limits, sleep=sleep, on_start=on_start)
     finally:
-        slots.release()
+        slots.release(semaphore)
 
 
 def _run(module: str, args: list[str], *, limits: Limits, sleep: Callable[[float], Any],
