@@ -27,22 +27,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+from tests.support.pdfs import padded_pdf_stream  # noqa: E402 - the project root is on the path only now
+
 CHUNK = 1024 * 1024
 BOUNDARY = "----conference-bench-boundary"
 
 
 def pdf_stream(size: int) -> Iterator[bytes]:
-    """`size` bytes that pass the PDF checks: header, filler comment lines, trailer."""
-    head, tail = b"%PDF-1.4\n", b"\n%%EOF\n"
-    filler = size - len(head) - len(tail)
-    yield head
-    line = (b"%" + b"benchmark filler " * 8)[:127] + b"\n"
-    block = line * (CHUNK // len(line))
-    while filler > 0:
-        piece = block[:filler]
-        filler -= len(piece)
-        yield piece
-    yield tail
+    """`size` bytes of a real PDF (it is opened at upload): header, filler comment lines, one page."""
+    yield from padded_pdf_stream(size, "benchmark filler")
 
 
 def multipart(size: int, filename: str) -> tuple[int, Iterator[bytes]]:

@@ -89,6 +89,15 @@ class Config:
     # Origins (besides everyone's reads of the public API and the exports) that may call the rest of the API
     # from a browser with a bearer token, e.g. "https://dashboard.example.org" (core/cors.py).
     CORS_ORIGINS = ""
+    # Background jobs (core.jobs): how many run at once (all processes together; also the number of sandboxed
+    # children per process), each child's address-space limit, its CPU and wall-clock limit (seconds), the
+    # first retry's delay (doubling), how often an idle runner looks, and when a dead process's claim expires.
+    JOB_WORKERS = 2
+    JOB_MEMORY_MB = 512
+    JOB_TIMEOUT = 60
+    JOB_RETRY_FIRST = 30
+    JOB_POLL_INTERVAL = 5
+    JOB_LEASE = 900
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
 
@@ -97,7 +106,8 @@ def settings_from_environment(environ: os._Environ[str] | dict[str, str] | None 
     environ = environ if environ is not None else os.environ
     ints = {"MAX_CONTENT_LENGTH", "MAX_FORM_BYTES", "PASSWORD_MIN_LENGTH", "TRUSTED_PROXY_COUNT", "MAIL_PORT",
             "MAIL_TIMEOUT", "MAIL_RETRY_FIRST", "MAIL_GIVE_UP_AFTER", "MAIL_POLL_INTERVAL", "MAIL_SENDING_LEASE",
-            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES", "RETENTION_INTERVAL", "PUBLIC_MAX_AGE",
+            "MAIL_REMINDER_INTERVAL", "ANNOUNCEMENT_MAIL_LIMIT", "SCHEDULE_IMPORT_MAX_BYTES", "RETENTION_INTERVAL",
+            "PUBLIC_MAX_AGE", "JOB_WORKERS", "JOB_MEMORY_MB",
             "REGISTRATION_CODE_MIN_LENGTH", "ADDRESS_LINK_MAX_AGE",
             "PASSWORD_RESET_MAX_AGE"}
     bools = {"DEVELOPMENT", "MAIL_USE_TLS", "MAIL_USE_SSL", "METRICS"}

@@ -2,6 +2,7 @@
 
 from conference.agenda import models as agenda_models  # noqa: F401
 from conference.auth import models as auth_models  # noqa: F401
+from conference.core import jobs as jobs_models  # noqa: F401
 from conference.core import mail as mail_models  # noqa: F401
 from conference.events import models as events_models  # noqa: F401
 from conference.legal import models as legal_models  # noqa: F401

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from PIL import Image
 
 from conference.auth.models import User
-from conference.core import after_commit
+from conference.core import after_commit, native
 from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
 from conference.core.errors import ValidationFailed
 from conference.core.images import ImageRefused, decode_image, store_file
@@ -74,7 +74,7 @@ def header_images_dir() -> Path:
 def process_logo(source: IO[bytes]) -> bytes:
     """The logo re-encoded as PNG (transparency kept, metadata and trailing data dropped), at most LOGO_SIZE."""
     try:
-        image = decode_image(source, max_bytes=LOGO_MAX_BYTES, max_pixels=LOGO_MAX_PIXELS)
+        return native.submit(_logo_png, source)()  # type: ignore[no-any-return]  # off the event loop
     except ImageRefused as refused:
         messages = {
             "too_large": _("The logo may be at most %(mb)d MB.", mb=LOGO_MAX_BYTES // (1024 * 1024)),
@@ -84,6 +84,11 @@ def process_logo(source: IO[bytes]) -> bytes:
         }
         message = messages.get(refused.reason, _("The logo must be a PNG, JPEG, WebP or GIF image."))
         raise ValidationFailed(message, field="logo") from None
+
+
+def _logo_png(source: IO[bytes]) -> bytes:
+    """Runs in a native thread: decoded (bounded), at most LOGO_SIZE, as PNG; `ImageRefused` if it is none."""
+    image = decode_image(source, max_bytes=LOGO_MAX_BYTES, max_pixels=LOGO_MAX_PIXELS)
     image.thumbnail(LOGO_SIZE, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
@@ -94,7 +99,7 @@ def process_header_image(source: IO[bytes]) -> bytes:
     """The header image re-encoded as WebP (metadata and trailing data dropped): cropped to at most 3:1 around
     its middle, at most HEADER_IMAGE_SIZE; transparency kept only where the image has some."""
     try:
-        image = decode_image(source, max_bytes=HEADER_IMAGE_MAX_BYTES, max_pixels=HEADER_IMAGE_MAX_PIXELS)
+        return native.submit(_header_webp, source)()  # type: ignore[no-any-return]  # off the event loop
     except ImageRefused as refused:
         messages = {
             "too_large": _("The header image may be at most %(mb)d MB.", mb=HEADER_IMAGE_MAX_BYTES // (1024 * 1024)),
@@ -104,6 +109,11 @@ def process_header_image(source: IO[bytes]) -> bytes:
         }
         message = messages.get(refused.reason, _("The header image must be a PNG, JPEG, WebP or GIF image."))
         raise ValidationFailed(message, field="header_image") from None
+
+
+def _header_webp(source: IO[bytes]) -> bytes:
+    """Runs in a native thread: decoded (bounded), cropped, scaled and encoded; `ImageRefused` if it is none."""
+    image = decode_image(source, max_bytes=HEADER_IMAGE_MAX_BYTES, max_pixels=HEADER_IMAGE_MAX_PIXELS)
     width, height = image.size
     band = max(1, width // HEADER_IMAGE_MAX_RATIO)
     if height > band:

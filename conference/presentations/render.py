@@ -1,19 +1,18 @@
 """First-page preview of a PDF, rendered in a child process: `python -m conference.presentations.render SRC DST`.
 
 A separate process keeps pdfium (C code parsing untrusted files) away from the server: a crash, a hang or a
-memory spike ends only the child, and the server's event loop never waits on it.
+memory spike ends only the child, and the server's event loop never waits on it. It is started by the job
+runner through `conference.core.sandbox`, which sets its memory, CPU and file limits and a minimal environment.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import tempfile
 from pathlib import Path
 
 THUMBNAIL_BOX = (480, 360)
-MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
 
 
 def render_first_page(source: Path, target: Path) -> None:
@@ -46,7 +45,6 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m conference.presentations.render SOURCE.pdf TARGET.png", file=sys.stderr)
         return 2
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     try:
         render_first_page(Path(argv[0]), Path(argv[1]))
     except Exception as error:  # noqa: BLE001 - reported through the exit code

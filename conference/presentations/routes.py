@@ -43,7 +43,7 @@ from conference.events.access import can_see_event, event_permission_required, l
 from conference.events.models import Event
 from conference.extensions import db
 from conference.presentations import archive as archives
-from conference.presentations import services
+from conference.presentations import previews, services
 from conference.presentations.models import Presentation, ThumbnailState
 from conference.presentations.storage import (
     ALLOWED_TYPES,
@@ -61,6 +61,7 @@ COMMIT_ATTEMPTS = 5
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     services.ensure_directories(state.app)  # type: ignore[arg-type]
+    previews.register_jobs()
     for endpoint in UPLOAD_ENDPOINTS:  # CSRF is checked inside, without parsing the body as a form
         upload_endpoint(endpoint)
     session_attachments.connect(services.session_attachments)
@@ -180,8 +181,9 @@ def _request_body() -> Any:
     return request.stream  # no body at all
 
 
-def _receive_upload(session: ConferenceSession) -> Presentation:
-    """Permission and limits first (no body read), then stream to disk, check, store as a new version."""
+def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]]:
+    """Permission and limits first (no body read), then stream to disk, check, take active content out of a
+    PDF, store as a new version. Returns the version and the kinds of active content removed."""
     if not current_user.is_authenticated:
         raise Unauthenticated(_("Log in or send an API token (Authorization: Bearer ...)."))
     if not services.can_upload(current_user, session):
@@ -206,12 +208,18 @@ def _receive_upload(session: ConferenceSession) -> Presentation:
 
     upload = receive_upload(_request_body(), content_type=request.headers.get("Content-Type"), limit=limit,
                             directory=services.presentations_dir(), on_file=on_file)
+    if upload.file_type == "pdf":
+        try:
+            previews.clean_upload(upload)  # in a sandboxed child; the cleaned file is what is stored
+        except BaseException:
+            upload.discard()
+            raise
     for _attempt in range(COMMIT_ATTEMPTS):
         presentation = None
         try:
             presentation = services.add_presentation(session, upload=upload, actor=current_user)
             after_commit.commit()
-            return presentation
+            return presentation, upload.removed
         except (IntegrityError, OperationalError):
             # Another upload for this session took the same version number first: take the next one.
             db.session.rollback()
@@ -229,8 +237,9 @@ def _receive_upload(session: ConferenceSession) -> Presentation:
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["POST"])
 def api_upload(session_id: int) -> Any:
-    presentation = _receive_upload(_load_session(session_id))
-    return jsonify(services.presentation_payload(presentation)), 201
+    presentation, removed = _receive_upload(_load_session(session_id))
+    return jsonify({**services.presentation_payload(presentation), "removed_content": removed,
+                    "notice": previews.removed_message(removed)}), 201
 
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["GET"])
@@ -248,7 +257,7 @@ def upload_form(slug: str, session_id: int) -> Any:
     event = load_event(slug)
     session = _load_event_session(event, session_id)
     try:
-        presentation = _receive_upload(session)
+        presentation, removed = _receive_upload(session)
     except Unauthenticated:
         return redirect(url_for("auth.login", next=url_for(".session_slides", slug=slug, session_id=session_id)))
     except UploadTooLarge as error:
@@ -260,6 +269,9 @@ def upload_form(slug: str, session_id: int) -> Any:
         flash(error.message, "error")
         return redirect(url_for(".session_slides", slug=slug, session_id=session_id), code=303)
     flash(_("Version %(n)d of your slides has been saved.", n=presentation.version), "success")
+    notice = previews.removed_message(removed)
+    if notice:
+        flash(notice, "warning")
     return redirect(url_for(".session_slides", slug=slug, session_id=session_id), code=303)
 
 

@@ -6,8 +6,6 @@ Services flush, never commit. Files are moved into place before the commit and r
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +27,7 @@ from conference.core.errors import NotAllowed, NotFound, ValidationFailed
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, has_permission
 from conference.events.models import Event, EventMembership
-from conference.extensions import db, socketio
+from conference.extensions import db
 from conference.presentations.models import (
     Presentation,
     ThumbnailState,
@@ -41,7 +39,6 @@ from conference.speakers.models import SpeakerInvitation, SpeakerProfile
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_USER_QUOTA_BYTES = 1024 * 1024 * 1024
-RENDER_TIMEOUT_SECONDS = 60
 
 
 # --- storage locations -----------------------------------------------------------------------------------
@@ -186,7 +183,7 @@ def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor:
     Refused with 413 when the new version would pass the uploader's quota (checked atomically, see
     `_check_quota_of_new_version`). Side effects: the file is renamed into the upload folder now (call
     `undo_add` if the commit fails); after the commit the session page's cached slides panel is dropped and
-    a PDF gets its preview rendered in the background.
+    a PDF gets its preview job (`presentations.previews`), queued in this transaction.
     """
     if not can_upload(actor, session):
         raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
@@ -210,8 +207,9 @@ def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor:
     after_commit.defer(pagecache.forget_panels, session.id)
     after_commit.defer(metrics.upload_stored, "slides", upload.size)
     if presentation.file_type == "pdf":
-        after_commit.defer(start_thumbnail, current_app._get_current_object(),  # type: ignore[attr-defined]
-                           presentation.id)
+        from conference.presentations.previews import enqueue_preview
+
+        enqueue_preview(presentation)  # a job in this transaction: it exists exactly when the deck does
     return presentation
 
 
@@ -294,69 +292,21 @@ def speaker_addresses(session: ConferenceSession) -> list[tuple[str, str, User |
     return list(result.values())
 
 
-# --- previews --------------------------------------------------------------------------------------------
-
-_tasks: list[Any] = []
+# --- previews (conference.presentations.previews, in the job queue) --------------------------------------
 
 
-def start_thumbnail(app: Flask, presentation_id: int) -> None:
-    """Render the preview outside the request, as a background task of the configured async mode."""
-    task = socketio.start_background_task(render_thumbnail, app, presentation_id)
-    _tasks.append(task)
-    del _tasks[:-50]
+def wait_for_background_tasks(timeout: float = 30.0) -> None:
+    """Join the job tasks of a process that does not serve (tests, commands)."""
+    from conference.core.jobs import wait_idle
 
-
-def wait_for_background_tasks(timeout: float = 10.0) -> None:
-    """Join finished or running preview tasks (tests and shutdown)."""
-    for task in list(_tasks):
-        join = getattr(task, "join", None)
-        if join is not None:
-            join(timeout)
-    _tasks.clear()
+    wait_idle(current_app._get_current_object(), timeout)  # type: ignore[attr-defined]
 
 
 def render_thumbnail(app: Flask, presentation_id: int) -> None:
-    """Render page 1 of the PDF into a PNG no larger than THUMBNAIL_BOX. Never raises: failures are recorded."""
-    with app.app_context():
-        try:
-            presentation = db.session.get(Presentation, presentation_id)
-            if presentation is None:
-                return
-            source = presentations_dir(app) / presentation.stored_filename
-            name = f"{presentation.stored_filename.rsplit('.', 1)[0]}.png"
-            _render_pdf_page(source, thumbnails_dir(app) / name)
-            presentation = db.session.get(Presentation, presentation_id)
-            if presentation is None:  # deleted meanwhile
-                (thumbnails_dir(app) / name).unlink(missing_ok=True)
-                return
-            presentation.thumbnail_filename = name
-            presentation.thumbnail_state = ThumbnailState.READY
-            session_id = presentation.session_id
-            db.session.commit()
-            pagecache.forget_panels(session_id, app)
-        except Exception as error:  # noqa: BLE001 - a broken PDF must not take the worker down
-            db.session.rollback()
-            app.logger.warning("preview of presentation %s failed: %s", presentation_id, error)
-            try:
-                failed = db.session.get(Presentation, presentation_id)
-                if failed is not None:
-                    failed.thumbnail_state = ThumbnailState.FAILED
-                    session_id = failed.session_id
-                    db.session.commit()
-                    pagecache.forget_panels(session_id, app)
-            except Exception:  # noqa: BLE001
-                db.session.rollback()
-        finally:
-            db.session.remove()
+    """Render the preview right away (commands); never raises, failures are recorded on the deck."""
+    from conference.presentations.previews import render_now
 
-
-def _render_pdf_page(source: Path, target: Path) -> None:
-    """Render in a child process (see `conference.presentations.render`); cooperative under eventlet/gevent."""
-    result = subprocess.run(  # noqa: S603 - our own interpreter and module, paths we generated
-        [sys.executable, "-m", "conference.presentations.render", str(source), str(target)],
-        capture_output=True, timeout=RENDER_TIMEOUT_SECONDS, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr.decode("utf-8", "replace")[-500:] or f"exit {result.returncode}")
+    render_now(app, presentation_id)
 
 
 # --- payloads, headers, export links -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ only) before a single member is read.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import io
@@ -80,6 +81,7 @@ class ReceivedFile:
     sha256: str
     fields: dict[str, str] = field(default_factory=dict)
     lock: Any = field(default=None, repr=False, compare=False)
+    removed: list[str] = field(default_factory=list)  # active content taken out of a PDF (`previews`)
 
     def discard(self) -> None:
         self.temp_path.unlink(missing_ok=True)
@@ -307,7 +309,9 @@ def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, d
         raise UploadRefused(_("Send the file in the multipart field 'file'."), field="file", code="missing_file")
     received = ReceivedFile(temp_path, display_name, file_type, size, sha256, fields, lock)
     try:
-        check_content(temp_path, file_type, size)
+        # Reading an office file's central directory (up to 10,000 entries) is work for a native thread; the
+        # copied context carries the request's language into the messages of a refusal.
+        native.submit(contextvars.copy_context().run, check_content, temp_path, file_type, size)()
     except BaseException:
         received.discard()
         raise

@@ -22,7 +22,7 @@ from conference.agenda.models import ConferenceSession, SessionSpeaker, SpeakerR
 from conference.agenda.public import released_speaker_ids
 from conference.auth.models import User
 from conference.auth.services import normalise_email, validate_email
-from conference.core import after_commit
+from conference.core import after_commit, native
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from conference.core.images import ImageRefused, decode_image, store_file
@@ -139,7 +139,9 @@ def process_photo(source: IO[bytes]) -> bytes:
     hidden after the image data.
     """
     try:
-        rgba = decode_image(source, max_bytes=PHOTO_MAX_BYTES, max_pixels=PHOTO_MAX_PIXELS)
+        # Decoding, resizing and encoding take up to a second for a large photo: in a native thread (Pillow
+        # releases the GIL), never on the event loop.
+        return native.submit(_photo_jpeg, source)()  # type: ignore[no-any-return]
     except ImageRefused as refused:
         messages = {
             "too_large": _("The photo may be at most %(mb)d MB.", mb=PHOTO_MAX_BYTES // (1024 * 1024)),
@@ -149,6 +151,11 @@ def process_photo(source: IO[bytes]) -> bytes:
         }
         message = messages.get(refused.reason, _("The photo must be a JPEG, PNG, WebP or GIF image."))
         raise ValidationFailed(message, field="photo") from None
+
+
+def _photo_jpeg(source: IO[bytes]) -> bytes:
+    """The photo decoded (bounded), on white, at most PHOTO_SIZE, as JPEG; `ImageRefused` if it is none."""
+    rgba = decode_image(source, max_bytes=PHOTO_MAX_BYTES, max_pixels=PHOTO_MAX_PIXELS)
     background = Image.new("RGB", rgba.size, (255, 255, 255))
     background.paste(rgba, mask=rgba.getchannel("A"))
     background.thumbnail(PHOTO_SIZE, Image.Resampling.LANCZOS)

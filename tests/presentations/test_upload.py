@@ -27,6 +27,7 @@ from tests.fixtures.presentations import (
     upload,
     zip_bytes,
 )
+from tests.support.pdfs import padded_pdf
 
 
 def api_token(user) -> str:
@@ -151,8 +152,7 @@ def test_upload_header_injection_filename_refused(app: Flask, client, slides_sta
 
 
 def exact_pdf(size: int) -> bytes:
-    head, tail = b"%PDF-1.4\n%", b"\n%%EOF\n"
-    return head + b"x" * (size - len(head) - len(tail)) + tail
+    return padded_pdf(size)
 
 
 def test_upload_exactly_at_limit_accepted_one_byte_over_refused_413(app: Flask, client, slides_stage) -> None:

@@ -7,6 +7,7 @@ import io
 import zipfile
 from datetime import timedelta
 
+import pikepdf
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -194,7 +195,9 @@ def test_pdf_preview_rendered_in_background_and_shown(client, slides_stage) -> N
 
 
 def test_broken_pdf_preview_fails_quietly(client, slides_stage) -> None:
-    body = put_slides(client, slides_stage, data=b"%PDF-1.4\nnot really a pdf\n%%EOF\n")
+    buffer = io.BytesIO()
+    pikepdf.new().save(buffer)  # a PDF that opens, but has no page to show
+    body = put_slides(client, slides_stage, data=buffer.getvalue())
     assert wait_for_thumbnail(body["id"]).thumbnail_state == "failed"
 
 

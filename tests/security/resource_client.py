@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.pdfs import padded_pdf
+
 CHUNK = 256 * 1024
 
 
@@ -129,7 +131,7 @@ def nested_json(size: int) -> bytes:
 
 def multipart(size: int) -> tuple[bytes, str]:
     boundary = "battery0boundary"
-    data = b"%PDF-1.4\n%" + b"x" * size + b"\n%%EOF\n"
+    data = padded_pdf(size + 600)
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"folien.pdf\"\r\n"
             f"Content-Type: application/pdf\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"

@@ -123,6 +123,8 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("speakers.create_speaker", "GET"): ORGANISER,
     ("speakers.create_speaker", "POST"): ORGANISER,
     ("speakers.outbox", "GET"): ORGANISER,
+    ("jobs.event_jobs", "GET"): ORGANISER,
+    ("jobs.site_jobs", "GET"): NOBODY,  # site administrators only
     ("speakers.invitation", "POST"): NOBODY,  # a forged invitation token
     ("mail.unsubscribe", "POST"): NOBODY,  # a forged unsubscribe token
     ("presentations.api_upload", "POST"): ORGANISER,  # another speaker's session

@@ -45,6 +45,7 @@ from tests.security.resource_client import (
     nested_json,
     urlencoded_fields,
 )
+from tests.support.pdfs import padded_pdf
 from tests.support.server import RunningServer, running_server
 
 pytestmark = [pytest.mark.server]
@@ -230,7 +231,7 @@ class Battery:
         assert self.published != (0, 0) and len(bare) >= 2
         # Two decks of 8 MB (random bytes: slides are compressed already), published: a 16 MB archive.zip.
         for session_id in bare[:2] if archive else []:
-            data = b"%PDF-1.4\n%" + os.urandom(8 * MB) + b"\n%%EOF\n"
+            data = padded_pdf(8 * MB, os.urandom(8).hex())
             response = requests.post(f"{self.url}/api/v1/sessions/{session_id}/presentations", timeout=60,
                                      headers={"Authorization": f"Bearer {self.orga_token}"},
                                      files={"file": ("gross.pdf", data, "application/pdf")})

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from tests.support.pdfs import padded_pdf_stream
 from tests.support.server import RunningServer, run_cli
 
 DEMO_SLUG = "digitalkonferenz-2027"
@@ -25,16 +26,7 @@ CHUNK = 1024 * 1024
 
 def pdf_stream(size: int, seed: int) -> Iterator[bytes]:
     """`size` bytes that pass the server's PDF checks (head, filler comment lines, trailer); each seed differs."""
-    head, tail = f"%PDF-1.4\n%deck {seed}\n".encode(), b"\n%%EOF\n"
-    filler = size - len(head) - len(tail)
-    yield head
-    line = (f"%filler {seed} ".encode() * 16)[:127] + b"\n"
-    block = line * (CHUNK // len(line))
-    while filler > 0:
-        piece = block[:filler]
-        filler -= len(piece)
-        yield piece
-    yield tail
+    yield from padded_pdf_stream(size, f"deck {seed}")
 
 
 def _multipart(size: int, seed: int) -> Iterator[bytes]:
