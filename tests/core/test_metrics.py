@@ -91,7 +91,8 @@ def test_figures_follow_real_traffic(server: RunningServer) -> None:
     assert value(during, "conference_chat_deliveries_total") - value(before, "conference_chat_deliveries_total") == 2
     assert value(during, "conference_chat_delivery_seconds_count") >= 1
     assert value(during, "conference_http_request_seconds_count", route_class="page") >= 1
-    assert value(during, "conference_event_loop_lag_seconds_count") > 10  # the probe wakes every 10 ms
+    assert value(during, "conference_event_loop_lag_seconds_count") \
+        > value(before, "conference_event_loop_lag_seconds_count") > 0  # the probe wakes every 10 ms
     assert value(during, "conference_live_rooms") >= 1
     assert any(name == "conference_db_pool_connections" for name, _ in during)
     deadline = time.monotonic() + 5
