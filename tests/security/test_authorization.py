@@ -152,6 +152,8 @@ def _cells() -> list[tuple[str, str, str]]:
                       "DATABASE_URL": "sqlite://", "ASYNC_MODE": "threading"})
     cells = []
     for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("socketio_"):
+            continue  # matched for Socket.IO's request contexts, never served: Engine.IO answers /socket.io/
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             if method in UNSAFE or rule.rule.startswith(("/api/", "/manage/")):
                 cells.append((rule.endpoint, method, rule.rule))

@@ -68,7 +68,7 @@ def _get_rules() -> list[tuple[str, str, frozenset[str]]]:
     app = create_app({"INSTANCE_PATH": tempfile.mkdtemp(prefix="drafts-"), "SECRET_KEY": "x", "TESTING": True,
                       "DATABASE_URL": "sqlite://", "ASYNC_MODE": "threading"})
     return sorted((rule.endpoint, rule.rule, frozenset(rule.arguments)) for rule in app.url_map.iter_rules()
-                  if "GET" in (rule.methods or set()))
+                  if "GET" in (rule.methods or set()) and not rule.endpoint.startswith("socketio_"))
 
 
 GET_RULES = _get_rules()

@@ -34,6 +34,8 @@ def _paths() -> list[tuple[str, str, tuple[str, ...]]]:
     paths = {}
     with app.test_request_context():
         for rule in app.url_map.iter_rules():
+            if rule.endpoint.startswith("socketio_"):
+                continue  # matched for Socket.IO's request contexts, never served by Flask (Engine.IO answers)
             arguments = {name: values.get(name, 1) for name in rule.arguments}
             url = url_for(rule.endpoint, **arguments)
             paths[rule.rule] = (url, tuple(sorted(adapter.allowed_methods(url))))
