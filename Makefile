@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test translations lint typecheck pytest audit evidence system-packages bench-smoke clean
+.PHONY: fuzz run test install install-test translations lint typecheck pytest audit evidence system-packages bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ evidence: install-test system-packages
 bench-smoke: install-test
 	$(BIN)/pytest -q tests/agenda/test_bench.py tests/presentations/test_bench_and_demo.py tests/live/test_bench.py \
 		tests/scaleout/test_bench.py tests/e2e/test_browser_metrics.py
+
+## The API fuzzer for releases: Schemathesis with every check, 200 examples per operation, with and without an
+## organiser token, against a real server with the demo (make test runs the same with 5 examples).
+fuzz: install-test
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/pytest -q -s tests/api/test_fuzz.py -p no:cacheprovider --timeout 3600
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -160,12 +160,16 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(PROJECT_ROOT / "conference" / "translations"))
-    origins = app.config.get("EXTERNAL_URL")
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],
         message_queue=app.config.get("MESSAGE_QUEUE") or None,
-        cors_allowed_origins=[origins.rstrip("/")] if origins else None,
+        # The Origin rule belongs to cookie logins only (`conference.live.sockets._identify`): a token client on
+        # another site (a dashboard, a bot in a browser extension) may connect, so Engine.IO refuses no Origin
+        # before the CONNECT packet shows which credential comes. Its CORS answers never allow credentials: a
+        # foreign page's polling carries no cookie, and a cookie that arrives with a foreign Origin is refused.
+        cors_allowed_origins="*",
+        cors_credentials=False,
         max_http_buffer_size=SOCKET_MAX_MESSAGE_BYTES,
         ping_interval=25,
         ping_timeout=20,

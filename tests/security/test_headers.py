@@ -109,5 +109,6 @@ def test_api_sends_no_cors_grant_to_foreign_origins(origin: str, world: World, e
                                                             "Access-Control-Request-Method": "DELETE"})
         evidence.add("variants")
         assert response.status_code < 500
-        assert "Access-Control-Allow-Origin" not in response.headers, (url, dict(response.headers))
+        if not url.startswith("/socket.io/"):  # token sockets may come from other sites (docs/protocol.md)
+            assert "Access-Control-Allow-Origin" not in response.headers, (url, dict(response.headers))
         assert "Access-Control-Allow-Credentials" not in response.headers
