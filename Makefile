@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test translations lint typecheck pytest audit evidence system-packages bench-smoke clean \
+.PHONY: fuzz run test install install-test translations lint typecheck pytest audit evidence system-packages bench-smoke clean \
 	lock lock-upgrade test-latest dist
 
 # Installs come from the lock files (exact versions with sha256 hashes, Python 3.11 on Linux x86_64);
@@ -113,6 +113,10 @@ dist: install-test
 	$(BIN)/twine check --strict dist/*
 	cp $(LOCK) dist/lock.txt
 	cd dist && sha256sum conference-* lock.txt > SHA256SUMS
+## The API fuzzer for releases: Schemathesis with every check, 200 examples per operation, with and without an
+## organiser token, against a real server with the demo (make test runs the same with 5 examples).
+fuzz: install-test
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(BIN)/pytest -q -s tests/api/test_fuzz.py -p no:cacheprovider --timeout 3600
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) instance build dist .pytest_cache .mypy_cache .ruff_cache

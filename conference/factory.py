@@ -166,12 +166,16 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(translations_dir()))
-    origins = app.config.get("EXTERNAL_URL")
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],
         message_queue=app.config.get("MESSAGE_QUEUE") or None,
-        cors_allowed_origins=[origins.rstrip("/")] if origins else None,
+        # The Origin rule belongs to cookie logins only (`conference.live.sockets._identify`): a token client on
+        # another site (a dashboard, a bot in a browser extension) may connect, so Engine.IO refuses no Origin
+        # before the CONNECT packet shows which credential comes. Its CORS answers never allow credentials: a
+        # foreign page's polling carries no cookie, and a cookie that arrives with a foreign Origin is refused.
+        cors_allowed_origins="*",
+        cors_credentials=False,
         max_http_buffer_size=SOCKET_MAX_MESSAGE_BYTES,
         ping_interval=25,
         ping_timeout=20,
@@ -197,6 +201,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from conference.agenda.routes import bp as agenda_bp
     from conference.auth.routes import bp as auth_bp
+    from conference.core.apidocs import bp as apidocs_bp
     from conference.core.health import bp as health_bp
     from conference.core.i18n import bp as i18n_bp
     from conference.core.metrics import bp as metrics_bp
@@ -211,7 +216,7 @@ def _register_blueprints(app: Flask) -> None:
     from conference.speakers.routes import bp as speakers_bp
 
     for blueprint in (auth_bp, events_bp, i18n_bp, health_bp, agenda_bp, speakers_bp, presentations_bp, live_bp,
-                      mail_bp, legal_bp, mails_bp, metrics_bp, jobs_bp):
+                      mail_bp, legal_bp, mails_bp, metrics_bp, jobs_bp, apidocs_bp):
         app.register_blueprint(blueprint)
     csrf_exempt_endpoint("auth.api_issue_token")
     csrf_exempt_endpoint("mail.unsubscribe")  # the signed link is the authorisation (RFC 8058 one-click)

@@ -5,6 +5,7 @@ Every invalid input is a 4xx naming the field, and nothing is stored (the error 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -13,10 +14,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from conference.agenda import pagecache, services
+from conference.agenda import openapi, pagecache, services
 from conference.agenda.blueprint import bp
 from conference.agenda.models import AgendaRelease, ConferenceSession, SpeakerRole, TimetableSlot
-from conference.agenda.openapi import openapi_document
 from conference.agenda.public import released_sessions
 from conference.agenda.schedule import (
     Schedule,
@@ -27,8 +27,9 @@ from conference.agenda.schedule import (
 )
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, id_field, json_body
-from conference.core.errors import NotAllowed, NotFound, ValidationFailed
+from conference.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from conference.core.ids import require_id
+from conference.core.openapi import TIME_MAX_LENGTH, TIME_PATTERN, openapi_document
 from conference.core.permissions import Permission, has_permission
 from conference.core.timeutil import isoformat, parse_iso_datetime
 from conference.events.access import event_permission_required, load_event
@@ -39,6 +40,8 @@ from conference.speakers.models import SpeakerProfile
 SESSION_FIELDS = {"title", "abstract", "kind", "language", "track_id", "speakers", "room_id", "start", "end",
                   "cancelled"}
 SLOT_FIELDS = {"room_id", "start", "end"}
+TIME_FORMAT = re.compile(TIME_PATTERN)
+bp.record_once(lambda state: openapi.register(state.app))  # type: ignore[arg-type]
 
 
 @bp.route("/api/v1/openapi.json")
@@ -104,6 +107,8 @@ def _speakers(event: Event, value: Any) -> list[tuple[SpeakerProfile, str]]:
     entries: list[tuple[Any, Any]] = []
     for item in value:
         if isinstance(item, dict):
+            if set(item) - {"id", "role"}:
+                raise ValidationFailed(_("A speaker is {\"id\": ..., \"role\": ...}."), field="speakers")
             entries.append((require_id(item.get("id"), field="speakers"),
                             item.get("role", SpeakerRole.SPEAKER.value)))
         else:
@@ -112,12 +117,17 @@ def _speakers(event: Event, value: Any) -> list[tuple[SpeakerProfile, str]]:
 
 
 def _time(event: Event, data: dict[str, Any], name: str) -> datetime:
-    text = field(data, name, str, max_length=40)
-    try:
-        return parse_iso_datetime(text, event.timezone)
-    except (ValueError, OverflowError):
+    """A time of the documented shape (`TIME_PATTERN`: 400 otherwise); one of that shape that names no real time
+    (30 February, or past the calendar's end once moved to UTC) is 422."""
+    value = field(data, name, str, max_length=TIME_MAX_LENGTH)
+    if not TIME_FORMAT.fullmatch(value):
         raise ValidationFailed(_("'%(name)s' must be an ISO 8601 time such as 2027-03-18T09:00:00+01:00.",
-                                 name=name), field=name) from None
+                                 name=name), field=name)
+    try:
+        return parse_iso_datetime(value, event.timezone)
+    except (ValueError, OverflowError):
+        raise Unprocessable(_("'%(name)s' names a time that does not exist.", name=name), field=name,
+                            code="no_such_time") from None
 
 
 def _place(event: Event, data: dict[str, Any], slot: TimetableSlot | None = None) -> tuple[Any, datetime, datetime]:
@@ -143,11 +153,11 @@ def api_create_session(event: Event) -> Any:
     _reject_unknown(data, SESSION_FIELDS - {"cancelled"})
     track = services.track_in_event(event, id_field(data, "track_id", required=False))
     speakers = _speakers(event, data["speakers"]) if data.get("speakers") is not None else []
+    kind, language = field(data, "kind", str, required=False), field(data, "language", str, required=False)
     session = services.create_session(
         event, title=field(data, "title", str, max_length=services.TITLE_MAX),
         abstract=field(data, "abstract", str, required=False, max_length=services.ABSTRACT_MAX) or "",
-        kind=field(data, "kind", str, required=False) or "talk",
-        language=field(data, "language", str, required=False) or event.language,
+        kind="talk" if kind is None else kind, language=event.language if language is None else language,
         track=track, speakers=speakers, actor=current_user)
     warnings: list[services.Problem] = []
     if any(key in data for key in SLOT_FIELDS):
@@ -188,8 +198,13 @@ def api_update_session(event: Event, session_id: int) -> Any:
 def _place_single(event: Event, session: ConferenceSession, data: dict[str, Any]) -> list[services.Problem]:
     """PATCH with room/start/end: schedule an unscheduled session or move its only slot."""
     if len(session.slots) > 1:
-        raise ValidationFailed(_("This session has several slots; change them one by one."), field="room_id")
+        raise Conflict(_("This session has several slots; change them one by one."), field="room_id",
+                       code="several_slots")
     if not session.slots:
+        missing = sorted(SLOT_FIELDS - set(data))
+        if missing:
+            raise Unprocessable(_("The session has no slot yet: send room_id, start and end to schedule it."),
+                                field=missing[0], code="not_scheduled")
         room, start, end = _place(event, data)
         return services.schedule_session(session, room=room, start_at=start, end_at=end, actor=current_user)[1]
     slot = session.slots[0]

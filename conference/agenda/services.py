@@ -41,7 +41,7 @@ from conference.agenda.schedule import build_snapshot, diff_snapshots
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
-from conference.core.errors import Conflict, NotFound, ValidationFailed
+from conference.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from conference.core.ids import parse_id
 from conference.core.security import has_forbidden_text
 from conference.core.signals import agenda_released
@@ -81,7 +81,7 @@ def room_in_event(event: Event, room_id: Any, *, field: str = "room_id") -> Room
     number = parse_id(room_id) if not isinstance(room_id, str) else None
     room = db.session.get(Room, number) if number is not None else None
     if room is None or room.event_id != event.id:
-        raise ValidationFailed(_("Unknown room."), field=field, code="unknown_room")
+        raise Unprocessable(_("Unknown room."), field=field, code="unknown_room")
     return room
 
 
@@ -91,7 +91,7 @@ def track_in_event(event: Event, track_id: Any, *, field: str = "track_id") -> T
     number = parse_id(track_id) if not isinstance(track_id, str) else None
     track = db.session.get(Track, number) if number is not None else None
     if track is None or track.event_id != event.id:
-        raise ValidationFailed(_("Unknown track."), field=field, code="unknown_track")
+        raise Unprocessable(_("Unknown track."), field=field, code="unknown_track")
     return track
 
 
@@ -125,15 +125,15 @@ def speakers_in_event(event: Event, entries: Sequence[tuple[Any, Any]], *,
     if any(isinstance(i, str) or parse_id(i) is None for i in ids):
         raise ValidationFailed(_("Speakers are given by their numeric id."), field=field)
     if len(set(ids)) != len(ids):
-        raise ValidationFailed(_("A speaker is listed twice."), field=field)
+        raise Unprocessable(_("A speaker is listed twice."), field=field, code="duplicate_speaker")
     profiles = {p.id: p for p in db.session.scalars(
         select(SpeakerProfile).where(SpeakerProfile.id.in_(ids), SpeakerProfile.event_id == event.id))}
     resolved: list[tuple[SpeakerProfile, str]] = []
     for speaker_id, role in entries:
         if speaker_id not in profiles:
-            raise ValidationFailed(_("Unknown speaker %(id)s.", id=speaker_id), field=field,
+            raise Unprocessable(_("Unknown speaker %(id)s.", id=speaker_id), field=field,
                                    code="unknown_speaker")
-        if role not in set(SpeakerRole):
+        if not isinstance(role, str) or role not in set(SpeakerRole):
             raise ValidationFailed(_("Unknown speaker role."), field=field)
         resolved.append((profiles[speaker_id], role))
     return resolved
@@ -169,19 +169,19 @@ def _check_language(language: Any) -> str:
 
 
 def check_times(event: Event, start_at: datetime, end_at: datetime) -> None:
-    """End after start, not zero length, within the event's days. Raises `ValidationFailed`."""
+    """End after start, not zero length, within the event's days. Raises `Unprocessable` (422)."""
     if start_at.tzinfo is None or end_at.tzinfo is None:
         raise ValidationFailed(_("Times need a time zone."), field="start")
     if end_at < start_at:
-        raise ValidationFailed(_("The session cannot end before it starts."), field="end", code="end_before_start")
+        raise Unprocessable(_("The session cannot end before it starts."), field="end", code="end_before_start")
     if end_at == start_at:
-        raise ValidationFailed(_("The session needs a length: start and end are the same."), field="end",
+        raise Unprocessable(_("The session needs a length: start and end are the same."), field="end",
                                code="zero_length")
     if start_at < event.starts_at or start_at >= event.ends_at:
-        raise ValidationFailed(_("The start lies outside the days of the event."), field="start",
+        raise Unprocessable(_("The start lies outside the days of the event."), field="start",
                                code="outside_event")
     if end_at > event.ends_at:
-        raise ValidationFailed(_("The end lies outside the days of the event."), field="end", code="outside_event")
+        raise Unprocessable(_("The end lies outside the days of the event."), field="end", code="outside_event")
 
 
 # --- conflict checks ----------------------------------------------------------------------------
@@ -302,7 +302,7 @@ def create_session(event: Event, *, title: Any, abstract: Any = "", kind: Any = 
         kind=_check_kind(kind), language=_check_language(language), track_id=track.id if track else None)
     session.event = event
     if track is not None and track.event_id != event.id:
-        raise ValidationFailed(_("Unknown track."), field="track_id")
+        raise Unprocessable(_("Unknown track."), field="track_id")
     db.session.add(session)
     db.session.flush()
     _replace_speakers(session, speakers)
@@ -345,7 +345,7 @@ def update_session(session: ConferenceSession, *, actor: User | None, **changes:
     if "track" in changes:
         track = changes["track"]
         if track is not None and track.event_id != session.event_id:
-            raise ValidationFailed(_("Unknown track."), field="track_id")
+            raise Unprocessable(_("Unknown track."), field="track_id")
         values["track_id"] = track.id if track else None
     warnings: list[Problem] = []
     if "speakers" in changes:
@@ -368,7 +368,7 @@ def _replace_speakers(session: ConferenceSession, speakers: Sequence[tuple[Speak
     db.session.flush()
     for position, (profile, role) in enumerate(speakers):
         if profile.event_id != session.event_id:
-            raise ValidationFailed(_("Unknown speaker %(id)s.", id=profile.id), field="speakers")
+            raise Unprocessable(_("Unknown speaker %(id)s.", id=profile.id), field="speakers")
         session.speakers.append(SessionSpeaker(speaker_id=profile.id, role=role, position=position))
 
 
@@ -404,7 +404,7 @@ def schedule_session(session: ConferenceSession, *, room: Room, start_at: dateti
                      actor: User | None) -> tuple[TimetableSlot, list[Problem]]:
     """Give the session a slot. Only breaks may have several slots (e.g. one per room)."""
     if room.event_id != session.event_id:
-        raise ValidationFailed(_("Unknown room."), field="room_id", code="unknown_room")
+        raise Unprocessable(_("Unknown room."), field="room_id", code="unknown_room")
     check_times(session.event, start_at, end_at)
     if session.slots and not session.is_break:
         raise Conflict(_("This session already has a slot; move it instead."), field="room_id",
@@ -422,7 +422,7 @@ def move_slot(slot: TimetableSlot, *, room: Room, start_at: datetime, end_at: da
     """Move a slot to another room and/or time."""
     session = slot.session
     if room.event_id != session.event_id:
-        raise ValidationFailed(_("Unknown room."), field="room_id", code="unknown_room")
+        raise Unprocessable(_("Unknown room."), field="room_id", code="unknown_room")
     check_times(session.event, start_at, end_at)
     warnings = _refuse_hard(slot_problems(session, room=room, start_at=start_at, end_at=end_at,
                                           ignore_slot_id=slot.id))
@@ -445,9 +445,9 @@ def delete_slot(slot: TimetableSlot, *, actor: User | None) -> None:
 def copy_break_to_all_rooms(session: ConferenceSession, *, actor: User | None) -> list[TimetableSlot]:
     """Give a break the same time in every room that does not have it yet. All rooms or none."""
     if not session.is_break:
-        raise ValidationFailed(_("Only a break can be copied to all rooms."), field="kind", code="not_a_break")
+        raise Conflict(_("Only a break can be copied to all rooms."), field="kind", code="not_a_break")
     if not session.slots:
-        raise ValidationFailed(_("Schedule the break in one room first."), field="room_id", code="not_scheduled")
+        raise Conflict(_("Schedule the break in one room first."), field="room_id", code="not_scheduled")
     first = session.slots[0]
     have = {slot.room_id for slot in session.slots}
     rooms = db.session.scalars(select(Room).where(Room.event_id == session.event_id).order_by(Room.position,

@@ -35,6 +35,14 @@ class ValidationFailed(DomainError):
     status = 400
 
 
+class Unprocessable(ValidationFailed):
+    """Well-formed input (the JSON API's schema allows it) that a rule refuses: an id that names nothing in the
+    event, an end before the start, a time outside the event, a date that does not exist. 422, so that a
+    client (and the API fuzzer) can tell "you sent the wrong shape" (400) from "this cannot be done"."""
+
+    status = 422
+
+
 class NotAllowed(DomainError):
     code = "forbidden"
     status = 403
@@ -73,6 +81,7 @@ ERROR_TITLES = {
     405: _l("Method not allowed"),
     409: _l("Conflict"),
     413: _l("Too large"),
+    422: _l("Cannot be processed"),
     429: _l("Too many requests"),
     500: _l("Internal error"),
     503: _l("Temporarily unavailable"),
@@ -86,6 +95,7 @@ ERROR_TEXTS = {
     405: _l("This address does not accept that kind of request."),
     409: _l("This change conflicts with the current state."),
     413: _l("The upload is larger than allowed."),
+    422: _l("The request is well-formed, but it cannot be carried out."),
     429: _l("Too many attempts. Please wait a moment and try again."),
     500: _l("Something went wrong on our side. Please try again."),
     503: _l("The service is temporarily unavailable. Please try again shortly."),
@@ -119,7 +129,7 @@ def error_response(status: int, message: str | None = None, code: str | None = N
 
 def _default_code(status: int) -> str:
     return {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            409: "conflict", 413: "too_large", 429: "rate_limited", 503: "unavailable",
+            409: "conflict", 413: "too_large", 422: "unprocessable", 429: "rate_limited", 503: "unavailable",
             507: "storage_full"}.get(status, "error")
 
 

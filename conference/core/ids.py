@@ -38,7 +38,10 @@ def parse_id(value: Any, *, minimum: int = 1) -> int | None:
 
 def require_id(value: Any, *, field: str, minimum: int = 1, text: bool = False) -> int:
     """`parse_id` or a 400 that names `field`. Strings count only where the transport has no numbers
-    (`text=True`: query strings and form fields); JSON and socket payloads must send a number."""
+    (`text=True`: query strings and form fields); JSON and socket payloads must send a number (a whole one:
+    `5.0` counts as 5)."""
+    if isinstance(value, float) and value.is_integer() and minimum <= value <= MAX_ID:
+        value = int(value)  # JSON has numbers, not integers: 5.0 is the number 5 (JSON Schema agrees)
     number = parse_id(value, minimum=minimum) if text or not isinstance(value, str) else None
     if number is None:
         raise ValidationFailed(_("The field '%(name)s' must be an id (a whole number from %(low)d to %(high)d).",

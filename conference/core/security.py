@@ -334,11 +334,14 @@ def with_frame_ancestors(policy: str) -> str:
     return f"{policy.rstrip('; ')}; frame-ancestors 'none'"
 
 
+ENGINEIO_METHODS = "GET, POST, OPTIONS"  # what Engine.IO's polling and handshakes answer
+
+
 class SecurityHeadersMiddleware:
     """The same baseline headers for answers that never pass through Flask (Engine.IO polling, handshakes).
 
     Flask's `after_request` covers every Flask response; this wrapper only fills in what is missing, so the
-    two never disagree. Engine.IO answers carry session data: they are never cached.
+    two never disagree. Engine.IO answers carry session data: they are never cached; its 405s get `Allow`.
     """
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
@@ -350,6 +353,9 @@ class SecurityHeadersMiddleware:
             headers.extend((name, value) for name, value in BASELINE_HEADERS if name.lower() not in present)
             if "cache-control" not in present:
                 headers.append(("Cache-Control", "no-store"))
+            if status.startswith("405") and "allow" not in present:
+                # Flask's 405s name their methods; Engine.IO's (a PUT or TRACE to /socket.io/) do not.
+                headers.append(("Allow", ENGINEIO_METHODS))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.wsgi_app(environ, start)

@@ -15,17 +15,18 @@ from conference.agenda.public import released_sessions
 from conference.auth.services import find_user_by_email
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound, ValidationFailed
-from conference.core.ids import optional_id, parse_count
+from conference.core.ids import parse_count, require_id
 from conference.core.permissions import Permission, has_permission
 from conference.core.signals import account_data, account_erasing, retention_purged
 from conference.events.access import event_permission_required, load_event, require
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import panels, retention, services
+from conference.live import openapi, panels, retention, services
 from conference.live.models import ChatReport, LiveSanction, Question
 
 bp = Blueprint("live", __name__, cli_group="live")
 bp.record_once(lambda _state: panels.register())  # changed questions drop the cached session page panels
+bp.record_once(lambda state: openapi.register(state.app))  # type: ignore[arg-type]
 
 
 @bp.record_once
@@ -47,13 +48,14 @@ def api_history(slug: str) -> Any:
     """Chat history for bots and exports: `?room=...&after_id=...` (the same payloads as the socket)."""
     event = load_event(slug)
     require(event, Permission.JOIN_LIVE)
-    room = services.resolve_room(request.args.get("room", ""))
+    room = services.resolve_room(request.args.get("room"))
     if room.event.id != event.id:
         raise NotFound(_("There is no such room."), code="unknown_room", field="room")
     services.require_released_room(services.load_room_info(room.name), may_manage_agenda=has_permission(
         current_user, event, Permission.MANAGE_AGENDA))
     services.check_can_join(room, current_user)
-    after_id = optional_id(request.args.get("after_id"), field="after_id", minimum=0, text=True)
+    after_id = require_id(request.args["after_id"], field="after_id", minimum=0, text=True) \
+        if "after_id" in request.args else None
     messages = services.history(room, after_id=after_id)
     return jsonify({"ok": True, "room": room.name, "messages": [services.message_payload(m) for m in messages]})
 

@@ -34,7 +34,7 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
 from conference.core.db import utcnow
-from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, error_response
+from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed, error_response
 from conference.core.files import file_response
 from conference.core.permissions import Permission
 from conference.core.security import accept_upload, bearer_token, upload_endpoint
@@ -43,7 +43,7 @@ from conference.events.access import can_see_event, event_permission_required, l
 from conference.events.models import Event
 from conference.extensions import db
 from conference.presentations import archive as archives
-from conference.presentations import previews, services
+from conference.presentations import openapi, previews, services
 from conference.presentations.models import Presentation, ThumbnailState
 from conference.presentations.storage import (
     ALLOWED_TYPES,
@@ -62,6 +62,7 @@ COMMIT_ATTEMPTS = 5
 def _setup(state: BlueprintSetupState) -> None:
     services.ensure_directories(state.app)  # type: ignore[arg-type]
     previews.register_jobs()
+    openapi.register(state.app)  # type: ignore[arg-type]
     for endpoint in UPLOAD_ENDPOINTS:  # CSRF is checked inside, without parsing the body as a form
         upload_endpoint(endpoint)
     session_attachments.connect(services.session_attachments)
@@ -321,7 +322,11 @@ def api_delete(session_id: int, presentation_id: int) -> Any:
 @api_login_required
 def api_update(session_id: int, presentation_id: int) -> Any:
     presentation = _load_presentation(session_id, presentation_id)
-    mode = field(json_body(), "visibility_mode", str, max_length=16)
+    data = json_body()
+    unknown = sorted(set(data) - {"visibility_mode"})
+    if unknown:
+        raise ValidationFailed(_("Unknown field '%(name)s'.", name=unknown[0]), field=unknown[0])
+    mode = field(data, "visibility_mode", str, max_length=16)
     services.set_visibility(presentation, mode=mode, actor=current_user)
     after_commit.commit()
     return jsonify(services.presentation_payload(presentation))

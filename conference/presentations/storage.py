@@ -61,6 +61,13 @@ class UploadRefused(ValidationFailed):
     code = "invalid_file"
 
 
+class FileRefused(UploadRefused):
+    """A well-formed upload whose file is not accepted (name, type, content): 422, while a malformed multipart
+    body stays 400 (the API's schema can describe the one, not the other)."""
+
+    status = 422
+
+
 class UploadTooLarge(DomainError):
     code = "too_large"
     status = 413
@@ -186,23 +193,23 @@ def check_filename(raw: str) -> tuple[str, str]:
     """The display name and lower-case type for an uploaded file name, or `UploadRefused` saying why."""
     name = unicodedata.normalize("NFC", raw or "").strip()
     if not name:
-        raise UploadRefused(_("The file has no name. %(accepted)s", accepted=accepted_text()), field="file")
+        raise FileRefused(_("The file has no name. %(accepted)s", accepted=accepted_text()), field="file")
     if len(name) > MAX_FILENAME_LENGTH:
-        raise UploadRefused(_("The file name may have at most %(n)d characters.", n=MAX_FILENAME_LENGTH),
+        raise FileRefused(_("The file name may have at most %(n)d characters.", n=MAX_FILENAME_LENGTH),
                             field="file")
     if "/" in name or "\\" in name or name.startswith(".") or ".." in name:
-        raise UploadRefused(_("The file name must not contain a path."), field="file", code="invalid_filename")
+        raise FileRefused(_("The file name must not contain a path."), field="file", code="invalid_filename")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") for ch in name) or '"' in name:
-        raise UploadRefused(_("The file name contains characters that are not allowed."), field="file",
+        raise FileRefused(_("The file name contains characters that are not allowed."), field="file",
                             code="invalid_filename")
     stem, dot, suffix = name.rpartition(".")
     file_type = suffix.lower()
     if not dot or not stem.strip() or file_type not in ALLOWED_TYPES:
-        raise UploadRefused(_("This type of file is not accepted. %(accepted)s", accepted=accepted_text()),
+        raise FileRefused(_("This type of file is not accepted. %(accepted)s", accepted=accepted_text()),
                             field="file", code="unsupported_type")
     inner = {part.strip().lower() for part in stem.split(".")[1:]}
     if inner & RISKY_INNER_SUFFIXES:
-        raise UploadRefused(_("File names with a second, misleading extension are not accepted."), field="file",
+        raise FileRefused(_("File names with a second, misleading extension are not accepted."), field="file",
                             code="invalid_filename")
     return name, file_type
 
@@ -349,19 +356,19 @@ def _megabytes(limit: int) -> str:
 def check_content(path: Path, file_type: str, size: int) -> None:
     """The content must really be what the extension says; `UploadRefused` otherwise."""
     if size == 0:
-        raise UploadRefused(_("The file is empty."), field="file", code="empty_file")
+        raise FileRefused(_("The file is empty."), field="file", code="empty_file")
     with path.open("rb") as handle:
         head = handle.read(1024)
         handle.seek(max(0, size - 1024))
         tail = handle.read(1024)
-    mismatch = UploadRefused(
+    mismatch = FileRefused(
         _("The content of the file does not match its extension .%(ext)s. %(accepted)s", ext=file_type,
           accepted=accepted_text()), field="file", code="content_mismatch")
     if file_type == "pdf":
         if not head.startswith(b"%PDF-") or b"%%EOF" not in tail:
             raise mismatch
         if any(marker in head.lower() for marker in HTML_MARKERS):
-            raise UploadRefused(_("The PDF file contains HTML; it is not accepted."), field="file",
+            raise FileRefused(_("The PDF file contains HTML; it is not accepted."), field="file",
                                 code="content_mismatch")
         return
     if file_type == "ppt":
@@ -382,27 +389,27 @@ def check_archive(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """Entry count, total uncompressed size, compression ratio and paths, from the central directory only."""
     members = archive.infolist()
     if len(members) > ZIP_MAX_ENTRIES:
-        raise UploadRefused(_("The archive has too many entries."), field="file", code="archive_refused")
+        raise FileRefused(_("The archive has too many entries."), field="file", code="archive_refused")
     total = 0
     for info in members:
         total += info.file_size
         name = info.filename
         parts = name.replace("\\", "/").split("/")
         if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":") or "\x00" in name:
-            raise UploadRefused(_("The archive contains a file with an unsafe path."), field="file",
+            raise FileRefused(_("The archive contains a file with an unsafe path."), field="file",
                                 code="archive_refused")
         if info.file_size > 1024 * 1024 and info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
-            raise UploadRefused(_("The archive is compressed suspiciously strongly (zip bomb)."), field="file",
+            raise FileRefused(_("The archive is compressed suspiciously strongly (zip bomb)."), field="file",
                                 code="archive_refused")
     if total > ZIP_MAX_TOTAL_BYTES:
-        raise UploadRefused(_("The archive would unpack to more than %(mb)s MB.",
+        raise FileRefused(_("The archive would unpack to more than %(mb)s MB.",
                               mb=_megabytes(ZIP_MAX_TOTAL_BYTES)), field="file", code="archive_refused")
     return members
 
 
 def _read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.file_size > ZIP_MAX_METADATA_BYTES:
-        raise UploadRefused(_("The archive is not a valid presentation."), field="file", code="content_mismatch")
+        raise FileRefused(_("The archive is not a valid presentation."), field="file", code="content_mismatch")
     with archive.open(info) as member:
         return member.read(ZIP_MAX_METADATA_BYTES + 1)[:ZIP_MAX_METADATA_BYTES]
 

@@ -186,7 +186,7 @@ def test_copy_break_blocked_room_changes_nothing(agenda_world, create_agenda_ses
 def test_copy_break_refused_for_a_talk(agenda_world, create_agenda_session) -> None:
     w = agenda_world
     talk = create_agenda_session(w.event, "Vortrag", room=w.rooms[0])
-    with pytest.raises(ValidationFailed) as error:
+    with pytest.raises(Conflict) as error:
         services.copy_break_to_all_rooms(talk, actor=None)
     assert error.value.code == "not_a_break"
 

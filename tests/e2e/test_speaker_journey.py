@@ -126,7 +126,7 @@ def test_invited_speaker_completes_profile_and_uploads(new_page, live_server, sc
     expect(error).to_be_visible()
     expect(error).not_to_be_empty()
     expect(form.locator(".upload-progress-row")).to_be_hidden()
-    expect_http_error(speaker, f"/api/v1/sessions/{session_id}/presentations", 400)
+    expect_http_error(speaker, f"/api/v1/sessions/{session_id}/presentations", 422)
     speaker.set_input_files(f"#slides-file-{session_id}", files=[
         {"name": "folien.pdf", "mimeType": "application/pdf", "buffer": b"kein PDF, nur Text " * 50}])
     form.locator("button[type=submit]").click()  # choosing selects; the button sends

@@ -183,6 +183,27 @@ def test_reconnect_catches_up_with_after_id(server: Server, clients: Any) -> Non
     assert [m["id"] for m in caught_up][-3:] == sent
 
 
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_token_socket_from_a_foreign_origin_accepted_cookie_socket_refused(server: Server, clients: Any,
+                                                                        transport: str) -> None:
+    """The Origin rule binds browser logins only (docs/protocol.md): a dashboard or a bot in a browser extension
+    on another site connects with its API token; the same foreign Origin with a login cookie is refused."""
+    foreign = {"Origin": "https://dashboard.example"}
+    bot = clients(server.tokens[5], headers=foreign, transports=[transport])
+    assert bot.call("join", {"room": LOBBY})["ok"] is True
+    http = requests.Session()
+    page = http.get(f"{server.url}/login", timeout=5).text
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert csrf
+    assert http.post(f"{server.url}/login", data={"email": "teilnehmer00002@demo.invalid",
+                                                   "password": "demo-passwort-2027", "csrf_token": csrf.group(1)},
+                     timeout=5).ok
+    cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    with pytest.raises(sio.exceptions.ConnectionError):
+        clients(headers={"Cookie": cookie, **foreign}, transports=[transport])
+    assert clients(headers={"Cookie": cookie}, transports=[transport]).call("join", {"room": LOBBY})["ok"] is True
+
+
 def test_browser_login_session_and_logout(server: Server, clients: Any) -> None:
     http = requests.Session()
     page = http.get(f"{server.url}/login", timeout=5).text

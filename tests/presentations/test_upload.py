@@ -80,33 +80,33 @@ def html_polyglot() -> bytes:
 
 
 BAD_FILES = [
-    ("renamed.pdf", lambda: b"MZ\x90\x00 this is an executable, not a PDF" * 10, 400, "content_mismatch"),
-    ("polyglot.pdf", html_polyglot, 400, "content_mismatch"),
-    ("html-inside.pdf", lambda: b"%PDF-1.4\n<html><body><script>alert(1)</script></body></html>\n%%EOF\n", 400,
+    ("renamed.pdf", lambda: b"MZ\x90\x00 this is an executable, not a PDF" * 10, 422, "content_mismatch"),
+    ("polyglot.pdf", html_polyglot, 422, "content_mismatch"),
+    ("html-inside.pdf", lambda: b"%PDF-1.4\n<html><body><script>alert(1)</script></body></html>\n%%EOF\n", 422,
      "content_mismatch"),
-    ("page.html", lambda: b"<html><script>alert(1)</script></html>", 400, "unsupported_type"),
-    ("image.svg", lambda: b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', 400, "unsupported_type"),
-    ("slides.pdf.html", pdf_bytes, 400, "unsupported_type"),
-    ("slides.html.pdf", pdf_bytes, 400, "invalid_filename"),
-    ("slides.exe.pptx", pptx_bytes, 400, "invalid_filename"),
-    ("../../etc/passwd.pdf", pdf_bytes, 400, "invalid_filename"),
-    ("..\\..\\windows\\evil.pdf", pdf_bytes, 400, "invalid_filename"),
-    ('evil";x=".pdf', pdf_bytes, 400, "invalid_filename|unsupported_type"),
-    ("evil\u202egnp.pdf", pdf_bytes, 400, "invalid_filename"),
-    (".hidden.pdf", pdf_bytes, 400, "invalid_filename"),
-    ("empty.pdf", lambda: b"", 400, "empty_file"),
-    ("no-extension", pdf_bytes, 400, "unsupported_type"),
-    ("deck.pptx", pdf_bytes, 400, "content_mismatch"),
-    ("deck.pptx", lambda: zip_bytes([("ppt/presentation.xml", b"<x/>")]), 400, "content_mismatch"),
-    ("deck.key", pptx_bytes, 400, "content_mismatch"),
-    ("deck.odp", pptx_bytes, 400, "content_mismatch"),
-    ("deck.ppt", pdf_bytes, 400, "content_mismatch"),
-    ("deck.pptx", lambda: b"PK\x03\x04 truncated zip", 400, "content_mismatch"),
-    ("traversal.pptx", lambda: zip_bytes([("[Content_Types].xml", b"x"), ("../../evil.sh", b"x")]), 400,
+    ("page.html", lambda: b"<html><script>alert(1)</script></html>", 422, "unsupported_type"),
+    ("image.svg", lambda: b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', 422, "unsupported_type"),
+    ("slides.pdf.html", pdf_bytes, 422, "unsupported_type"),
+    ("slides.html.pdf", pdf_bytes, 422, "invalid_filename"),
+    ("slides.exe.pptx", pptx_bytes, 422, "invalid_filename"),
+    ("../../etc/passwd.pdf", pdf_bytes, 422, "invalid_filename"),
+    ("..\\..\\windows\\evil.pdf", pdf_bytes, 422, "invalid_filename"),
+    ('evil";x=".pdf', pdf_bytes, 422, "invalid_filename|unsupported_type"),
+    ("evil\u202egnp.pdf", pdf_bytes, 422, "invalid_filename"),
+    (".hidden.pdf", pdf_bytes, 422, "invalid_filename"),
+    ("empty.pdf", lambda: b"", 422, "empty_file"),
+    ("no-extension", pdf_bytes, 422, "unsupported_type"),
+    ("deck.pptx", pdf_bytes, 422, "content_mismatch"),
+    ("deck.pptx", lambda: zip_bytes([("ppt/presentation.xml", b"<x/>")]), 422, "content_mismatch"),
+    ("deck.key", pptx_bytes, 422, "content_mismatch"),
+    ("deck.odp", pptx_bytes, 422, "content_mismatch"),
+    ("deck.ppt", pdf_bytes, 422, "content_mismatch"),
+    ("deck.pptx", lambda: b"PK\x03\x04 truncated zip", 422, "content_mismatch"),
+    ("traversal.pptx", lambda: zip_bytes([("[Content_Types].xml", b"x"), ("../../evil.sh", b"x")]), 422,
      "archive_refused"),
     ("absolute.odp", lambda: zip_bytes([("mimetype", b"application/vnd.oasis.opendocument.presentation"),
-                                        ("/etc/cron.d/evil", b"x")]), 400, "archive_refused"),
-    ("bomb.pptx", office_zip_bomb, 400, "archive_refused"),
+                                        ("/etc/cron.d/evil", b"x")]), 422, "archive_refused"),
+    ("bomb.pptx", office_zip_bomb, 422, "archive_refused"),
 ]
 
 
@@ -127,7 +127,7 @@ def test_upload_bad_file_refused_and_nothing_changes(app: Flask, client, slides_
 
 def test_upload_refusal_says_what_is_accepted(client, slides_stage) -> None:
     response = upload(client, slides_stage.session.id, "x.docx", b"PK\x03\x04", token=api_token(slides_stage.speaker))
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "PDF (.pdf), PowerPoint (.pptx, .ppt), OpenDocument (.odp) and Keynote (.key)" in \
         response.get_json()["message"]
 
@@ -145,7 +145,7 @@ def test_upload_header_injection_filename_refused(app: Flask, client, slides_sta
         response = client.post(f"/api/v1/sessions/{slides_stage.session.id}/presentations", data=raw,
                                headers={"Authorization": f"Bearer {token}",
                                         "Content-Type": f"multipart/form-data; boundary={boundary}"})
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.get_json()["error"] in ("invalid_filename", "unsupported_type")
         assert "Set-Cookie" not in response.headers
     assert snapshot(app) == before
