@@ -49,6 +49,7 @@ from conference.core.security import is_safe_redirect
 from conference.core.signals import api_token_revoked, login_session_ended
 from conference.extensions import db
 from conference.legal import services as legal_services
+from conference.settings import get_settings
 
 bp = Blueprint("auth", __name__)
 
@@ -437,7 +438,7 @@ def site_outbox() -> Any:
                                   .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
                                   .limit(500)).all()
     return render_template("auth/outbox.html", messages=[(m, link_segments(m.body)) for m in messages],
-                           smtp=bool(current_app.config.get("MAIL_SERVER")))
+                           smtp=bool(get_settings().mail_server))
 
 
 def _token_issue(account: str) -> Attempt:

@@ -24,6 +24,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
+from conference.settings import get_settings
+
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
 PG_FILE = "database.pgdump"
@@ -114,7 +116,7 @@ def create_backup(app: Flask, directory: Path) -> BackupResult:
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
         raise BackupError(f"{directory} is not empty")
-    url = app.config["DATABASE_URL"]
+    url = str(get_settings(app).database_url)
     kind = _database_kind(url)
     work = Path(tempfile.mkdtemp(prefix=".backup-", dir=directory.parent if directory.parent.exists() else None))
     try:
@@ -123,7 +125,7 @@ def create_backup(app: Flask, directory: Path) -> BackupResult:
             _snapshot_sqlite(_sqlite_path(url), db_file)
         else:
             _snapshot_postgres(url, db_file)
-        uploads = Path(app.config["UPLOAD_DIR"])
+        uploads = Path(str(get_settings(app).upload_dir))
         files: dict[str, dict[str, Any]] = {}
         total = 0
         for path in sorted(uploads.rglob("*")) if uploads.exists() else []:
@@ -203,11 +205,11 @@ def _postgres_has_tables(url: str) -> bool:
 def restore_backup(app: Flask, directory: Path, *, replace: bool = False) -> BackupResult:
     """Restore `directory` into this instance's database and upload folder (verified before and after)."""
     manifest = verify_backup(directory)
-    url = app.config["DATABASE_URL"]
+    url = str(get_settings(app).database_url)
     kind = _database_kind(url)
     if kind != manifest["database"]["kind"]:
         raise BackupError(f"the backup holds a {manifest['database']['kind']} database, this instance uses {kind}")
-    uploads = Path(app.config["UPLOAD_DIR"])
+    uploads = Path(str(get_settings(app).upload_dir))
     existing = [p for p in uploads.rglob("*") if p.is_file()] if uploads.exists() else []
     source_db = Path(directory) / manifest["database"]["file"]
     if kind == "sqlite":

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from conference.extensions import db
+from conference.settings import get_settings
 
 bp = Blueprint("health", __name__)
 
@@ -24,7 +25,7 @@ def database_status() -> str:
 
 def queue_status() -> str:
     """`none` (one process), `ok`, or `down` when Redis does not answer or this worker's listener is cut off."""
-    url = current_app.config.get("MESSAGE_QUEUE")
+    url = get_settings().message_queue
     if not url:
         return "none"
     client = current_app.extensions.get("conference_health_redis")

@@ -27,6 +27,7 @@ from conference.core.signals import attendee_registered, membership_changed
 from conference.core.timeutil import is_valid_timezone
 from conference.events.models import Event, EventMembership, LinkVisibility, PendingRole, RegistrationMode
 from conference.extensions import db
+from conference.settings import get_settings
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}[a-z0-9]$")
 # Lower-case letters and digits without the look-alikes i, l, o, 0, 1: read aloud or copied from a slide.
@@ -84,7 +85,7 @@ def update_event(event: Event, **changes: Any) -> Event:
     if changes.get("link_visibility", event.link_visibility) not in set(LinkVisibility):
         raise ValidationFailed(_("Unknown link visibility."), field="link_visibility")
     code = (changes.get("registration_code", event.registration_code) or "").strip()
-    minimum = current_app.config["REGISTRATION_CODE_MIN_LENGTH"]
+    minimum = get_settings().registration_code_min_length
     if mode == RegistrationMode.CODE and not code:
         changes["registration_code"] = generate_registration_code()
     elif mode == RegistrationMode.CODE and len(normalise_code(code)) < minimum:
@@ -307,7 +308,7 @@ def check_accent_color(color: Any) -> str | None:
 
 
 def logos_dir() -> Path:
-    return Path(current_app.config["UPLOAD_DIR"]) / "logos"
+    return Path(str(get_settings().upload_dir)) / "logos"
 
 
 def process_logo(source: IO[bytes]) -> bytes:

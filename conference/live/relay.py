@@ -38,6 +38,7 @@ from conference.core.signals import (
     membership_changed,
 )
 from conference.extensions import db, socketio
+from conference.settings import get_settings
 
 log = logging.getLogger("conference.live.relay")
 
@@ -149,7 +150,7 @@ class QueueManager(python_socketio.RedisManager):  # type: ignore[misc]
 
 def install(app: Flask) -> QueueManager | None:
     """Serve `app`'s sockets through `QueueManager` (before the server accepts connections)."""
-    url = app.config.get("MESSAGE_QUEUE")
+    url = get_settings(app).message_queue
     if not url or not str(url).startswith(("redis://", "rediss://")):
         return None
     server = socketio.server
@@ -186,7 +187,7 @@ def _publisher(name: str) -> Callable[..., None]:
     """A receiver that publishes the signal's keyword arguments for the other workers (JSON values only)."""
 
     def publish(sender: Flask, **kwargs: Any) -> None:
-        if not isinstance(sender, Flask) or not sender.config.get("MESSAGE_QUEUE"):
+        if not isinstance(sender, Flask) or not get_settings(sender).message_queue:
             return
         values = {k: v for k, v in kwargs.items() if v is None or isinstance(v, (str, int, float, bool))}
         manager = socketio.server.manager if socketio.server is not None else None
@@ -206,7 +207,7 @@ def _publish_directly(app: Flask, message: dict[str, Any]) -> None:
 
         from conference.config import redis_options
 
-        client = redis.Redis.from_url(app.config["MESSAGE_QUEUE"], **redis_options())
+        client = redis.Redis.from_url(str(get_settings(app).message_queue), **redis_options())
         client.publish(RELAY_CHANNEL, json.dumps(message, separators=(",", ":")))
         client.close()
     except Exception as error:  # noqa: BLE001

@@ -15,7 +15,10 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from conference.settings import Settings
 
 log = logging.getLogger("conference.live.state")
 
@@ -484,10 +487,10 @@ class RoomBroadcaster:
         self._last_sent[room] = self._clock()
 
 
-def shared_state(config: Any, *, start_task: Callable[..., Any],
+def shared_state(settings: Settings, *, start_task: Callable[..., Any],
                  sleep: Callable[[float], Any]) -> tuple[ConnectionRegistry, ConnectionCounter]:
     """The registry and connection counter for this process: Redis-backed when `MESSAGE_QUEUE` is Redis."""
-    url = config.get("MESSAGE_QUEUE")
+    url = settings.message_queue
     if not url or not str(url).startswith(("redis://", "rediss://", "unix://")):
         return ConnectionRegistry(), MemoryConnectionCounter()
     import redis
@@ -495,7 +498,7 @@ def shared_state(config: Any, *, start_task: Callable[..., Any],
     from conference.config import redis_options
 
     shared = SharedCounts(redis.Redis.from_url(url, **redis_options()),
-                          ttl=float(config.get("LIVE_WORKER_TTL", 15)))
+                          ttl=settings.live_worker_ttl)
     registry, counter = ConnectionRegistry(shared), SharedConnectionCounter(shared)
     # No Redis call here: building the live state must not yield to another greenlet (which would build a
     # second one). The first heartbeat publishes this worker's share; until then counts are per process.

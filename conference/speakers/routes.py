@@ -25,6 +25,7 @@ from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
+from conference.settings import get_settings
 from conference.speakers import services
 from conference.speakers.forms import InvitationForm, SpeakerProfileForm
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
@@ -234,5 +235,5 @@ def outbox(event: Event) -> Any:
                                   .limit(500)).all()
     return render_template("speakers/outbox.html", event=event,
                            messages=[(m, link_segments(m.body)) for m in messages],
-                           smtp=bool(current_app.config.get("MAIL_SERVER")),
+                           smtp=bool(get_settings().mail_server),
                            can_manage_event=has_permission(current_user, event, Permission.MANAGE_EVENT))

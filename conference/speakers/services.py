@@ -32,6 +32,7 @@ from conference.core.rendering import format_day
 from conference.events import services as event_services
 from conference.events.models import Event
 from conference.extensions import db
+from conference.settings import get_settings
 from conference.speakers.models import InvitationRole, SpeakerInvitation, SpeakerProfile
 
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
@@ -129,7 +130,7 @@ def _remove_photo(path: Path) -> None:
 
 
 def photos_dir() -> Path:
-    return Path(current_app.config["UPLOAD_DIR"]) / "photos"
+    return Path(str(get_settings().upload_dir)) / "photos"
 
 
 def process_photo(source: IO[bytes]) -> bytes:
