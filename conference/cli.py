@@ -44,7 +44,8 @@ def upgrade_database() -> None:
 @with_appcontext
 def run_command(host: str, port: int, workers: int, no_upgrade: bool) -> None:
     """Upgrade the database to the newest schema, then serve with the configured async server."""
-    from conference.wsgi import serve, supervise_workers
+    from conference.serving.server import serve
+    from conference.serving.workers import supervise_workers
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     _require_external_url(app, host=host, port=port)

@@ -11,7 +11,7 @@ def main() -> None:
     # Eventlet announces its bugfix-only status on every import; we know (gevent is the alternative).
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     if len(sys.argv) > 1 and sys.argv[1] == "run":
-        from conference.wsgi import prepare_async
+        from conference.serving.server import prepare_async
 
         prepare_async(os.environ.get("CONFERENCE_ASYNC_MODE", "eventlet"),
                       os.environ.get("CONFERENCE_DATABASE_URL", ""))

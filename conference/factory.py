@@ -88,7 +88,7 @@ class JsonPacket(socketio_packet.Packet):
     """
 
     class Refused(ValueError):
-        """A packet the protocol does not have; `conference.wsgi` closes the connection that sent it."""
+        """A packet the protocol does not have; `conference.serving.limits` closes the connection that sent it."""
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:

@@ -11,8 +11,8 @@ from itsdangerous import BadSignature
 from sqlalchemy import text
 
 from conference import create_app
-from conference.settings import settings_from_environment
 from conference.extensions import db
+from conference.settings import settings_from_environment
 
 
 def test_secret_key_generated_once_and_private(tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_socket_packets_look_for_bytes_only_in_the_event_arguments(app) -> None:
 
 
 def test_socket_packets_with_deep_or_huge_json_are_refused(app) -> None:
-    """The packet class refuses them before the JSON parser recurses; `wsgi.serve` then closes the connection."""
+    """The packet class refuses them before the JSON parser recurses; `serving.limits.close_on_refused_packets` then closes the connection."""
     import pytest
 
     from conference.factory import JsonPacket
