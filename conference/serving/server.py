@@ -92,6 +92,8 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     settings = get_settings(app)
     mode = settings.async_mode
     install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
+    # the one writer first: the message limits wrap simple-websocket functions whose writes it checks
+    line_of = install_whole_frames() if mode == "gevent" else None
     limit_websocket_messages(socketio.server.eio, mode)
     close_on_refused_packets(socketio.server, JsonPacket.Refused)
     app.wsgi_app = limit_polling_bodies(app.wsgi_app, socketio.server.eio,  # type: ignore[method-assign]
@@ -130,7 +132,6 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         import gevent
         from gevent.pywsgi import WSGIHandler, WSGIServer
 
-        line_of = install_whole_frames()
         if line_of is None:  # frames could be cut: long-polling only
             socketio.server.eio.transports = ["polling"]
             socketio.server.eio.allow_upgrades = False
