@@ -20,7 +20,8 @@ from conference.serving.writer import install_whole_frames
 
 log = logging.getLogger("conference.serving")
 
-MAX_CONNECTIONS = 20_000  # eventlet's own default is 1,024 concurrent connections
+MAX_CONNECTIONS = 20_000
+DIRECT_WRITES_OFF = "direct websocket broadcasts: off (CONFERENCE_LIVE_DIRECT_WRITES=false)"  # eventlet's own default is 1,024 concurrent connections
 
 
 def prepare_async(mode: str, database_url: str = "") -> None:
@@ -63,6 +64,14 @@ def prepare_async(mode: str, database_url: str = "") -> None:
             import psycogreen.gevent
 
             psycogreen.gevent.patch_psycopg()
+
+
+def eventlet_line_of(ws: Any) -> DirectLine | None:
+    """The lock eventlet's websocket sends under (`_sendlock`, private: no public way to join its writer) and
+    its sockets; None (that connection takes the Engine.IO queue) when eventlet keeps them elsewhere."""
+    lock, green = getattr(ws, "_sendlock", None), getattr(ws, "socket", None)
+    os_socket = getattr(green, "fd", None)
+    return None if lock is None or os_socket is None else DirectLine(lock, os_socket, green)
 
 
 def fair_turns(app: Any, sleep: Any) -> Any:
@@ -120,7 +129,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
 
         if settings.live_direct_writes:
             direct_websocket_broadcasts(
-                socketio.server, lambda ws: DirectLine(ws._sendlock, ws.socket.fd, ws.socket), eventlet.spawn)
+                socketio.server, eventlet_line_of, eventlet.spawn)
+        else:
+            log.warning(DIRECT_WRITES_OFF)
         sock = listener or eventlet.listen((host, port), backlog=2048)
         with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
             # Accepted connections inherit it (Linux): without it a response written in two parts waits for
@@ -137,6 +148,8 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
             socketio.server.eio.allow_upgrades = False
         elif settings.live_direct_writes:
             direct_websocket_broadcasts(socketio.server, line_of, gevent.spawn)
+        else:
+            log.warning(DIRECT_WRITES_OFF)
 
         class NoDelayHandler(WSGIHandler):
             """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms, and has no
