@@ -136,7 +136,7 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
     app.config.from_object(Config)
     app.config.update(settings_from_environment())
     app.config.update(overrides)
-    settings: Settings = app.config.settings  # type: ignore[attr-defined]  (every setting checked here)
+    settings = get_settings(app)  # every setting checked here
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     if not settings.secret_key:

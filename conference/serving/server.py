@@ -20,8 +20,8 @@ from conference.serving.writer import install_whole_frames
 
 log = logging.getLogger("conference.serving")
 
-MAX_CONNECTIONS = 20_000
-DIRECT_WRITES_OFF = "direct websocket broadcasts: off (CONFERENCE_LIVE_DIRECT_WRITES=false)"  # eventlet's own default is 1,024 concurrent connections
+MAX_CONNECTIONS = 20_000  # eventlet's own default is 1,024 concurrent connections
+DIRECT_WRITES_OFF = "direct websocket broadcasts: off (CONFERENCE_LIVE_DIRECT_WRITES=false)"
 
 
 def prepare_async(mode: str, database_url: str = "") -> None:

@@ -106,10 +106,7 @@ def read_frames(sock: socket.socket, total: int) -> list[tuple[Opcode, bytes]]:
             payload = frame.payload  # bytes, str (text) or (code, reason) (close)
             data = payload.encode() if isinstance(payload, str) else \
                 bytes(payload) if isinstance(payload, (bytes, bytearray)) else repr(payload).encode()
-            if pending is None:
-                pending = (frame.opcode, data)
-            else:
-                pending = (pending[0], pending[1] + data)
+            pending = (frame.opcode, data) if pending is None else (pending[0], pending[1] + data)
             if frame.frame_finished:
                 frames.append(pending)
                 pending = None
