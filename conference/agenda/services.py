@@ -43,8 +43,8 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, NotFound, ValidationFailed
 from conference.core.ids import parse_id
-from conference.core.security import has_forbidden_text
 from conference.core.signals import agenda_released
+from conference.core.text import has_forbidden_text
 from conference.events.models import Event
 from conference.extensions import db
 from conference.speakers.models import SpeakerProfile

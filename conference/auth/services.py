@@ -28,6 +28,7 @@ from conference.core.errors import Conflict, DomainError, NotFound, RateLimited,
 from conference.core.mail import external_url, send_mail
 from conference.core.ratelimit import Counter
 from conference.core.signals import address_verified, logins_ended
+from conference.core.text import has_forbidden_line_text
 from conference.extensions import db, socketio
 from conference.settings import get_settings
 
@@ -62,8 +63,7 @@ def normalise_email(email: str) -> str:
 def validate_name(name: str) -> str:
     # Checked before the spaces are tidied: a line break is refused, not quietly made a space (names go into
     # mails, and "Anna\nBcc: x" should come back to its sender as an error, not be stored as "Anna Bcc: x").
-    if any(ord(ch) < 32 or ord(ch) == 127 or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069
-           or ch in "\u2028\u2029\x85" for ch in name):
+    if has_forbidden_line_text(name):
         raise ValidationFailed(_("The name contains characters that are not allowed."), field="name")
     name = " ".join(name.split())
     if not name:

@@ -25,7 +25,7 @@ from conference.core.errors import NotAllowed, RateLimited, ValidationFailed
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, has_permission
 from conference.core.rendering import format_day
-from conference.core.security import has_forbidden_text
+from conference.core.text import has_forbidden_text
 from conference.core.timeutil import to_zone
 from conference.events.models import Event, EventMembership
 from conference.extensions import db

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import secrets
-import unicodedata
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +28,7 @@ from conference.core.images import ImageRefused, decode_image, store_file
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, Role, has_permission
 from conference.core.rendering import format_day
+from conference.core.text import has_forbidden_line_text, has_forbidden_text
 from conference.events import services as event_services
 from conference.events.models import Event
 from conference.extensions import db
@@ -59,10 +59,8 @@ def _text(value: str | None, *, name: str, max_length: int, required: bool = Fal
         raise ValidationFailed(_("Please fill in this field."), field=name)
     if len(text) > max_length:
         raise ValidationFailed(_("At most %(n)d characters.", n=max_length), field=name)
-    if any(unicodedata.category(ch) == "Cc" for ch in text if ch not in "\r\n\t") or \
-            any(0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069 for ch in text):
-        raise ValidationFailed(_("The text contains characters that are not allowed."), field=name)
-    if name not in ("bio", "links") and any(ch in text for ch in "\r\n\t"):
+    multiline = name in ("bio", "links")
+    if has_forbidden_text(text) if multiline else has_forbidden_line_text(text):
         raise ValidationFailed(_("The text contains characters that are not allowed."), field=name)
     return text
 
