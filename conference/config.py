@@ -71,6 +71,17 @@ def redis_options() -> dict[str, Any]:
             "health_check_interval": 0}
 
 
+def redis_client(url: str, *, listening: bool = False) -> Any:
+    """The one way this application makes a Redis client: `redis_options()`; `listening`: a subscriber that
+    waits for messages without a read timeout (a stopped Redis closes its connection) and keeps it alive."""
+    import redis
+
+    options = redis_options()
+    if listening:
+        options.update(socket_timeout=None, socket_keepalive=True)
+    return redis.Redis.from_url(url, **options)
+
+
 def sqlalchemy_settings(database_url: str) -> dict[str, Any]:
     """Engine options per backend: pre-ping and pooling for servers, a longer timeout for SQLite."""
     if database_url.startswith("sqlite"):

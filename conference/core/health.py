@@ -31,12 +31,9 @@ def queue_status() -> str:
     client = current_app.extensions.get("conference_health_redis")
     try:
         if client is None:
-            import redis
+            from conference.config import redis_client
 
-            from conference.config import redis_options
-
-            client = current_app.extensions.setdefault("conference_health_redis",
-                                                       redis.Redis.from_url(url, **redis_options()))
+            client = current_app.extensions.setdefault("conference_health_redis", redis_client(url))
         client.ping()
     except Exception:  # noqa: BLE001
         return "down"

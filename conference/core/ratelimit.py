@@ -145,11 +145,9 @@ class RedisRateLimitStore:
 
 def make_store(message_queue: str | None) -> RateLimitStore:
     if message_queue and message_queue.startswith("redis"):
-        import redis
+        from conference.config import redis_client
 
-        from conference.config import redis_options
-
-        return RedisRateLimitStore(redis.Redis.from_url(message_queue, **redis_options()))
+        return RedisRateLimitStore(redis_client(message_queue))
     return MemoryRateLimitStore()
 
 

@@ -493,12 +493,9 @@ def shared_state(settings: Settings, *, start_task: Callable[..., Any],
     url = settings.message_queue
     if not url or not str(url).startswith(("redis://", "rediss://", "unix://")):
         return ConnectionRegistry(), MemoryConnectionCounter()
-    import redis
+    from conference.config import redis_client
 
-    from conference.config import redis_options
-
-    shared = SharedCounts(redis.Redis.from_url(url, **redis_options()),
-                          ttl=settings.live_worker_ttl)
+    shared = SharedCounts(redis_client(url), ttl=settings.live_worker_ttl)
     registry, counter = ConnectionRegistry(shared), SharedConnectionCounter(shared)
     # No Redis call here: building the live state must not yield to another greenlet (which would build a
     # second one). The first heartbeat publishes this worker's share; until then counts are per process.
