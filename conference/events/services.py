@@ -21,7 +21,7 @@ from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
 from conference.core.errors import Conflict, NotAllowed, ValidationFailed
-from conference.core.images import ImageRefused, decode_image, store_file
+from conference.core.images import ImageRefused, decode_image, replace_stored_file, store_file
 from conference.core.permissions import ROLE_RANK, Role
 from conference.core.signals import attendee_registered, membership_changed
 from conference.core.timeutil import is_valid_timezone
@@ -213,7 +213,6 @@ def people_overview(event: Event) -> dict[str, Any]:
 
 
 def _notify_membership_changed(user_id: int, event_id: int) -> None:
-    from conference.core import after_commit
 
     after_commit.defer(membership_changed.send, current_app._get_current_object(),  # type: ignore[attr-defined]
                        user_id=user_id, event_id=event_id)
@@ -346,19 +345,9 @@ def update_branding(event: Event, *, accent_color: Any, logo: IO[bytes] | None =
                                      "most 500 characters."), field=field)
         links[field] = text or None
     new_logo = store_file(logos_dir(), process_logo(logo), ".png") if logo is not None else None
-    old_logo = event.logo_filename
     event.accent_color = color
     for field, text in links.items():
         setattr(event, field, text)
-    if new_logo is not None:
-        event.logo_filename = new_logo
-    elif remove_logo:
-        event.logo_filename = None
-    if old_logo and old_logo != event.logo_filename:
-        after_commit.defer(_remove_file, logos_dir() / old_logo)
+    replace_stored_file(event, "logo_filename", logos_dir(), new_logo, remove=remove_logo)
     db.session.flush()
     return event
-
-
-def _remove_file(path: Path) -> None:
-    path.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from conference.auth.services import normalise_email, validate_email
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
-from conference.core.images import ImageRefused, decode_image, store_file
+from conference.core.images import ImageRefused, decode_image, remove_stored_file, replace_stored_file, store_file
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, Role, has_permission
 from conference.core.rendering import format_day
@@ -109,22 +109,12 @@ def update_profile(profile: SpeakerProfile, *, actor: User, photo: IO[bytes] | N
     if not profile.can_edit(actor):
         raise NotAllowed(_("You may edit only your own profile."))
     fields = profile_fields(**values)
-    old_photo = profile.photo_filename
     new_photo = store_photo(photo) if photo is not None else None
     for key, value in fields.items():
         setattr(profile, key, value)
-    if new_photo is not None:
-        profile.photo_filename = new_photo
-    elif remove_photo:
-        profile.photo_filename = None
-    if old_photo and old_photo != profile.photo_filename:
-        after_commit.defer(_remove_photo, photos_dir() / old_photo)
+    replace_stored_file(profile, "photo_filename", photos_dir(), new_photo, remove=remove_photo)
     db.session.flush()
     return profile
-
-
-def _remove_photo(path: Path) -> None:
-    path.unlink(missing_ok=True)
 
 
 def photos_dir() -> Path:
@@ -340,4 +330,4 @@ def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
         db.session.delete(profile)
     db.session.flush()
     for path in photos:
-        after_commit.defer(_remove_photo, path)
+        after_commit.defer(remove_stored_file, path)
