@@ -18,6 +18,7 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound
+from conference.core.loading import get_in_event_or_404
 from conference.core.mail import OutboxMessage, link_segments
 from conference.core.permissions import Permission, has_permission
 from conference.core.security import accept_upload, upload_endpoint
@@ -54,10 +55,7 @@ def session_url(event: Event, session: ConferenceSession | PSession) -> str | No
 
 
 def _load_profile(event: Event, speaker_id: int) -> SpeakerProfile:
-    profile = db.session.get(SpeakerProfile, speaker_id)
-    if profile is None or profile.event_id != event.id:
-        raise NotFound(_("No such speaker."))
-    return profile
+    return get_in_event_or_404(SpeakerProfile, speaker_id, event, message=_("No such speaker."))
 
 
 @bp.route("/events/<slug>/speakers")
