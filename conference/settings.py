@@ -255,6 +255,10 @@ def get_settings(app: Any = None) -> Settings:
         from flask import current_app
 
         app = current_app
-    config = app.config
+    return settings_of(app.config)
+
+
+def settings_of(config: Mapping[str, Any]) -> Settings:
+    """The parsed settings of a config mapping: kept by the application's config, parsed for any other."""
     cached = getattr(config, "settings", None)
     return cached if isinstance(cached, Settings) else load_settings(config)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conference.settings import load_settings
+from conference.settings import settings_of
 
 log = logging.getLogger("conference.loop_probe")
 
@@ -63,7 +63,7 @@ class ProbeSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ProbeSettings:
-        settings = load_settings(config)
+        settings = settings_of(config)
         return cls(enabled=settings.loop_probe, interval=settings.loop_probe_interval_ms / 1000,
                    stall=settings.loop_probe_stall_ms / 1000, log=settings.loop_probe_log_ms / 1000,
                    file=settings.loop_probe_file)

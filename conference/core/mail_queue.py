@@ -30,7 +30,7 @@ from sqlalchemy import func, select, update
 from conference.core.db import utcnow
 from conference.core.mail import ADDRESS_PATTERN, MailStatus, OutboxMessage
 from conference.extensions import db
-from conference.settings import load_settings
+from conference.settings import settings_of
 
 log = logging.getLogger("conference.mail")
 
@@ -63,7 +63,7 @@ class MailSettings:
 
     @classmethod
     def from_config(cls, config: Any) -> MailSettings:
-        settings = load_settings(config)
+        settings = settings_of(config)
         external = settings.external_url
         return cls(
             server=settings.mail_server,
@@ -426,7 +426,7 @@ class MailSender:
 
 def start_mail_sender(app: Any, start_background_task: Callable[..., Any]) -> MailSender | None:
     """Start the background sender of this process (with a configured mail server only)."""
-    if not load_settings(app.config).mail_server:
+    if not settings_of(app.config).mail_server:
         return None
     sender = MailSender(app)
     app.extensions["conference_mail_sender"] = sender
