@@ -62,7 +62,7 @@ def main() -> None:
 
         from gevent.pywsgi import WSGIHandler, WSGIServer
 
-        class NoDelayHandler(WSGIHandler):  # as conference/wsgi.py does, so both servers are set up alike
+        class NoDelayHandler(WSGIHandler):  # as conference/serving/server.py does, so both servers are set up alike
             def __init__(self, sock: object, *rest: object) -> None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
                 super().__init__(sock, *rest)

@@ -1,7 +1,7 @@
 """Virtual conference platform: agenda, speakers, slides and a live layer for online events.
 
 The package import stays free of Flask on purpose: `conference run` must monkey-patch
-eventlet or gevent before anything imports sockets or threading (see `conference.wsgi`).
+eventlet or gevent before anything imports sockets or threading (see `conference.serving.server`).
 """
 
 from __future__ import annotations

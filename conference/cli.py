@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from conference import __version__
 from conference.core.permissions import Role
+from conference.settings import get_settings
 
 
 def _create_app() -> Flask:
@@ -51,23 +52,25 @@ def upgrade_database() -> None:
 @with_appcontext
 def run_command(host: str, port: int, workers: int, no_upgrade: bool) -> None:
     """Upgrade the database to the newest schema, then serve with the configured async server."""
-    from conference.wsgi import serve, supervise_workers
+    from conference.serving.server import serve
+    from conference.serving.workers import supervise_workers
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     _require_external_url(app, host=host, port=port)
-    if workers > 1 and not app.config.get("MESSAGE_QUEUE"):
+    settings = get_settings(app)
+    if workers > 1 and not settings.message_queue:
         raise click.UsageError("--workers > 1 needs CONFERENCE_MESSAGE_QUEUE (e.g. redis://127.0.0.1:6379/0)")
-    if app.config["DATABASE_URL"].startswith("sqlite") and workers > 1:
+    if str(settings.database_url).startswith("sqlite") and workers > 1:
         raise click.UsageError("--workers > 1 needs a database server (CONFERENCE_DATABASE_URL=postgresql+...)")
     if not no_upgrade:
         upgrade_database()
     if workers > 1:
         click.echo(f"Starting {workers} workers on http://{host}:{port}-{port + workers - 1}/ "
-                   f"({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
+                   f"({settings.async_mode}). Stop with Ctrl+C.")
         supervise_workers(host=host, port=port, workers=workers)
         return
     warm_up(app)
-    click.echo(f"Serving on http://{host}:{port}/ ({app.config['ASYNC_MODE']}). Stop with Ctrl+C.")
+    click.echo(f"Serving on http://{host}:{port}/ ({settings.async_mode}). Stop with Ctrl+C.")
     serve(app, host=host, port=port)
 
 
@@ -91,14 +94,14 @@ def _require_external_url(app: Flask, *, host: str, port: int) -> None:
     """Mail links must reach people: without EXTERNAL_URL they would be guessed from a local address."""
     from urllib.parse import urlsplit
 
-    external = app.config.get("EXTERNAL_URL")
+    external = get_settings(app).external_url
     if external:
         parts = urlsplit(str(external))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise click.UsageError(f"CONFERENCE_EXTERNAL_URL must be an http(s) address such as "
                                    f"https://konferenz.example.org, not {external!r}")
         return
-    if not app.config.get("DEVELOPMENT"):
+    if not get_settings(app).development:
         raise click.UsageError(
             "CONFERENCE_EXTERNAL_URL is not set. Set it to the public address people open (e.g. "
             "CONFERENCE_EXTERNAL_URL=https://konferenz.example.org); links in mails are built from it. "

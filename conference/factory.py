@@ -6,24 +6,52 @@ import os
 from pathlib import Path
 from typing import Any
 
+from flask import Config as FlaskConfig
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from socketio import packet as socketio_packet
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from conference.config import (
-    ASYNC_MODES,
-    Config,
-    cooperative_database_url,
-    ensure_secret_key,
-    settings_from_environment,
-    sqlalchemy_settings,
-)
+from conference.config import Config, cooperative_database_url, ensure_secret_key, sqlalchemy_settings
 from conference.core.security import MAX_JSON_DEPTH, check_json_shape
 from conference.paths import data_dir, default_instance_path, translations_dir
+from conference.settings import SETTING_FIELDS, Settings, get_settings, load_settings, settings_from_environment
 
 SOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # a chat frame is small; the library default of 1 MB invites abuse
+
+
+class SettingsConfig(FlaskConfig):
+    """`app.config` that keeps the parsed `Settings`: a change to a setting's key (a test, a CLI command) is
+    parsed again at the next `settings` read, so the typed attributes never disagree with the config."""
+
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self)
+            for name, value in self._settings.config_items().items():
+                dict.__setitem__(self, name, value)  # the typed value under the config name too
+        return self._settings
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        if key in SETTING_FIELDS:
+            self._settings = None
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        if key in SETTING_FIELDS:
+            self._settings = None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._settings = None
+
+
+class ConferenceFlask(Flask):
+    config_class = SettingsConfig
 
 
 class RequestAwareSessionInterface(SecureCookieSessionInterface):
@@ -60,7 +88,7 @@ class JsonPacket(socketio_packet.Packet):
     """
 
     class Refused(ValueError):
-        """A packet the protocol does not have; `conference.wsgi` closes the connection that sent it."""
+        """A packet the protocol does not have; `conference.serving.limits` closes the connection that sent it."""
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
@@ -85,7 +113,7 @@ class JsonPacket(socketio_packet.Packet):
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("CONFERENCE_INSTANCE_PATH") \
         or str(default_instance_path())
-    app = Flask(
+    app = ConferenceFlask(
         "conference",
         instance_path=str(Path(instance_path).resolve()),
         template_folder=str(data_dir("templates")),
@@ -111,26 +139,24 @@ def _configure(app: Flask, overrides: dict[str, Any]) -> None:
     app.config.from_object(Config)
     app.config.update(settings_from_environment())
     app.config.update(overrides)
+    settings = get_settings(app)  # every setting checked here
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
-    if not app.config.get("SECRET_KEY"):
+    if not settings.secret_key:
         app.config["SECRET_KEY"] = ensure_secret_key(instance)
-    url = cooperative_database_url(app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'conference.sqlite3'}",
-                                   app.config["ASYNC_MODE"])
+    url = cooperative_database_url(settings.database_url or f"sqlite:///{instance / 'conference.sqlite3'}",
+                                   settings.async_mode)
     app.config["DATABASE_URL"] = url
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**sqlalchemy_settings(url),
-                                               **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
-    upload_dir = Path(app.config.get("UPLOAD_DIR") or instance / "uploads")
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**sqlalchemy_settings(url), **settings.sqlalchemy_engine_options}
+    upload_dir = Path(settings.upload_dir or instance / "uploads")
     upload_dir.mkdir(parents=True, exist_ok=True)
     app.config["UPLOAD_DIR"] = str(upload_dir)
     # One small limit for every body; a MAX_CONTENT_LENGTH from older settings (it was 100 MB, for all
     # routes) does not count: only the upload views take large bodies, after their permission checks.
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_FORM_BYTES"])
-    if app.config["ASYNC_MODE"] not in ASYNC_MODES:
-        raise ValueError(f"CONFERENCE_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
-    proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
-    if proxies:
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_form_bytes
+    if settings.trusted_proxy_count:
+        proxies = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore
     app.session_interface = RequestAwareSessionInterface()
 
@@ -166,10 +192,11 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(translations_dir()))
+    settings = get_settings(app)
     socketio.init_app(
         app,
-        async_mode=app.config["ASYNC_MODE"],
-        message_queue=app.config.get("MESSAGE_QUEUE") or None,
+        async_mode=settings.async_mode,
+        message_queue=settings.message_queue,
         # The Origin rule belongs to cookie logins only (`conference.live.sockets._identify`): a token client on
         # another site (a dashboard, a bot in a browser extension) may connect, so Engine.IO refuses no Origin
         # before the CONNECT packet shows which credential comes. Its CORS answers never allow credentials: a

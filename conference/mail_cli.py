@@ -6,6 +6,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from conference.settings import get_settings
+
 mail = click.Group("mail", help="The mail queue.")
 
 
@@ -16,7 +18,7 @@ def send_queued_command() -> None:
     from conference.core.mail_queue import BATCH_LIMIT, MailSettings, SendReport, send_queued
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not app.config.get("MAIL_SERVER"):
+    if not get_settings(app).mail_server:
         raise click.ClickException("No mail server is configured (CONFERENCE_MAIL_SERVER); the mails stay in "
                                    "the outbox page.")
     problem = MailSettings.from_config(app.config).problem()

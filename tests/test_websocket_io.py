@@ -1,4 +1,4 @@
-"""The websocket helpers of `conference.websocket_io` that need no running server, and the limits' start-up checks."""
+"""The websocket helpers of `conference.serving` that need no running server, and the limits' start-up checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from conference.websocket_io import limit_websocket_messages, unmask, websocket_text_frame
+from conference.serving.direct_writes import websocket_text_frame
+from conference.serving.limits import limit_websocket_messages
+from conference.serving.unmasking import unmask
 
 
 def eventlet_unmask(data: bytes, mask: bytes, length: int | None = None, offset: int = 0) -> bytes:
@@ -98,7 +100,7 @@ def test_simple_websocket_gets_the_message_limit(mode: str, monkeypatch: pytest.
     assert limit_websocket_messages(server, mode) is True
     wsgi = server._async["websocket"](lambda ws: None, server)
     assert wsgi.server_args["max_message_size"] == 10
-    assert (Base.receive.__module__ == "conference.websocket_io") is (mode == "gevent")  # the bounded queue
+    assert (Base.receive.__module__ == "conference.serving.limits") is (mode == "gevent")  # the bounded queue
 
 
 @pytest.mark.parametrize("mode", ["eventlet", "gevent", "threading"])

@@ -43,8 +43,9 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from conference.core.ids import parse_id
-from conference.core.security import has_forbidden_text
+from conference.core.loading import get_in_event_or_404
 from conference.core.signals import agenda_released
+from conference.core.text import has_forbidden_text
 from conference.events.models import Event
 from conference.extensions import db
 from conference.speakers.models import SpeakerProfile
@@ -96,10 +97,7 @@ def track_in_event(event: Event, track_id: Any, *, field: str = "track_id") -> T
 
 
 def session_in_event(event: Event, session_id: int) -> ConferenceSession:
-    session = db.session.get(ConferenceSession, session_id)
-    if session is None or session.event_id != event.id:
-        raise NotFound(_("No such session."))
-    return session
+    return get_in_event_or_404(ConferenceSession, session_id, event, message=_("No such session."))
 
 
 def released_session_in_event(event: Event, session_id: int) -> ConferenceSession:
@@ -110,10 +108,8 @@ def released_session_in_event(event: Event, session_id: int) -> ConferenceSessio
 
 
 def slot_in_event(event: Event, slot_id: int) -> TimetableSlot:
-    slot = db.session.get(TimetableSlot, slot_id)
-    if slot is None or slot.session.event_id != event.id:
-        raise NotFound(_("No such slot."))
-    return slot
+    return get_in_event_or_404(TimetableSlot, slot_id, event, message=_("No such slot."),
+                               event_id_of=lambda slot: slot.session.event_id)
 
 
 def speakers_in_event(event: Event, entries: Sequence[tuple[Any, Any]], *,

@@ -49,6 +49,7 @@ from conference.core.security import is_safe_redirect
 from conference.core.signals import api_token_revoked, login_session_ended
 from conference.extensions import db
 from conference.legal import services as legal_services
+from conference.settings import get_settings
 
 bp = Blueprint("auth", __name__)
 
@@ -85,6 +86,21 @@ def _check_login_rate(email: str) -> tuple[Attempt, Counter]:
                 reason=_("Too many failed logins from your network.")),
     )
     return attempt.begin(), from_address
+
+
+def _new_password_from(form: Any, user: Any, change: Any) -> bool:
+    """The step both mailed password links share: `change(user, new_password=...)` with the form's password,
+    then a fresh login here. False (with the refusal on the form) when the form or the service refused it."""
+    if not form.validate_on_submit():
+        return False
+    try:
+        change(user, new_password=form.new_password.data or "")
+    except DomainError as error:
+        db.session.rollback()
+        form.new_password.errors.append(error.message)
+        return False
+    _start_browser_login(user)
+    return True
 
 
 def _start_browser_login(user: Any) -> None:
@@ -165,17 +181,10 @@ def set_password_by_link(token: str) -> Any:
     """The mailed link: choose a new password (which confirms the address and ends every other access)."""
     user = services.load_address_link(token)
     form = NewPasswordForm()
-    if form.validate_on_submit():
-        try:
-            services.set_password_by_link(user, new_password=form.new_password.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            form.new_password.errors.append(error.message)
-        else:
-            _start_browser_login(user)
-            flash(_("Your new password is set and your e-mail address is confirmed. Every other login of this "
-                    "account has been ended."), "success")
-            return _redirect_next(_safe_next(request.args.get("next")), 303)
+    if _new_password_from(form, user, services.set_password_by_link):
+        flash(_("Your new password is set and your e-mail address is confirmed. Every other login of this "
+                "account has been ended."), "success")
+        return _redirect_next(_safe_next(request.args.get("next")), 303)
     return _render_confirm(token, user, ConfirmAddressForm(formdata=None), form, 400)
 
 
@@ -327,17 +336,10 @@ def reset_password(token: str) -> Any:
     """The mailed reset link: choose a new password; every other login of the account ends."""
     user = services.load_password_reset_link(token)
     form = NewPasswordForm()
-    if form.validate_on_submit():
-        try:
-            services.reset_password(user, new_password=form.new_password.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            form.new_password.errors.append(error.message)
-        else:
-            _start_browser_login(user)
-            flash(_("Your new password is set. Every other login of your account has been ended and your API "
-                    "tokens have been revoked."), "success")
-            return redirect(url_for("auth.account"), code=303)
+    if _new_password_from(form, user, services.reset_password):
+        flash(_("Your new password is set. Every other login of your account has been ended and your API "
+                "tokens have been revoked."), "success")
+        return redirect(url_for("auth.account"), code=303)
     return render_template("auth/reset.html", form=form, owner=user), 400 if form.is_submitted() else 200
 
 
@@ -437,7 +439,7 @@ def site_outbox() -> Any:
                                   .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
                                   .limit(500)).all()
     return render_template("auth/outbox.html", messages=[(m, link_segments(m.body)) for m in messages],
-                           smtp=bool(current_app.config.get("MAIL_SERVER")))
+                           smtp=bool(get_settings().mail_server))
 
 
 def _token_issue(account: str) -> Attempt:

@@ -28,7 +28,9 @@ from conference.core.errors import Conflict, DomainError, NotFound, RateLimited,
 from conference.core.mail import external_url, send_mail
 from conference.core.ratelimit import Counter
 from conference.core.signals import address_verified, logins_ended
+from conference.core.text import has_forbidden_line_text
 from conference.extensions import db, socketio
+from conference.settings import get_settings
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,189}\.[^@\s<>\"'.]{2,}$")
 TOKEN_PREFIX = "cft_"
@@ -61,8 +63,7 @@ def normalise_email(email: str) -> str:
 def validate_name(name: str) -> str:
     # Checked before the spaces are tidied: a line break is refused, not quietly made a space (names go into
     # mails, and "Anna\nBcc: x" should come back to its sender as an error, not be stored as "Anna Bcc: x").
-    if any(ord(ch) < 32 or ord(ch) == 127 or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069
-           or ch in "\u2028\u2029\x85" for ch in name):
+    if has_forbidden_line_text(name):
         raise ValidationFailed(_("The name contains characters that are not allowed."), field="name")
     name = " ".join(name.split())
     if not name:
@@ -80,7 +81,7 @@ def validate_email(email: str) -> str:
 
 
 def validate_password(password: str) -> str:
-    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    minimum = get_settings().password_min_length
     if len(password) < minimum:
         raise ValidationFailed(
             _("The password must have at least %(n)d characters.", n=minimum), field="password"
@@ -171,7 +172,7 @@ def _over_mail_limit(email: str) -> bool:
 
 
 def _link_hours() -> int:
-    return int(current_app.config["ADDRESS_LINK_MAX_AGE"]) // 3600
+    return get_settings().address_link_max_age // 3600
 
 
 def _mail_confirmation(user: User, *, locale: str, next_path: str | None) -> None:
@@ -259,7 +260,7 @@ def address_link(user: User, *, next_path: str | None = None) -> str:
 
 def load_address_link(token: str) -> User:
     """The account behind a mailed link. Forged, used, foreign or outdated links: `LinkInvalid`; old: `LinkExpired`."""
-    return _load_link(token, salt=ADDRESS_LINK_SALT, max_age=int(current_app.config["ADDRESS_LINK_MAX_AGE"]))[0]
+    return _load_link(token, salt=ADDRESS_LINK_SALT, max_age=get_settings().address_link_max_age)[0]
 
 
 def verify_address(user: User) -> bool:
@@ -316,7 +317,7 @@ def password_reset_link(user: User) -> str:
 
 def load_password_reset_link(token: str) -> User:
     """The account behind a reset link; `LinkInvalid` / `LinkExpired` as for `load_address_link`."""
-    return _load_link(token, salt=PASSWORD_RESET_SALT, max_age=int(current_app.config["PASSWORD_RESET_MAX_AGE"]),
+    return _load_link(token, salt=PASSWORD_RESET_SALT, max_age=get_settings().password_reset_max_age,
                       extra=_reset_state)[0]
 
 
@@ -339,7 +340,7 @@ def request_password_reset(email: str, *, locale: str) -> None:
             "this link to do so:\n\n%(link)s\n\nThe link works once and for %(minutes)d minutes; a newer "
             "request makes it void. Choosing a new password logs your account out everywhere else.\n\nIf you "
             "did not ask for it, ignore this mail: your password stays as it is.\n",
-            name=user.name, link=link, minutes=int(current_app.config["PASSWORD_RESET_MAX_AGE"]) // 60)
+            name=user.name, link=link, minutes=get_settings().password_reset_max_age // 60)
     send_mail(to=user.email, subject=subject, body=body)
 
 
@@ -435,7 +436,7 @@ def request_address_change(user: User, *, new_email: str, password: str, locale:
 def load_address_change_link(token: str) -> tuple[User, str]:
     """The account and its new address from a change link; `LinkInvalid` / `LinkExpired` as elsewhere. The link
     is bound to the old address, so it is void once the change is made (or another one was)."""
-    user, data = _load_link(token, salt=ADDRESS_CHANGE_SALT, max_age=int(current_app.config["ADDRESS_LINK_MAX_AGE"]),
+    user, data = _load_link(token, salt=ADDRESS_CHANGE_SALT, max_age=get_settings().address_link_max_age,
                             fields=("n",))
     return user, data["n"]
 

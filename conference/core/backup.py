@@ -29,6 +29,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from conference.core.backup_secrets import SECRETS_FILE, key_material, seal
+from conference.settings import get_settings
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
@@ -168,7 +169,7 @@ def create_backup(app: Flask, directory: Path, *, passphrase: str | None = None)
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
         raise BackupError(f"{directory} is not empty")
-    url = app.config["DATABASE_URL"]
+    url = str(get_settings(app).database_url)
     kind = _database_kind(url)
     work = Path(tempfile.mkdtemp(prefix=".backup-", dir=directory.parent if directory.parent.exists() else None))
     try:
@@ -177,7 +178,7 @@ def create_backup(app: Flask, directory: Path, *, passphrase: str | None = None)
             _snapshot_sqlite(_sqlite_path(url), db_file)
         else:
             _snapshot_postgres(url, db_file)
-        uploads = Path(app.config["UPLOAD_DIR"])
+        uploads = Path(str(get_settings(app).upload_dir))
         files: dict[str, dict[str, Any]] = {}
         total = 0
         paths, warnings = _upload_files(uploads)

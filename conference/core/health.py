@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from conference import __version__
 from conference.extensions import db
+from conference.settings import get_settings
 
 bp = Blueprint("health", __name__)
 
@@ -25,18 +26,15 @@ def database_status() -> str:
 
 def queue_status() -> str:
     """`none` (one process), `ok`, or `down` when Redis does not answer or this worker's listener is cut off."""
-    url = current_app.config.get("MESSAGE_QUEUE")
+    url = get_settings().message_queue
     if not url:
         return "none"
     client = current_app.extensions.get("conference_health_redis")
     try:
         if client is None:
-            import redis
+            from conference.config import redis_client
 
-            from conference.config import redis_options
-
-            client = current_app.extensions.setdefault("conference_health_redis",
-                                                       redis.Redis.from_url(url, **redis_options()))
+            client = current_app.extensions.setdefault("conference_health_redis", redis_client(url))
         client.ping()
     except Exception:  # noqa: BLE001
         return "down"

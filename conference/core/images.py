@@ -8,7 +8,7 @@ import secrets
 import tempfile
 import warnings
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -63,3 +63,22 @@ def store_file(directory: Path, data: bytes, suffix: str) -> str:
         Path(temp_name).unlink(missing_ok=True)
         raise
     return name
+
+
+def replace_stored_file(owner: Any, attribute: str, directory: Path, new_name: str | None, *,
+                        remove: bool) -> None:
+    """Point `owner.<attribute>` at the stored file `new_name` (or at none when `remove`); the file it pointed at
+    before is deleted after the commit (a rollback keeps it)."""
+    from conference.core import after_commit
+
+    old = getattr(owner, attribute)
+    if new_name is not None:
+        setattr(owner, attribute, new_name)
+    elif remove:
+        setattr(owner, attribute, None)
+    if old and old != getattr(owner, attribute):
+        after_commit.defer(remove_stored_file, directory / old)
+
+
+def remove_stored_file(path: Path) -> None:
+    path.unlink(missing_ok=True)

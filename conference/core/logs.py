@@ -56,7 +56,7 @@ def configure_logging(config: Any) -> None:
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(str(config.get("LOG_LEVEL") or "INFO").upper())
+    root.setLevel(str(config.get("LOG_LEVEL") or "INFO"))
 
 
 def init_request_ids(app: Flask) -> None:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conference.settings import settings_of
+
 log = logging.getLogger("conference.loop_probe")
 
 #: Upper bounds of the histogram's buckets (ms); one more bucket counts everything above the last.
@@ -62,31 +64,11 @@ class ProbeSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ProbeSettings:
-        def milliseconds(name: str, default: float) -> float:
-            value = float(config.get(name, default * 1000)) / 1000
-            if value < 0:
-                raise ValueError(f"CONFERENCE_{name} must not be negative")
-            return value
-
-        interval = milliseconds("LOOP_PROBE_INTERVAL_MS", cls.interval)
-        if interval < 0.001:
-            raise ValueError("CONFERENCE_LOOP_PROBE_INTERVAL_MS must be at least 1")
-        return cls(enabled=_boolean(config.get("LOOP_PROBE", cls.enabled), "LOOP_PROBE"), interval=interval,
-                   stall=milliseconds("LOOP_PROBE_STALL_MS", cls.stall),
-                   log=milliseconds("LOOP_PROBE_LOG_MS", cls.log),
+        settings = settings_of(config)
+        return cls(enabled=settings.loop_probe, interval=settings.loop_probe_interval_ms / 1000,
+                   stall=settings.loop_probe_stall_ms / 1000, log=settings.loop_probe_log_ms / 1000,
                    # `{pid}` in the name: one file per worker process (bench/soak.py reads them all).
-                   file=(config.get("LOOP_PROBE_FILE") or "").replace("{pid}", str(os.getpid())) or None)
-
-
-def _boolean(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"CONFERENCE_{name} must be 1 or 0 (true or false), not {value!r}")
+                   file=(settings.loop_probe_file or "").replace("{pid}", str(os.getpid())) or None)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from conference.core import after_commit
 from conference.core.db import UTCDateTime, utcnow
 from conference.core.errors import ValidationFailed
 from conference.extensions import db
+from conference.settings import get_settings
 
 # Absolute links, and the site paths that mails carry when no EXTERNAL_URL is set.
 LINK_PATTERN = re.compile(r"(https?://[^\s<>\"]+|/(?:events|account|login)\b[^\s<>\"]*)")
@@ -144,7 +145,7 @@ def send_mail(*, to: str, subject: str, body: str, event_id: int | None = None, 
 def _new_message_id() -> str:
     from email.utils import make_msgid
 
-    domain = str(current_app.config["MAIL_FROM"]).rpartition("@")[2].strip(" >") or "localhost"
+    domain = get_settings().mail_from.rpartition("@")[2].strip(" >") or "localhost"
     return make_msgid(domain=domain)
 
 
@@ -205,7 +206,7 @@ def external_url(endpoint: str, **values: object) -> str:
     else:
         adapter = current_app.url_map.bind("localhost", script_name=config.get("APPLICATION_ROOT") or "/")
         path = adapter.build(endpoint, values)  # type: ignore[arg-type]
-    base = config.get("EXTERNAL_URL") or config.get("LOCAL_URL")
+    base = get_settings().external_url or config.get("LOCAL_URL")
     if base:
         return str(base).rstrip("/") + path
     if config.get("SERVER_NAME"):

@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from conference.core.db import utcnow
 from conference.core.mail import ADDRESS_PATTERN, MailStatus, OutboxMessage
 from conference.extensions import db
+from conference.settings import settings_of
 
 log = logging.getLogger("conference.mail")
 
@@ -62,23 +63,24 @@ class MailSettings:
 
     @classmethod
     def from_config(cls, config: Any) -> MailSettings:
-        external = config.get("EXTERNAL_URL")
+        settings = settings_of(config)
+        external = settings.external_url
         return cls(
-            server=config.get("MAIL_SERVER") or None,
-            port=int(config.get("MAIL_PORT") or (465 if config.get("MAIL_USE_SSL") else 25)),
-            use_tls=bool(config.get("MAIL_USE_TLS")),
-            use_ssl=bool(config.get("MAIL_USE_SSL")),
-            username=config.get("MAIL_USERNAME") or None,
-            password=str(config.get("MAIL_PASSWORD") or ""),
-            ca_file=config.get("MAIL_TLS_CA_FILE") or None,
-            sender=str(config["MAIL_FROM"]),
+            server=settings.mail_server,
+            port=settings.mail_port,
+            use_tls=settings.mail_use_tls,
+            use_ssl=settings.mail_use_ssl,
+            username=settings.mail_username,
+            password=settings.mail_password or "",
+            ca_file=settings.mail_tls_ca_file,
+            sender=settings.mail_from,
             # Our own name in EHLO; without it smtplib asks DNS for this machine's name before every connection.
-            helo_name=urlsplit(str(external)).hostname if external else "localhost",
-            timeout=float(config.get("MAIL_TIMEOUT") or 15),
-            retry_first=timedelta(seconds=float(config.get("MAIL_RETRY_FIRST") or 60)),
-            give_up_after=timedelta(seconds=float(config.get("MAIL_GIVE_UP_AFTER") or 86400)),
-            poll_interval=float(config.get("MAIL_POLL_INTERVAL") or 10),
-            sending_lease=timedelta(seconds=float(config.get("MAIL_SENDING_LEASE") or 600)),
+            helo_name=urlsplit(external).hostname if external else "localhost",
+            timeout=settings.mail_timeout,
+            retry_first=timedelta(seconds=settings.mail_retry_first),
+            give_up_after=timedelta(seconds=settings.mail_give_up_after),
+            poll_interval=settings.mail_poll_interval,
+            sending_lease=timedelta(seconds=settings.mail_sending_lease),
         )
 
     @property
@@ -424,7 +426,7 @@ class MailSender:
 
 def start_mail_sender(app: Any, start_background_task: Callable[..., Any]) -> MailSender | None:
     """Start the background sender of this process (with a configured mail server only)."""
-    if not app.config.get("MAIL_SERVER"):
+    if not settings_of(app.config).mail_server:
         return None
     sender = MailSender(app)
     app.extensions["conference_mail_sender"] = sender

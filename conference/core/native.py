@@ -2,7 +2,7 @@
 
 Under eventlet or gevent an ordinary `threading.Thread` is a green thread: hashing or writing 100 MB in it
 still holds up every other connection, and it never runs beside the loop on the second core.
-`conference.wsgi.prepare_async` installs the event loop's own pool of native threads here; without an event
+`conference.serving.server.prepare_async` installs the event loop's own pool of native threads here; without an event
 loop (tests in threading mode, the CLI) an ordinary thread pool does the work.
 
     finished = native.submit(digest.update, piece)   # runs now, on another core
@@ -35,7 +35,7 @@ _submit: Submit = _submit_to_thread_pool
 
 
 def install(submit: Submit) -> None:
-    """Use `submit(function, *args) -> wait` of the running event loop (see `conference.wsgi`)."""
+    """Use `submit(function, *args) -> wait` of the running event loop (see `conference.serving.server`)."""
     global _submit
     _submit = submit
 

@@ -1,6 +1,6 @@
 """Fixed-window rate limits, in memory for one process or in Redis when several processes share them.
 
-Every limit is a setting `(count, seconds)` in `conference.config` whose name also names its counters, so two
+Every limit is a setting `(count, seconds)` in `conference.settings` whose name also names its counters, so two
 limits never share a count. Two ways to use them in a request:
 
 - `limit_or_429("REGISTRATION_LIMIT", client_address())` counts every request (account creations, token
@@ -26,8 +26,8 @@ from typing import Any, NamedTuple, NoReturn, Protocol
 from flask import Flask, Response, current_app, g, request
 from flask_babel import gettext as _
 
-from conference.config import RATE_LIMIT_SETTINGS, parse_rate_limit
 from conference.core.errors import RateLimited
+from conference.settings import get_settings
 
 log = logging.getLogger("conference.ratelimit")
 
@@ -145,11 +145,9 @@ class RedisRateLimitStore:
 
 def make_store(message_queue: str | None) -> RateLimitStore:
     if message_queue and message_queue.startswith("redis"):
-        import redis
+        from conference.config import redis_client
 
-        from conference.config import redis_options
-
-        return RedisRateLimitStore(redis.Redis.from_url(message_queue, **redis_options()))
+        return RedisRateLimitStore(redis_client(message_queue))
     return MemoryRateLimitStore()
 
 
@@ -162,10 +160,8 @@ class Limit(NamedTuple):
 
 
 def init_rate_limits(app: Flask) -> None:
-    """Check the limit settings (a bad one stops the start), pick the store, add `Retry-After` to refusals."""
-    for name in RATE_LIMIT_SETTINGS:
-        app.config[name] = parse_rate_limit(app.config[name], name)
-    app.extensions["conference_rate_limits"] = make_store(app.config.get("MESSAGE_QUEUE"))
+    """Pick the store (the limits were checked with every setting) and add `Retry-After` to refusals."""
+    app.extensions["conference_rate_limits"] = make_store(get_settings(app).message_queue)
     app.after_request(_answer_refusal)
 
 
@@ -194,7 +190,7 @@ def client_address() -> str:
     except ValueError:
         return raw
     if not _proxy_warning_logged and address.is_loopback and "X-Forwarded-For" in request.headers \
-            and not current_app.config.get("TRUSTED_PROXY_COUNT"):
+            and not get_settings().trusted_proxy_count:
         _proxy_warning_logged = True
         log.warning("requests come through a local proxy but TRUSTED_PROXY_COUNT is 0: every client counts as "
                     "one address for the rate limits")
@@ -213,7 +209,7 @@ class Counter:
 
     def __init__(self, setting: str, *key: str, reason: str = "", limit: Limit | None = None) -> None:
         self.setting = setting
-        self.limit = limit or Limit(*current_app.config[setting])
+        self.limit = limit or Limit(*getattr(get_settings(), setting.lower()))
         digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
         self.key = f"{setting.lower()}:{digest}"
         self.reason = reason

@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from conference.core.text import has_forbidden_text
 from conference.extensions import csrf, login_manager
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -129,13 +130,6 @@ def body_limit_message(limit: int | None) -> str:
     return _("The request is larger than allowed here (at most %(size)s).", size=size)
 
 
-#: Never in text people type: C0 controls but tab/newline/return, DEL, bidi overrides/embeddings/isolates
-#: (they make "gpj.exe" look like "exe.jpg"), U+FFFD (what invalid UTF-8 turns into) and lone surrogates.
-FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ufffd\ud800-\udfff]")
-
-
-def has_forbidden_text(value: str) -> bool:
-    return FORBIDDEN_TEXT.search(value) is not None
 
 
 MAX_JSON_DEPTH = 32

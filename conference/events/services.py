@@ -13,12 +13,14 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from conference.auth.models import User
+from conference.core import after_commit
 from conference.core.errors import Conflict, NotAllowed, ValidationFailed
 from conference.core.permissions import ROLE_RANK, Role
 from conference.core.signals import attendee_registered, membership_changed
 from conference.core.timeutil import is_valid_timezone
 from conference.events.models import Event, EventMembership, LinkVisibility, PendingRole, RegistrationMode
 from conference.extensions import db
+from conference.settings import get_settings
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}[a-z0-9]$")
 # Lower-case letters and digits without the look-alikes i, l, o, 0, 1: read aloud or copied from a slide.
@@ -76,7 +78,7 @@ def update_event(event: Event, **changes: Any) -> Event:
     if changes.get("link_visibility", event.link_visibility) not in set(LinkVisibility):
         raise ValidationFailed(_("Unknown link visibility."), field="link_visibility")
     code = (changes.get("registration_code", event.registration_code) or "").strip()
-    minimum = current_app.config["REGISTRATION_CODE_MIN_LENGTH"]
+    minimum = get_settings().registration_code_min_length
     if mode == RegistrationMode.CODE and not code:
         changes["registration_code"] = generate_registration_code()
     elif mode == RegistrationMode.CODE and len(normalise_code(code)) < minimum:
@@ -204,7 +206,6 @@ def people_overview(event: Event) -> dict[str, Any]:
 
 
 def _notify_membership_changed(user_id: int, event_id: int) -> None:
-    from conference.core import after_commit
 
     after_commit.defer(membership_changed.send, current_app._get_current_object(),  # type: ignore[attr-defined]
                        user_id=user_id, event_id=event_id)

@@ -22,6 +22,7 @@ from conference.live.state import (
     RoomBroadcaster,
     shared_state,
 )
+from conference.settings import get_settings
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -100,49 +101,38 @@ class SizedRoomBroadcaster(RoomBroadcaster):
         return min(self.max_window, self.window * (max(size, 1) / max(self.large_room, 1)) ** 0.75)
 
 
-def _limit(value: Any, default: tuple[int, int]) -> tuple[int, int]:
-    """`(count, seconds)` from a tuple or from a `"count/seconds"` string (environment variables)."""
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return int(value[0]), int(value[1])
-    if isinstance(value, str) and "/" in value:
-        count, seconds = value.split("/", 1)
-        return int(count), int(seconds)
-    return default
-
-
 class LiveState:
     """Everything the live layer keeps per process for one application."""
 
     def __init__(self, app: Flask) -> None:
-        config = app.config
+        settings = get_settings(app)
         self.app = app
         self.registry: ConnectionRegistry
         self.connections: ConnectionCounter
-        self.registry, self.connections = shared_state(config, start_task=socketio.start_background_task,
+        self.registry, self.connections = shared_state(settings, start_task=socketio.start_background_task,
                                                        sleep=socketio.sleep)
-        self.max_connections_per_user = int(config.get("LIVE_MAX_CONNECTIONS_PER_USER", 8))
-        self.chat_rate = _limit(config.get("LIVE_CHAT_RATE_LIMIT"), (20, 10))
-        self.action_rate = _limit(config.get("LIVE_ACTION_RATE_LIMIT"), (60, 10))
-        self.join_rate = _limit(config.get("LIVE_JOIN_RATE_LIMIT"), (60, 10))
-        interval = float(config.get("LIVE_AGGREGATE_INTERVAL", 1.0))
+        self.max_connections_per_user = settings.live_max_connections_per_user
+        self.chat_rate = settings.live_chat_rate_limit
+        self.action_rate = settings.live_action_rate_limit
+        self.join_rate = settings.live_join_rate_limit
+        interval = settings.live_aggregate_interval
         self.presence = PeriodicAggregator(interval=interval, flush=self._flush_presence,
                                            start_task=socketio.start_background_task, sleep=socketio.sleep)
         self.reactions = PeriodicAggregator(interval=interval, flush=self._flush_reactions,
                                             start_task=socketio.start_background_task, sleep=socketio.sleep)
         self.broadcaster = SizedRoomBroadcaster(
             emit=socketio.emit, room_size=self.registry.socket_count, start_task=socketio.start_background_task,
-            sleep=socketio.sleep, large_room=int(config.get("LIVE_LARGE_ROOM", 100)),
-            window=float(config.get("LIVE_GROUP_WINDOW", 0.01)),
-            max_window=float(config.get("LIVE_GROUP_WINDOW_MAX", 0.1)),
-            settle=float(config.get("LIVE_GROUP_SETTLE", 0.25)),
+            sleep=socketio.sleep, large_room=settings.live_large_room,
+            window=settings.live_group_window, max_window=settings.live_group_window_max,
+            settle=settings.live_group_settle,
             on_sent=lambda room, messages, seconds: metrics.chat_sent(self.registry.socket_count(room), messages,
                                                                       seconds))
         self.room_events: dict[str, int] = {}  # room name -> event id (rooms never move between events)
         # What every message checks, without a query per message: room -> RoomInfo, (user, event) -> Standing.
-        cache_seconds = float(config.get("LIVE_CACHE_SECONDS", 2.0))
+        cache_seconds = settings.live_cache_seconds
         self.rooms: SnapshotCache[str, Any] = SnapshotCache(cache_seconds)
         self.standings: SnapshotCache[tuple[int, int], Any] = SnapshotCache(cache_seconds)
-        self.payloads = RecentPayloads(int(config.get("LIVE_PAYLOAD_CACHE", 20_000)))
+        self.payloads = RecentPayloads(settings.live_payload_cache)
         self._lock = threading.Lock()
 
     def _flush_presence(self, room: str, counts: Counter[str]) -> None:

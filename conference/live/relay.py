@@ -39,6 +39,7 @@ from conference.core.signals import (
     retention_purged,
 )
 from conference.extensions import db, socketio
+from conference.settings import get_settings
 
 log = logging.getLogger("conference.live.relay")
 
@@ -54,7 +55,16 @@ _SIGNAL_NAMES = {signal: name for name, signal in RELAYED.items()}
 
 
 class QueueManager(python_socketio.RedisManager):  # type: ignore[misc]
-    """The Redis client manager with quick reconnects, catch-up after outages and the signal relay."""
+    """The Redis client manager with quick reconnects, catch-up after outages and the signal relay.
+
+    Public: the constructor's `url` and `channel`, `set_server`, `initialize`, `host_id`. Still private, because
+    python-socketio has no option for them: `_redis_connect` (the client options: no retries with back-off),
+    `_publish` (fail at once during an outage), `_redis_listen_with_retries` and `_listen` (a second channel on
+    the same subscription, and the resume hook). `install` checks the version and these names first
+    (`conference.serving.fence`) and otherwise leaves Flask-SocketIO's own `RedisManager` in place.
+    """
+
+    PRIVATE_NAMES = ("_redis_connect", "_publish", "_redis_listen_with_retries", "_listen")
 
     def __init__(self, url: str, *, app: Flask, channel: str = QUEUE_CHANNEL) -> None:
         super().__init__(url, channel=channel)
@@ -66,14 +76,10 @@ class QueueManager(python_socketio.RedisManager):  # type: ignore[misc]
         self._lock = threading.Lock()
 
     def _redis_connect(self) -> None:
-        import redis
+        from conference.config import redis_client
 
-        from conference.config import redis_options
-
-        self.redis = redis.Redis.from_url(self.redis_url, **redis_options())
-        # The subscriber waits for messages without a read timeout; a stopped Redis closes the connection.
-        listen_options = {**redis_options(), "socket_timeout": None, "socket_keepalive": True}
-        self.pubsub = redis.Redis.from_url(self.redis_url, **listen_options).pubsub(ignore_subscribe_messages=True)
+        self.redis = redis_client(self.redis_url)
+        self.pubsub = redis_client(self.redis_url, listening=True).pubsub(ignore_subscribe_messages=True)
         self.connected = True
 
     def _outage(self, error: Exception) -> None:
@@ -151,12 +157,22 @@ class QueueManager(python_socketio.RedisManager):  # type: ignore[misc]
 
 def install(app: Flask) -> QueueManager | None:
     """Serve `app`'s sockets through `QueueManager` (before the server accepts connections)."""
-    url = app.config.get("MESSAGE_QUEUE")
+    url = get_settings(app).message_queue
     if not url or not str(url).startswith(("redis://", "rediss://")):
+        return None
+    from conference.serving import fence
+
+    needed = [(python_socketio.RedisManager, name) for name in QueueManager.PRIVATE_NAMES]
+    if not fence.allows("message queue manager (python-socketio)", ("python-socketio",), needed,
+                        fallback="python-socketio's own RedisManager (slower reconnects, no chat catch-up, "
+                                 "relayed signals reach no other worker)"):
         return None
     server = socketio.server
     manager = QueueManager(str(url), app=app)
     manager.set_server(server)
+    # python-socketio takes a manager only as the `client_manager` option of a new Server; Flask-SocketIO
+    # builds that Server in `init_app`, before the app is known, so the manager is put in place here, before
+    # the server accepts its first connection.
     server.manager = manager
     server.manager_initialized = True
     manager.initialize()  # starts the listener now, not at the first connection
@@ -189,7 +205,7 @@ def _publisher(name: str) -> Callable[..., None]:
     """A receiver that publishes the signal's keyword arguments for the other workers (JSON values only)."""
 
     def publish(sender: Flask, **kwargs: Any) -> None:
-        if not isinstance(sender, Flask) or not sender.config.get("MESSAGE_QUEUE"):
+        if not isinstance(sender, Flask) or not get_settings(sender).message_queue:
             return
         values = {k: v for k, v in kwargs.items() if v is None or isinstance(v, (str, int, float, bool))}
         manager = socketio.server.manager if socketio.server is not None else None
@@ -205,11 +221,9 @@ def _publisher(name: str) -> Callable[..., None]:
 def _publish_directly(app: Flask, message: dict[str, Any]) -> None:
     """From a process that serves no sockets (e.g. a CLI command): every worker acts on the message."""
     try:
-        import redis
+        from conference.config import redis_client
 
-        from conference.config import redis_options
-
-        client = redis.Redis.from_url(app.config["MESSAGE_QUEUE"], **redis_options())
+        client = redis_client(str(get_settings(app).message_queue))
         client.publish(RELAY_CHANNEL, json.dumps(message, separators=(",", ":")))
         client.close()
     except Exception as error:  # noqa: BLE001

@@ -26,6 +26,7 @@ from conference.core.db import execute_committed, utcnow
 from conference.core.errors import Conflict, NotAllowed, NotFound, RateLimited, ValidationFailed
 from conference.core.ids import parse_id
 from conference.core.permissions import Permission, Role, has_permission, permissions_for
+from conference.core.text import has_forbidden_text
 from conference.events.models import Event, EventMembership
 from conference.extensions import db
 from conference.live import broadcast
@@ -58,7 +59,6 @@ ROOM_PATTERN = re.compile(r"^(lobby|session|event):([a-z0-9-]{1,64})$")
 REACTIONS = ("applause", "heart", "laugh", "thumbs_up", "idea")
 # Control characters other than newline and tab, and the bidi overrides used to disguise text.
 # Control characters, bidi overrides and lone surrogates (which no database can store as UTF-8).
-_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -343,12 +343,12 @@ def chat_is_closed(room: LiveRoom, now: datetime | None = None) -> bool:
 def clean_text(value: Any, *, field: str, limit: int) -> str:
     if not isinstance(value, str):
         raise ValidationFailed(_("The field '%(name)s' must be text.", name=field), field=field)
-    text = value.replace("\r\n", "\n").strip()
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise ValidationFailed(_("Please write something first."), field=field, code="empty")
     if len(text) > limit:
         raise ValidationFailed(_("At most %(n)d characters, please.", n=limit), field=field, code="too_long")
-    if _FORBIDDEN_CHARS.search(text):
+    if has_forbidden_text(text):
         raise ValidationFailed(_("The text contains characters that are not allowed."), field=field)
     return text
 
@@ -760,7 +760,7 @@ def answer_question(question: Question, room: LiveRoom, *, actor: User, answer: 
         if len(answer) > ANSWER_TEXT_LIMIT:
             raise ValidationFailed(_("At most %(n)d characters, please.", n=ANSWER_TEXT_LIMIT), field="answer",
                                    code="too_long")
-        if _FORBIDDEN_CHARS.search(answer):
+        if has_forbidden_text(answer):
             raise ValidationFailed(_("The text contains characters that are not allowed."), field="answer")
     if not _locked(question, hidden=False):
         raise _removed()

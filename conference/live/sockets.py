@@ -37,6 +37,7 @@ from conference.live import broadcast, relay, services
 from conference.live.broadcast import LiveState, live_state
 from conference.live.models import CHAT_TEXT_LIMIT, QUESTION_TEXT_LIMIT
 from conference.live.state import SocketIdentity
+from conference.settings import get_settings
 
 log = logging.getLogger("conference.live")
 
@@ -179,7 +180,7 @@ def socket_event(*, permission: Permission | None = None, room: bool = False,
 # --- connecting -------------------------------------------------------------------------------------------
 
 def _origin_allowed(origin: str) -> bool:
-    external = current_app.config.get("EXTERNAL_URL")
+    external = get_settings().external_url
     allowed = {_origin_of(external)} if external else {_origin_of(request.host_url)}
     return _origin_of(origin) in allowed
 

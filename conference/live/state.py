@@ -15,7 +15,10 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from conference.settings import Settings
 
 log = logging.getLogger("conference.live.state")
 
@@ -494,18 +497,15 @@ class RoomBroadcaster:
             self._on_sent(room, len(messages), self._last_sent[room] - since)
 
 
-def shared_state(config: Any, *, start_task: Callable[..., Any],
+def shared_state(settings: Settings, *, start_task: Callable[..., Any],
                  sleep: Callable[[float], Any]) -> tuple[ConnectionRegistry, ConnectionCounter]:
     """The registry and connection counter for this process: Redis-backed when `MESSAGE_QUEUE` is Redis."""
-    url = config.get("MESSAGE_QUEUE")
+    url = settings.message_queue
     if not url or not str(url).startswith(("redis://", "rediss://", "unix://")):
         return ConnectionRegistry(), MemoryConnectionCounter()
-    import redis
+    from conference.config import redis_client
 
-    from conference.config import redis_options
-
-    shared = SharedCounts(redis.Redis.from_url(url, **redis_options()),
-                          ttl=float(config.get("LIVE_WORKER_TTL", 15)))
+    shared = SharedCounts(redis_client(url), ttl=settings.live_worker_ttl)
     registry, counter = ConnectionRegistry(shared), SharedConnectionCounter(shared)
     # No Redis call here: building the live state must not yield to another greenlet (which would build a
     # second one). The first heartbeat publishes this worker's share; until then counts are per process.

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +25,7 @@ from conference.core.errors import NotAllowed, RateLimited, ValidationFailed
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, has_permission
 from conference.core.rendering import format_day
-from conference.core.security import has_forbidden_text
+from conference.core.text import has_forbidden_text
 from conference.core.timeutil import to_zone
 from conference.events.models import Event, EventMembership
 from conference.extensions import db
@@ -37,6 +36,7 @@ from conference.mails.models import (
     SentReminder,
     SlidesNotice,
 )
+from conference.settings import get_settings
 
 log = logging.getLogger("conference.mails")
 
@@ -249,7 +249,7 @@ def run_pass(app: Any, now: datetime | None = None) -> PassReport:
 
 def start_reminder_pass(app: Any, start_background_task: Callable[..., Any], sleep: Callable[[float], Any]) -> None:
     """Run `run_pass` every MAIL_REMINDER_INTERVAL seconds in the background of this process (0: never)."""
-    interval = float(app.config.get("MAIL_REMINDER_INTERVAL", 60))
+    interval = get_settings(app).mail_reminder_interval
     if interval <= 0:
         return
 
@@ -308,7 +308,7 @@ def send_announcement(event: Event, *, subject: str, body: str, actor: User,
         raise NotAllowed(_("Only organisers may send announcements."))
     subject, body = check_announcement(subject=subject, body=body)
     now = now or utcnow()
-    limit = int(current_app.config.get("ANNOUNCEMENT_MAIL_LIMIT", 3))
+    limit = get_settings().announcement_mail_limit
     recent = db.session.scalar(select(func.count(AnnouncementMail.id)).where(
         AnnouncementMail.event_id == event.id, AnnouncementMail.created_at > now - timedelta(hours=1))) or 0
     if recent >= limit:

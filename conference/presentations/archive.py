@@ -35,6 +35,7 @@ from conference.core import native
 from conference.events.models import Event
 from conference.extensions import socketio
 from conference.presentations import services
+from conference.settings import get_settings
 
 log = logging.getLogger("conference.presentations.archive")
 
@@ -132,7 +133,7 @@ def archive_dir(app: Flask | None = None) -> Path:
     """Rebuilt on demand, so outside the upload folder (which backups copy)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     assert app is not None
-    return Path(app.config.get("CACHE_DIR") or Path(app.instance_path) / "cache") / "archives"
+    return Path(get_settings(app).cache_dir or Path(app.instance_path) / "cache") / "archives"
 
 
 def archive_path(directory: Path, manifest: Manifest) -> Path:
@@ -155,7 +156,7 @@ def locate(event: Event) -> Ready | Pending | None:
     if ready is not None:
         return ready
     build = _start(app, manifest, path)
-    limit = float(app.config["ARCHIVE_WAIT_SECONDS"])
+    limit = get_settings(app).archive_wait_seconds
     if limit > 0:
         build.done.wait(limit)
     return _open(path, manifest.key) or Pending(RETRY_AFTER_SECONDS)

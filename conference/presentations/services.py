@@ -35,6 +35,7 @@ from conference.presentations.models import (
     VisibilityMode,
 )
 from conference.presentations.storage import ReceivedFile, UploadTooLarge, new_stored_name
+from conference.settings import get_settings
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -45,11 +46,11 @@ DEFAULT_USER_QUOTA_BYTES = 1024 * 1024 * 1024
 
 
 def presentations_dir(app: Flask | None = None) -> Path:
-    return Path((app or current_app).config["UPLOAD_DIR"]) / "presentations"
+    return Path(str(get_settings(app).upload_dir)) / "presentations"
 
 
 def thumbnails_dir(app: Flask | None = None) -> Path:
-    return Path((app or current_app).config["UPLOAD_DIR"]) / "thumbnails"
+    return Path(str(get_settings(app).upload_dir)) / "thumbnails"
 
 
 def ensure_directories(app: Flask) -> None:
@@ -66,7 +67,7 @@ def file_path(presentation: Presentation) -> Path:
 
 
 def max_upload_bytes() -> int:
-    return int(current_app.config.get("PRESENTATION_MAX_BYTES") or DEFAULT_MAX_BYTES)
+    return get_settings().presentation_max_bytes
 
 
 # --- permissions -----------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def user_quota(user: User, event: Event) -> int | None:
     """The bytes `user` may store in `event` in all; None for organisers (no quota)."""
     if can_manage(user, event):
         return None
-    return int(current_app.config.get("PRESENTATION_USER_QUOTA_BYTES") or DEFAULT_USER_QUOTA_BYTES)
+    return get_settings().presentation_user_quota_bytes
 
 
 def uploaded_bytes(user: User, event: Event) -> int:
@@ -369,7 +370,7 @@ def published_presentations(event: Event, now: datetime | None = None) -> list[P
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:
-    if current_app.config.get("EXTERNAL_URL") or not has_request_context():
+    if get_settings().external_url or not has_request_context():
         return external_url(endpoint, **values)
     return url_for(endpoint, _external=True, **values)
 

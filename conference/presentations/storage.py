@@ -30,6 +30,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from conference.core import native
 from conference.core.errors import DomainError, ValidationFailed
+from conference.serving.multipart import multipart_fast_path
 
 CHUNK_SIZE = 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the CSRF field around the file
@@ -238,6 +239,7 @@ def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, d
     done = False
     lock: Any = None
     marker = b"--" + decoder.boundary
+    fast_path = multipart_fast_path()  # a seam with werkzeug's decoder (conference/serving/multipart.py)
     held_back = len(b"\r\n" + marker)  # a delimiter may begin in this many last bytes of a chunk
 
     def take_file_data(piece: bytes | memoryview) -> None:
@@ -257,7 +259,7 @@ def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, d
                     if decoder.complete or sink is not None:  # the body ended, or ended inside the file
                         raise UploadRefused(_("The upload was incomplete."), code="incomplete")
                     decoder.receive_data(None)
-                elif (sink is not None and current_field is None and decoder.state is State.DATA
+                elif (fast_path and sink is not None and current_field is None and decoder.state is State.DATA
                       and len(chunk) > held_back and marker not in chunk
                       and marker not in bytes(decoder.buffer) + chunk[:len(marker)]):
                     # Inside the file with no delimiter in sight: the chunk goes straight to the file, without

@@ -19,6 +19,7 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound
 from conference.core.http_cache import cacheable
+from conference.core.loading import get_in_event_or_404
 from conference.core.mail import OutboxMessage, link_segments
 from conference.core.permissions import Permission, has_permission
 from conference.core.security import accept_upload, upload_endpoint
@@ -26,6 +27,7 @@ from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
+from conference.settings import get_settings
 from conference.speakers import services
 from conference.speakers.forms import InvitationForm, SpeakerProfileForm
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
@@ -54,10 +56,7 @@ def session_url(event: Event, session: ConferenceSession | PSession) -> str | No
 
 
 def _load_profile(event: Event, speaker_id: int) -> SpeakerProfile:
-    profile = db.session.get(SpeakerProfile, speaker_id)
-    if profile is None or profile.event_id != event.id:
-        raise NotFound(_("No such speaker."))
-    return profile
+    return get_in_event_or_404(SpeakerProfile, speaker_id, event, message=_("No such speaker."))
 
 
 @bp.route("/events/<slug>/speakers")
@@ -237,5 +236,5 @@ def outbox(event: Event) -> Any:
                                   .limit(500)).all()
     return render_template("speakers/outbox.html", event=event,
                            messages=[(m, link_segments(m.body)) for m in messages],
-                           smtp=bool(current_app.config.get("MAIL_SERVER")),
+                           smtp=bool(get_settings().mail_server),
                            can_manage_event=has_permission(current_user, event, Permission.MANAGE_EVENT))

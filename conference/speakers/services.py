@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import secrets
-import unicodedata
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -25,13 +24,15 @@ from conference.auth.services import normalise_email, validate_email
 from conference.core import after_commit, native
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
-from conference.core.images import ImageRefused, decode_image, store_file
+from conference.core.images import ImageRefused, decode_image, remove_stored_file, replace_stored_file, store_file
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, Role, has_permission
 from conference.core.rendering import format_day
+from conference.core.text import has_forbidden_line_text, has_forbidden_text
 from conference.events import services as event_services
 from conference.events.models import Event
 from conference.extensions import db
+from conference.settings import get_settings
 from conference.speakers.models import InvitationRole, SpeakerInvitation, SpeakerProfile
 
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
@@ -58,10 +59,8 @@ def _text(value: str | None, *, name: str, max_length: int, required: bool = Fal
         raise ValidationFailed(_("Please fill in this field."), field=name)
     if len(text) > max_length:
         raise ValidationFailed(_("At most %(n)d characters.", n=max_length), field=name)
-    if any(unicodedata.category(ch) == "Cc" for ch in text if ch not in "\r\n\t") or \
-            any(0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069 for ch in text):
-        raise ValidationFailed(_("The text contains characters that are not allowed."), field=name)
-    if name not in ("bio", "links") and any(ch in text for ch in "\r\n\t"):
+    multiline = name in ("bio", "links")
+    if has_forbidden_text(text) if multiline else has_forbidden_line_text(text):
         raise ValidationFailed(_("The text contains characters that are not allowed."), field=name)
     return text
 
@@ -110,26 +109,16 @@ def update_profile(profile: SpeakerProfile, *, actor: User, photo: IO[bytes] | N
     if not profile.can_edit(actor):
         raise NotAllowed(_("You may edit only your own profile."))
     fields = profile_fields(**values)
-    old_photo = profile.photo_filename
     new_photo = store_photo(photo) if photo is not None else None
     for key, value in fields.items():
         setattr(profile, key, value)
-    if new_photo is not None:
-        profile.photo_filename = new_photo
-    elif remove_photo:
-        profile.photo_filename = None
-    if old_photo and old_photo != profile.photo_filename:
-        after_commit.defer(_remove_photo, photos_dir() / old_photo)
+    replace_stored_file(profile, "photo_filename", photos_dir(), new_photo, remove=remove_photo)
     db.session.flush()
     return profile
 
 
-def _remove_photo(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
 def photos_dir() -> Path:
-    return Path(current_app.config["UPLOAD_DIR"]) / "photos"
+    return Path(str(get_settings().upload_dir)) / "photos"
 
 
 def process_photo(source: IO[bytes]) -> bytes:
@@ -348,4 +337,4 @@ def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
         db.session.delete(profile)
     db.session.flush()
     for path in photos:
-        after_commit.defer(_remove_photo, path)
+        after_commit.defer(remove_stored_file, path)

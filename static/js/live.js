@@ -23,7 +23,7 @@
   if (!eventSlug && panels.length === 0) { return; }
 
   // tryAllTransports: long-polling when a websocket cannot be opened (a proxy that blocks them, or a server
-  // that turned websockets off because it could not limit their messages; see conference/websocket_io.py).
+  // that turned websockets off because it could not limit their messages; see conference/serving/limits.py).
   var socket = window.io({ transports: ["websocket", "polling"], tryAllTransports: true, withCredentials: true });
   var rooms = {};           // room name -> panel state
   var outbox = {};          // client_id -> {room, text, kind}

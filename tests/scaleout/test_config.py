@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conference.config import cooperative_database_url, redis_options, settings_from_environment
+from conference.config import cooperative_database_url, redis_options
+from conference.settings import settings_from_environment
 
 
 def test_engine_options_come_from_json_in_the_environment() -> None:

@@ -430,7 +430,7 @@ def test_130_attendees_log_in_from_one_address(tmp_path: Path, async_mode: str, 
 LOOP_PROBE = """
 import json, sys, time
 mode, instance = sys.argv[1], sys.argv[2]
-from conference.wsgi import prepare_async
+from conference.serving.server import prepare_async
 prepare_async(mode)
 if mode == "eventlet":
     import eventlet as green

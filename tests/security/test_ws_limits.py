@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from conference.factory import SOCKET_MAX_MESSAGE_BYTES
-from conference.websocket_io import unmask
+from conference.serving.unmasking import unmask
 from tests.support.server import RunningServer, running_server
 
 pytestmark = [pytest.mark.server]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-CONFERENCE = [sys.executable, "-c", "from conference.entry import main; main()"]
+# tests.support.seams_away acts only when TEST_SEAMS_AWAY is set (the seam fallback tests)
+CONFERENCE = [sys.executable, "-c", "import tests.support.seams_away; from conference.entry import main; main()"]
 
 
 def free_port(count: int = 1) -> int:

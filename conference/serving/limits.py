@@ -1,21 +1,13 @@
-"""Websocket reading and writing beside the libraries' own code, and the limits on what a client may send.
+"""Limits on what a websocket or long-polling client may send, beside the libraries' own code.
 
-Patches of library internals:
-- eventlet unmasks incoming frames byte by byte: `unmask` does it as one integer XOR;
-- a room broadcast is framed once and written straight to every idle websocket (`direct_websocket_broadcasts`)
-  instead of passing each connection's Engine.IO queue and writer task;
-- under gevent, simple-websocket's frames are sent whole, under a lock (`whole_websocket_frames`);
 - a websocket message (all its fragments together) over the limit closes the connection, under both servers
-  (`limit_websocket_messages`); where the libraries are not as expected, websockets are turned off instead.
+  (`limit_websocket_messages`); where the libraries are not as expected, websockets are turned off instead;
+- a Socket.IO packet with binary data closes its connection (`close_on_refused_packets`, public interfaces
+  but for the reader's stop after a close, which checks the names it needs);
+- a long-polling POST body over the limit is refused before it is read (`limit_polling_bodies`, public).
 
-Limits that use only public interfaces: a Socket.IO packet with binary data closes its connection
-(`close_on_refused_packets`); a long-polling POST body over the limit is refused before it is read
-(`limit_polling_bodies`).
-
-Each has a test that fails if the library changes under it: tests/test_websocket_io.py compares the unmasking with
-eventlet's own and checks the start-up probes of the message limits; tests/live/test_direct_writes.py checks order
-and completeness for a fast and a stalled reader under both servers; tests/security/test_ws_limits.py attacks a
-real server under both. `conference.wsgi` applies them when it serves.
+tests/test_websocket_io.py checks the start-up probes of the message limits; tests/security/test_ws_limits.py
+attacks a real server under both.
 """
 
 from __future__ import annotations
@@ -27,155 +19,10 @@ from collections.abc import Callable, Iterable
 from types import CodeType, SimpleNamespace
 from typing import Any
 
-log = logging.getLogger("conference.websocket_io")
+from conference.serving import fence
 
-
-def unmask(data: bytes, mask: bytes, length: int | None = None, offset: int = 0) -> bytes:
-    """XOR `data[:length]` with the 4-byte websocket `mask`, starting at mask position `offset`."""
-    if length is None:
-        length = len(data)
-    if length <= 0:
-        return b""
-    key = bytes(mask[(offset + i) % 4] for i in range(4)) * (length // 4 + 1)
-    return (int.from_bytes(data[:length], "big") ^ int.from_bytes(key[:length], "big")).to_bytes(length, "big")
-
-
-def faster_websocket_unmasking() -> None:
-    """Eventlet unmasks every incoming websocket frame one byte at a time in Python (a bytes object per
-    byte: ~0.1 ms for a chat message, ~40 ms for a 64 KB frame); the same XOR on whole integers is one C
-    loop. Same results (tests/test_websocket_io.py compares them)."""
-    from eventlet import websocket
-
-    websocket.RFC6455WebSocket._apply_mask = staticmethod(unmask)
-
-
-def websocket_text_frame(text: str) -> bytes:
-    """One unmasked, uncompressed, final text frame, as a server sends it (RFC 6455 5.2)."""
-    payload = text.encode()
-    length = len(payload)
-    if length < 126:
-        return bytes((0x81, length)) + payload
-    if length < 65536:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
-
-
-class DirectLine:
-    """What a direct write needs of one websocket: the lock its own writer sends under, the non-blocking OS
-    socket, and the green socket (for a frame the OS socket took only part of)."""
-
-    __slots__ = ("lock", "os_socket", "green_socket")
-
-    def __init__(self, lock: Any, os_socket: Any, green_socket: Any) -> None:
-        self.lock, self.os_socket, self.green_socket = lock, os_socket, green_socket
-
-
-def direct_websocket_broadcasts(socketio_server: Any, line_of: Any, spawn: Any) -> None:
-    """Write a broadcast's websocket frame straight to each idle socket.
-
-    python-socketio encodes a room broadcast once, then hands it to every recipient's Engine.IO queue; a
-    writer task per connection wakes, encodes and frames it again (and compresses it for browsers) and
-    writes it: about 40 us per recipient here, 0.2 s of the loop for one message to 5,000 people. This
-    builds the frame once per packet and sends it to each recipient whose connection is idle: its queue
-    empty and its send lock free (then nothing sent earlier is still on its way, so the order holds). A
-    socket that takes only part of the frame keeps the lock until a green thread has sent the rest;
-    anything else (polling, a busy or closing connection, binary data) takes the usual queue. Frames go
-    out uncompressed, which permessage-deflate allows per message (RFC 7692 6). `line_of(ws)` gives the
-    `DirectLine` of the async server's websocket object.
-    """
-    import engineio.socket
-
-    original_handler = engineio.socket.Socket._websocket_handler
-
-    def websocket_handler(self: Any, ws: Any) -> Any:
-        self.direct_line = line_of(ws)
-        try:
-            return original_handler(self, ws)
-        finally:
-            self.direct_line = None
-
-    engineio.socket.Socket._websocket_handler = websocket_handler
-
-    def finish(line: DirectLine, rest: bytes) -> None:
-        try:
-            line.green_socket.sendall(rest)
-        except OSError:
-            pass  # the connection is gone; its own reader notices and closes it
-        finally:
-            line.lock.release()
-
-    def write_directly(eio_sid: str, packet: Any) -> bool:
-        socket_ = socketio_server.eio.sockets.get(eio_sid)
-        if socket_ is None or packet.binary or socket_.closing or socket_.closed or socket_.upgrading:
-            return False
-        line = getattr(socket_, "direct_line", None)
-        if line is None or socket_.queue.qsize() or not line.lock.acquire(blocking=False):
-            return False
-        frame = getattr(packet, "websocket_frame", None)
-        if frame is None:
-            frame = packet.websocket_frame = websocket_text_frame(packet.encode())
-        try:
-            sent = line.os_socket.send(frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            line.lock.release()
-            return False
-        if sent == len(frame):
-            line.lock.release()
-        else:
-            spawn(finish, line, frame[sent:])
-        return True
-
-    original_send = socketio_server._send_eio_packet
-
-    def send_eio_packet(eio_sid: str, packet: Any) -> None:
-        if not write_directly(eio_sid, packet):
-            original_send(eio_sid, packet)
-
-    socketio_server._send_eio_packet = send_eio_packet
-
-
-def whole_websocket_frames() -> Any:
-    """Under gevent, send every websocket frame whole, under a lock; returns `line_of` for direct writes.
-
-    simple-websocket (gevent mode's websocket) writes a frame with one `socket.send`, which sends only what
-    fits into the socket buffer: to a slow reader, the rest of a large frame (a grouped chat frame of a busy
-    room) was lost and the stream corrupt from there on (tests/live/test_direct_writes.py). `sendall` waits;
-    the lock keeps a direct write (see `direct_websocket_broadcasts`) from cutting into it.
-    """
-    import gevent.lock
-    import simple_websocket.ws
-    from simple_websocket.errors import ConnectionClosed
-    from wsproto.events import Message, TextMessage
-
-    def send_lock(connection: Any) -> Any:
-        lock = connection.__dict__.get("conference_send_lock")
-        if lock is None:
-            lock = connection.conference_send_lock = gevent.lock.Semaphore()
-        return lock
-
-    def send(self: Any, data: Any) -> None:
-        if not self.connected:
-            raise ConnectionClosed(self.close_reason, self.close_message)
-        event = Message(data=data) if isinstance(data, bytes) else TextMessage(data=str(data))
-        with send_lock(self):
-            self.sock.sendall(self.ws.send(event))
-
-    simple_websocket.ws.Base.send = send
-
-    def line_of(wrapper: Any) -> DirectLine | None:
-        connection = getattr(wrapper, "ws", None)  # engineio's wrapper around the simple-websocket server
-        sock = getattr(connection, "sock", None)
-        os_socket = getattr(sock, "_sock", None)
-        if os_socket is None:
-            return None
-        return DirectLine(send_lock(connection), os_socket, sock)
-
-    return line_of
-
-
-# --- limits ---------------------------------------------------------------------------------------------------
+log = logging.getLogger("conference.serving")
+SEAM = "websocket message limits"
 
 
 def _eventlet_message_limit(eio_server: Any) -> bool:
@@ -326,8 +173,12 @@ def limit_websocket_messages(eio_server: Any, mode: str) -> bool:
     are turned off with one error in the log: clients fall back to long-polling, whose bodies are limited
     (`limit_polling_bodies`). Returns whether websockets stay on.
     """
+    libraries = ("eventlet", "python-engineio") if mode == "eventlet" else ("simple-websocket", "python-engineio")
+    found = fence.problem(libraries)
     try:
-        if mode == "eventlet":
+        if found is not None:
+            installed = False
+        elif mode == "eventlet":
             installed = _eventlet_message_limit(eio_server)
         else:  # gevent, and the development server's threads
             installed = _simple_websocket_message_limit(eio_server, bounded_input=mode == "gevent")
@@ -335,8 +186,9 @@ def limit_websocket_messages(eio_server: Any, mode: str) -> bool:
         log.debug("websocket message limit probe: %r", error)
         installed = False
     if not installed:
-        log.error("websocket message limit could not be installed for %s (library changed?): serving Socket.IO "
-                  "over long-polling only", mode)
+        fence.switched_off[SEAM] = found or "the libraries' names or behaviour changed"
+        log.error("websocket message limit could not be installed for %s (%s): serving Socket.IO over "
+                  "long-polling only", mode, found or "library changed?")
         eio_server.transports = ["polling"]
         eio_server.allow_upgrades = False
     return installed
@@ -396,7 +248,7 @@ def close_on_refused_packets(socketio_server: Any, refused: type[Exception]) -> 
     def guarded(eio_sid: str, data: Any) -> Any:
         # One turn for the others before each message: a reader that finds the next message already in its
         # buffer never blocks, so a client sending 2,000 events in one write held the loop for 470 ms (the
-        # same reason as `wsgi.fair_turns` for keep-alive requests). A switch costs a few microseconds.
+        # same reason as `server.fair_turns` for keep-alive requests). A switch costs a few microseconds.
         eio.sleep(0)
         try:
             return handle_message(eio_sid, data)

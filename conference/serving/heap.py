@@ -30,11 +30,30 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from conference.serving import fence
+
 log = logging.getLogger("conference.heap")
+SEAM = "heap keeper (CPython's generational collector)"
+# Tested with the generational collector of 3.11-3.13; 3.14 collects the old generation incrementally, so
+# freezing no longer buys what it did (and needs measuring again) before the range moves.
+TESTED_PYTHON = ((3, 11), (3, 14))
+
+
+def heap_keeping_allowed(version: tuple[int, ...] | None = None) -> bool:
+    """Whether this interpreter is one the keeper was measured on (else CPython's own schedule runs)."""
+    version = version or sys.version_info[:2]
+    low, high = TESTED_PYTHON
+    if sys.implementation.name != "cpython" or not low <= version[:2] < high:
+        fence.off(SEAM, f"{sys.implementation.name} {'.'.join(map(str, version[:2]))} is outside the tested "
+                  "CPython 3.11 to 3.14 (exclusive)", fallback="the interpreter's own collection schedule")
+        return False
+    return fence.allows(SEAM, (), ((gc, "freeze"), (gc, "unfreeze")),
+                        fallback="the interpreter's own collection schedule")
 
 
 @dataclass

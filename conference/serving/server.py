@@ -1,4 +1,4 @@
-"""Production serving: with `conference.websocket_io`, the only modules that know eventlet and gevent.
+"""Production serving: with the rest of `conference.serving`, the only modules that know eventlet and gevent.
 
 `prepare_async` must run before Flask, SQLAlchemy or the database driver are imported, so that
 sockets, locks and the PostgreSQL driver cooperate with the event loop.
@@ -11,21 +11,17 @@ import logging
 import socket
 from typing import Any
 
-from conference.core.heap import HeapKeeper, keep_heap
 from conference.core.loop_probe import start_loop_probe
-from conference.websocket_io import (
-    DirectLine,
-    close_on_refused_packets,
-    direct_websocket_broadcasts,
-    faster_websocket_unmasking,
-    limit_polling_bodies,
-    limit_websocket_messages,
-    whole_websocket_frames,
-)
+from conference.serving.direct_writes import DirectLine, direct_websocket_broadcasts
+from conference.serving.heap import HeapKeeper, heap_keeping_allowed, keep_heap
+from conference.serving.limits import close_on_refused_packets, limit_polling_bodies, limit_websocket_messages
+from conference.serving.unmasking import faster_websocket_unmasking
+from conference.serving.writer import install_whole_frames
 
-log = logging.getLogger("conference.wsgi")
+log = logging.getLogger("conference.serving")
 
 MAX_CONNECTIONS = 20_000  # eventlet's own default is 1,024 concurrent connections
+DIRECT_WRITES_OFF = "direct websocket broadcasts: off (CONFERENCE_LIVE_DIRECT_WRITES=false)"
 
 
 def prepare_async(mode: str, database_url: str = "") -> None:
@@ -70,6 +66,14 @@ def prepare_async(mode: str, database_url: str = "") -> None:
             psycogreen.gevent.patch_psycopg()
 
 
+def eventlet_line_of(ws: Any) -> DirectLine | None:
+    """The lock eventlet's websocket sends under (`_sendlock`, private: no public way to join its writer) and
+    its sockets; None (that connection takes the Engine.IO queue) when eventlet keeps them elsewhere."""
+    lock, green = getattr(ws, "_sendlock", None), getattr(ws, "socket", None)
+    os_socket = getattr(green, "fd", None)
+    return None if lock is None or os_socket is None else DirectLine(lock, os_socket, green)
+
+
 def fair_turns(app: Any, sleep: Any) -> Any:
     """Yield to the event loop before each request.
 
@@ -108,22 +112,25 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     from conference.extensions import socketio
     from conference.factory import JsonPacket
     from conference.live.relay import install
+    from conference.settings import get_settings
 
     configure_logging(app.config)
-    mode = app.config["ASYNC_MODE"]
+    settings = get_settings(app)
+    mode = settings.async_mode
     install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
+    # the one writer first: the message limits wrap simple-websocket functions whose writes it checks
+    line_of = install_whole_frames() if mode == "gevent" else None
     limit_websocket_messages(socketio.server.eio, mode)
     close_on_refused_packets(socketio.server, JsonPacket.Refused)
     app.wsgi_app = limit_polling_bodies(app.wsgi_app, socketio.server.eio,  # type: ignore[method-assign]
                                         headers=BASELINE_HEADERS)
     # A client that stops reading (or sending) in the middle of a request or response, or an idle keep-alive
     # connection, is dropped after this long instead of holding its task and buffers for ever. 0: never.
-    timeout = float(app.config["SOCKET_TIMEOUT"]) or None
-    keeper = HeapKeeper(reclaim_every=float(app.config.get("HEAP_RECLAIM_EVERY", 600)),
-                        is_idle=lambda: server_is_idle(app))
-    keeper.tend()  # the start-up heap: collected once, then frozen
-    interval = float(app.config.get("HEAP_FREEZE_INTERVAL", 1.0))
-    if interval > 0:  # 0: CPython's own collection schedule over everything created after start-up
+    timeout = settings.socket_timeout or None
+    interval = settings.heap_freeze_interval  # 0: CPython's own collection schedule
+    if interval > 0 and heap_keeping_allowed():
+        keeper = HeapKeeper(reclaim_every=settings.heap_reclaim_every, is_idle=lambda: server_is_idle(app))
+        keeper.tend()  # the start-up heap: collected once, then frozen
         socketio.start_background_task(keep_heap, keeper, interval=interval, sleep=socketio.sleep)
     start_loop_probe(app, start_background_task=socketio.start_background_task, sleep=socketio.sleep)
     from conference.core.metrics import timed_requests
@@ -146,9 +153,11 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         import eventlet
         import eventlet.wsgi
 
-        if app.config.get("LIVE_DIRECT_WRITES", True):
+        if settings.live_direct_writes:
             direct_websocket_broadcasts(
-                socketio.server, lambda ws: DirectLine(ws._sendlock, ws.socket.fd, ws.socket), eventlet.spawn)
+                socketio.server, eventlet_line_of, eventlet.spawn)
+        else:
+            log.warning(DIRECT_WRITES_OFF)
         sock = listener or eventlet.listen((host, port), backlog=2048)
         with contextlib.suppress(OSError):  # not a TCP socket (e.g. a Unix socket)
             # Accepted connections inherit it (Linux): without it a response written in two parts waits for
@@ -160,9 +169,13 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
         import gevent
         from gevent.pywsgi import WSGIHandler, WSGIServer
 
-        line_of = whole_websocket_frames()
-        if app.config.get("LIVE_DIRECT_WRITES", True):
+        if line_of is None:  # frames could be cut: long-polling only
+            socketio.server.eio.transports = ["polling"]
+            socketio.server.eio.allow_upgrades = False
+        elif settings.live_direct_writes:
             direct_websocket_broadcasts(socketio.server, line_of, gevent.spawn)
+        else:
+            log.warning(DIRECT_WRITES_OFF)
 
         class NoDelayHandler(WSGIHandler):
             """gevent's pywsgi leaves Nagle on, which stalls keep-alive responses by ~40 ms, and has no
@@ -186,56 +199,3 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     else:
         socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,
                      log_output=False)
-
-
-def supervise_workers(*, host: str, port: int, workers: int) -> int:
-    """Run `workers` single-process servers on ports port..port+workers-1 and restart any that dies.
-
-    The workers share state through the database and the Redis message queue; a reverse proxy in front
-    spreads clients over the ports (see docs/deployment.md). Returns when interrupted (SIGTERM/SIGINT).
-    """
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    command = [sys.executable, "-m", "conference.entry", "run", "--workers", "1", "--no-upgrade", "--host", host]
-    processes: dict[int, subprocess.Popen[bytes]] = {}
-    # One metrics directory for this run's workers, so that any of them answers /metrics for all (it must be
-    # in the environment before prometheus-client is imported, hence set here for the children).
-    import os
-    import tempfile
-
-    from conference.core.metrics import prepare_worker_directory, worker_exited
-
-    metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="conference-metrics-"))
-    prepare_worker_directory(metrics_dir)
-    stopping = False
-
-    def start(worker_port: int) -> None:
-        processes[worker_port] = subprocess.Popen([*command, "--port", str(worker_port)])
-        log.info("worker on port %s started (pid %s)", worker_port, processes[worker_port].pid)
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for offset in range(workers):
-        start(port + offset)
-    while not stopping:
-        time.sleep(0.5)
-        for worker_port, process in list(processes.items()):
-            if process.poll() is not None and not stopping:
-                log.warning("worker on port %s exited with %s; restarting", worker_port, process.returncode)
-                worker_exited(process.pid)
-                start(worker_port)
-    for process in processes.values():
-        process.terminate()
-    for process in processes.values():
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return 0
