@@ -138,6 +138,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     from conference.live.retention import start_retention_pass
 
     start_retention_pass(app, socketio.start_background_task, socketio.sleep)  # each event's retention policy
+    from conference.attendance.collector import start_collector
+
+    start_collector(app, socketio.start_background_task, socketio.sleep)  # presence minutes, once a minute
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet
