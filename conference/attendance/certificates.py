@@ -8,9 +8,13 @@ without an application context.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import secrets
+import tempfile
+import threading
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,11 +24,13 @@ from typing import Any
 import qrcode
 from flask_babel import format_date
 from flask_babel import gettext as _
+from fontTools import subset
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from sqlalchemy import select
 
 from conference.attendance.models import Certificate
-from conference.attendance.services import PersonalRecord, attendee_ids, personal_record
+from conference.attendance.services import PersonalRecord, personal_record, personal_records
 from conference.auth.models import User
 from conference.core.db import utcnow
 from conference.core.errors import NotAllowed
@@ -33,15 +39,49 @@ from conference.extensions import db
 from conference.paths import data_dir
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), data_dir("static") / "fonts")
+# Latin (with Extended-A/B and Additional), Greek, Cyrillic, punctuation, currency, letterlike symbols, arrows:
+# every name in the languages of the region prints; parsing this subset instead of the whole DejaVu Sans
+# (6,000 glyphs) makes a certificate about four times faster.
+FONT_RANGES = ((0x20, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x1E00, 0x1EFF), (0x2000, 0x206F),
+               (0x20A0, 0x20CF), (0x2100, 0x214F), (0x2190, 0x21FF))
+_font_lock = threading.Lock()
+_font_file: Path | None = None
 
 
-def font_path(bold: bool = False) -> Path:
+def font_path() -> Path:
     """DejaVu Sans from the system (Debian: fonts-dejavu-core), else the copy in static/fonts."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
     for folder in FONT_DIRS:
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(name)
+        if (folder / "DejaVuSans.ttf").is_file():
+            return folder / "DejaVuSans.ttf"
+    raise FileNotFoundError("DejaVuSans.ttf")
+
+
+def certificate_font() -> Path:
+    """The subset of DejaVu Sans the PDFs embed, made once per process into the temporary folder."""
+    global _font_file
+    with _font_lock:
+        if _font_file is not None and _font_file.is_file():
+            return _font_file
+        source = font_path()
+        stat = source.stat()
+        key = hashlib.sha256(f"{source}:{stat.st_size}:{stat.st_mtime_ns}:{FONT_RANGES}".encode()).hexdigest()[:16]
+        target = Path(tempfile.gettempdir()) / f"conference-certificate-font-{key}.ttf"
+        if not target.is_file():
+            font = TTFont(str(source))
+            options = subset.Options()
+            options.layout_features = []
+            options.hinting = False
+            options.notdef_outline = True
+            options.name_IDs = ["*"]
+            options.drop_tables += ["FFTM"]
+            subsetter = subset.Subsetter(options)
+            subsetter.populate(unicodes=[c for first, last in FONT_RANGES for c in range(first, last + 1)])
+            subsetter.subset(font)
+            partial = target.with_suffix(f".{os.getpid()}.partial")
+            font.save(str(partial))
+            partial.replace(target)
+        _font_file = target
+        return target
 
 
 def issue_certificate(event: Event, user: User, *, record: PersonalRecord | None = None) -> Certificate:
@@ -53,6 +93,12 @@ def issue_certificate(event: Event, user: User, *, record: PersonalRecord | None
                            n=event.certificate_min_minutes), code="below_threshold")
     certificate = db.session.scalar(select(Certificate).where(Certificate.event_id == event.id,
                                                               Certificate.user_id == user.id))
+    certificate = _fill(event, user, record, certificate)
+    db.session.flush()
+    return certificate
+
+
+def _fill(event: Event, user: User, record: PersonalRecord, certificate: Certificate | None) -> Certificate:
     if certificate is None:
         certificate = Certificate(event_id=event.id, user_id=user.id, code=secrets.token_urlsafe(16))
         db.session.add(certificate)
@@ -61,17 +107,17 @@ def issue_certificate(event: Event, user: User, *, record: PersonalRecord | None
                                             for _id, title, minutes in record.sessions], ensure_ascii=False)
     certificate.total_minutes = record.total_minutes
     certificate.issued_at = utcnow()
-    db.session.flush()
     return certificate
 
 
 def issue_all(event: Event) -> list[Certificate]:
     """Issue (or update) the certificate of everyone who reached the event's threshold. Flushes."""
+    records = {user_id: r for user_id, r in personal_records(event).items() if r.qualifies}
+    existing = {c.user_id: c for c in db.session.scalars(select(Certificate).where(Certificate.event_id == event.id))}
     issued = []
-    for user in db.session.scalars(select(User).where(User.id.in_(attendee_ids(event))).order_by(User.name)):
-        record = personal_record(event, user.id)
-        if record.qualifies:
-            issued.append(issue_certificate(event, user, record=record))
+    for user in db.session.scalars(select(User).where(User.id.in_(records)).order_by(User.name)):
+        issued.append(_fill(event, user, records[user.id], existing.get(user.id)))
+    db.session.flush()
     return issued
 
 
@@ -130,21 +176,20 @@ def render_pdf(document: Document) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_title(document.title)
     pdf.set_creator("conference")
-    pdf.add_font("DejaVu", "", str(font_path()))
-    pdf.add_font("DejaVu", "B", str(font_path(bold=True)))
+    pdf.add_font("DejaVu", "", str(certificate_font()))  # one font (no bold): each one costs ~20 ms to parse
     pdf.set_auto_page_break(True, margin=20)
     pdf.add_page()
-    pdf.set_font("DejaVu", "B", 24)
+    pdf.set_font("DejaVu", "", 24)
     pdf.cell(0, 20, document.title, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
-    pdf.set_font("DejaVu", "B", 18)
+    pdf.set_font("DejaVu", "", 18)
     pdf.multi_cell(0, 10, document.name, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 12)
     pdf.ln(2)
     pdf.multi_cell(0, 7, document.statement, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     if document.sessions:
-        pdf.set_font("DejaVu", "B", 13)
+        pdf.set_font("DejaVu", "", 13)
         pdf.cell(0, 9, document.sessions_heading, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 11)
         for title, minutes in document.sessions:
@@ -157,7 +202,7 @@ def render_pdf(document: Document) -> bytes:
             pdf.cell(30, 6, minutes, align="R")
             pdf.set_xy(pdf.l_margin, below)
         pdf.ln(3)
-    pdf.set_font("DejaVu", "B", 11)
+    pdf.set_font("DejaVu", "", 11)
     pdf.cell(0, 8, document.total, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("DejaVu", "", 9)

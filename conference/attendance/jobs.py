@@ -23,7 +23,7 @@ from conference.extensions import socketio
 
 log = logging.getLogger("conference.attendance")
 _lock = threading.Lock()
-_running: dict[tuple[str, int], dict[str, Any]] = {}
+_running: dict[tuple[int, int], dict[str, Any]] = {}
 
 
 def bulk_path(app: Any, event: Event) -> Path:
@@ -35,7 +35,7 @@ def bulk_path(app: Any, event: Event) -> Path:
 def bulk_state(app: Any, event: Event) -> dict[str, Any]:
     """{"running": bool, "ready": bool, "count": int | None, "seconds": float | None, "error": bool}."""
     with _lock:
-        job = dict(_running.get((app.name, event.id), {}))
+        job = dict(_running.get((id(app), event.id), {}))
     path = bulk_path(app, event)
     return {"running": bool(job.get("running")), "ready": path.is_file(), "count": job.get("count"),
             "seconds": job.get("seconds"), "error": bool(job.get("error"))}
@@ -43,7 +43,7 @@ def bulk_state(app: Any, event: Event) -> dict[str, Any]:
 
 def start_bulk(app: Flask, event: Event, documents: list[Document]) -> bool:
     """Render `documents` into the event's ZIP in a native thread; False if a job for the event is running."""
-    key = (app.name, event.id)
+    key = (id(app), event.id)
     path = bulk_path(app, event)
     with _lock:
         if _running.get(key, {}).get("running"):

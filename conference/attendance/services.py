@@ -193,22 +193,35 @@ def released_title(event: Event, session_id: int) -> str:
 
 
 def personal_record(event: Event, user_id: int) -> PersonalRecord:
-    rows = db.session.execute(select(PresenceMinute.room, PresenceMinute.minute).where(
-        PresenceMinute.event_id == event.id, PresenceMinute.user_id == user_id)).all()
-    per_room: dict[str, int] = defaultdict(int)
-    minutes: set[int] = set()
-    for room, minute in rows:
-        per_room[room] += 1
-        minutes.add(int(minute))
+    return personal_records(event, user_id=user_id).get(user_id) or PersonalRecord(event, [], 0, None, None)
+
+
+def personal_records(event: Event, *, user_id: int | None = None) -> dict[int, PersonalRecord]:
+    """Each person's record in the event (or only `user_id`'s), from one query over the presence minutes."""
+    query = select(PresenceMinute.user_id, PresenceMinute.room, PresenceMinute.minute).where(
+        PresenceMinute.event_id == event.id)
+    if user_id is not None:
+        query = query.where(PresenceMinute.user_id == user_id)
+    per_room: dict[int, Counter[str]] = defaultdict(Counter)
+    minutes: dict[int, set[int]] = defaultdict(set)
+    for person, room, minute in db.session.execute(query):
+        per_room[person][room] += 1
+        minutes[person].add(int(minute))
     order = {s.id: index for index, s in enumerate(event_sessions(event))}
-    sessions = []
-    for room, count in per_room.items():
-        if room.startswith("session:") and (session_id := int(room.split(":", 1)[1])) in order:
-            sessions.append((session_id, released_title(event, session_id), count))
-    sessions.sort(key=lambda item: order[item[0]])
-    return PersonalRecord(event=event, sessions=sessions, total_minutes=len(minutes),
-                          first=minute_start(min(minutes)) if minutes else None,
-                          last=minute_start(max(minutes) + 1) if minutes else None)
+    titles: dict[int, str] = {}
+    records = {}
+    for person, rooms in per_room.items():
+        sessions = []
+        for room, count in rooms.items():
+            if room.startswith("session:") and (session_id := int(room.split(":", 1)[1])) in order:
+                if session_id not in titles:
+                    titles[session_id] = released_title(event, session_id)
+                sessions.append((session_id, titles[session_id], count))
+        sessions.sort(key=lambda item: order[item[0]])
+        seen = minutes[person]
+        records[person] = PersonalRecord(event=event, sessions=sessions, total_minutes=len(seen),
+                                         first=minute_start(min(seen)), last=minute_start(max(seen) + 1))
+    return records
 
 
 def events_attended(user_id: int) -> list[Event]:
