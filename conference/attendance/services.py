@@ -158,7 +158,8 @@ def live_rooms(event: Event, registry: Any) -> list[dict[str, Any]]:
         ids = registry.online_users(room)
         user_ids.update(ids)
         found.append((room, title, ids))
-    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))) if user_ids else {}
+    names = {user_id: name for user_id, name in db.session.execute(
+        select(User.id, User.name).where(User.id.in_(user_ids)))} if user_ids else {}
     return [{"room": room, "title": title, "online": len(ids),
              "people": sorted(names.get(i, "?") for i in ids)} for room, title, ids in found]
 

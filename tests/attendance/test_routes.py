@@ -184,3 +184,16 @@ def test_slide_downloads_are_counted(app: Any, client: Any, slides_stage: Any) -
     figures = {f.session_id: f for f in services.session_figures(slides_stage.event)}
     assert figures[slides_stage.session.id].slide_downloads == 3
     assert db.session.scalar(select(ConferenceSession.id).where(ConferenceSession.id == slides_stage.session.id))
+
+
+def test_who_is_where_now_lists_people_online(client: Any, stage: dict[str, Any], socket_for: Any) -> None:
+    first = stage["sessions"][0]
+    joerg, zoe = stage["people"][0], stage["people"][2]
+    for user, room in ((joerg, f"session:{first.id}"), (joerg, f"session:{first.id}"), (zoe, "lobby:tagung")):
+        assert socket_for(user).emit("join", {"room": room}, callback=True)["ok"] is True
+    login(client, stage["organiser"].email)
+    rooms = {r["room"]: r for r in client.get("/manage/events/tagung/attendance/live.json").get_json()["rooms"]}
+    assert (rooms[f"session:{first.id}"]["online"], rooms[f"session:{first.id}"]["people"]) == (1, ["Jörg Müller"])
+    assert rooms["lobby:tagung"]["people"] == ["Zoë Brandt"]
+    html = client.get("/manage/events/tagung/attendance").get_data(as_text=True)
+    assert 'id="figure-online">2<' in html and '<td class="people">Jörg Müller</td>' in html
