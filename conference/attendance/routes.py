@@ -82,8 +82,9 @@ def dashboard(event: Event) -> Any:
 
 
 def _dashboard(event: Event, status: int = 200) -> Any:
+    rooms = services.live_rooms(event, live_state().registry)
     return render_template("attendance/dashboard.html", event=event, figures=services.event_figures(event),
-                           live=services.live_rooms(event, live_state().registry),
+                           live=rooms, online=services.online_people(rooms),
                            bulk=bulk_state(current_app, event)), status
 
 
@@ -91,9 +92,10 @@ def _dashboard(event: Event, status: int = 200) -> Any:
 @event_permission_required(Permission.MANAGE_EVENT)
 def live(event: Event) -> Any:
     figures = services.event_figures(event)
+    rooms = services.live_rooms(event, live_state().registry)
     return jsonify(
-        rooms=services.live_rooms(event, live_state().registry), registered=figures.registered,
-        attended=figures.attended,
+        rooms=[{key: room[key] for key in ("room", "title", "online", "people")} for room in rooms],
+        online=services.online_people(rooms), registered=figures.registered, attended=figures.attended,
         timeline=[{"at": at.isoformat(), "people": people} for at, people in figures.timeline],
         sessions=[{"id": f.session_id, "title": f.title, "unique_attendees": f.unique_attendees,
                    "peak_concurrent": f.peak_concurrent, "average_minutes": f.average_minutes,

@@ -149,6 +149,11 @@ def event_figures(event: Event) -> EventFigures:
                         timeline=timeline(event), by_sector=by_sector, lobby_attendees=int(lobby))
 
 
+def online_people(rooms: list[dict[str, Any]]) -> int:
+    """Distinct people in any of `rooms` (someone in the lobby and a session at once counts once)."""
+    return len({user_id for room in rooms for user_id in room["ids"]})
+
+
 def live_rooms(event: Event, registry: Any) -> list[dict[str, Any]]:
     """Who is where now: per counted room of the event, the people online (deployment-wide with Redis)."""
     rooms = [(lobby_of(event), _("Lobby"))] + [(room_of(s.id), s.title) for s in event_sessions(event)]
@@ -160,7 +165,7 @@ def live_rooms(event: Event, registry: Any) -> list[dict[str, Any]]:
         found.append((room, title, ids))
     names = {user_id: name for user_id, name in db.session.execute(
         select(User.id, User.name).where(User.id.in_(user_ids)))} if user_ids else {}
-    return [{"room": room, "title": title, "online": len(ids),
+    return [{"room": room, "title": title, "online": len(ids), "ids": ids,
              "people": sorted(names.get(i, "?") for i in ids)} for room, title, ids in found]
 
 

@@ -70,16 +70,14 @@
   function update(data) {
     setText(document.getElementById("figure-registered"), data.registered);
     setText(document.getElementById("figure-attended"), data.attended);
-    var online = 0;
     data.rooms.forEach(function (room) {
-      online += room.online;
       var row = document.querySelector('#live-rooms tr[data-room="' + room.room + '"]');
       if (row) {
         setText(row.querySelector(".online"), room.online);
         setText(row.querySelector(".people"), room.people.join(", "));
       }
     });
-    setText(document.getElementById("figure-online"), online);
+    setText(document.getElementById("figure-online"), data.online);
     data.sessions.forEach(function (s) {
       var row = document.querySelector('#table-sessions tr[data-session="' + s.id + '"]');
       if (row) {
