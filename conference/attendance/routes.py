@@ -29,7 +29,7 @@ from flask_login import current_user, login_required
 from conference.attendance import certificates, services
 from conference.attendance.collector import collector
 from conference.attendance.jobs import bulk_path, bulk_state, start_bulk
-from conference.core import after_commit
+from conference.core import after_commit, native
 from conference.core.errors import DomainError, ValidationFailed
 from conference.core.mail import external_url, send_mail
 from conference.core.permissions import Permission
@@ -183,7 +183,8 @@ def my_certificate(slug: str) -> Any:
     certificate = certificates.issue_certificate(record.event, current_user, record=record)
     document = certificates.certificate_document(certificate, record.event, _verify_url(certificate.code))
     after_commit.commit()
-    response = send_file(io.BytesIO(certificates.render_pdf(document)), mimetype="application/pdf",
+    pdf = native.submit(certificates.render_pdf, document)()  # ~60 ms of CPU, off the event loop
+    response = send_file(io.BytesIO(pdf), mimetype="application/pdf",
                          as_attachment=True, download_name=document.filename, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from conference.attendance import services
-from conference.attendance.collector import PresenceCollector, minute_of
+from conference.attendance.collector import PresenceCollector, collector, minute_of
 from conference.attendance.models import PresenceMinute, ReactionMinute
 from conference.core.db import utcnow
 from conference.extensions import db
@@ -161,3 +161,24 @@ def test_threshold_out_of_range_is_refused(app: Any, create_event: Any, minutes:
 def test_minute_of_is_whole_minutes_since_the_epoch() -> None:
     now = utcnow()
     assert minute_of(now.timestamp()) == int(now.timestamp()) // 60
+
+
+def test_reactions_sent_over_the_socket_are_counted_per_minute(app: Any, create_event: Any, create_session: Any,
+                                                               person: Any, socket_for: Any) -> None:
+    import time
+
+    w = world(create_event, create_session, person)
+    event, (first, _second), (joerg, *_others) = w["event"], w["sessions"], w["people"]
+    sampler = collector(app)  # as the server starts it: the live layer now reports reaction totals
+    client = socket_for(joerg)
+    room = f"session:{first.id}"
+    assert client.emit("join", {"room": room}, callback=True)["ok"] is True
+    for reaction in ("applause", "applause", "heart"):
+        answer = client.emit("react", {"room": room, "reaction": reaction}, callback=True)
+        assert answer["ok"] is True, answer
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sum(sampler.reactions.values()) < 3:
+        time.sleep(0.05)  # the live layer flushes reactions once per LIVE_AGGREGATE_INTERVAL
+    sampler.sample()
+    assert {f.session_id: f for f in services.session_figures(event)}[first.id].reactions == 3
+    assert event.id == db.session.scalar(select(ReactionMinute.event_id))

@@ -141,6 +141,14 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("legal.manage_site", "POST"): NOBODY,
     ("legal.manage_event", "GET"): ORGANISER,
     ("legal.manage_event", "POST"): ORGANISER,
+    ("attendance.dashboard", "GET"): ORGANISER,
+    ("attendance.live", "GET"): ORGANISER,
+    ("attendance.sessions_csv", "GET"): ORGANISER,
+    ("attendance.presence_csv", "GET"): ORGANISER,
+    ("attendance.settings", "POST"): ORGANISER,
+    ("attendance.generate_certificates", "POST"): ORGANISER,
+    ("attendance.certificates_zip", "GET"): ORGANISER,  # 404 for the organiser until generated
+    ("attendance.mail_certificate", "POST"): LOGGED_IN,  # nobody here attended: 404 for everyone logged in
 }
 
 
