@@ -184,7 +184,7 @@ def _url_values(world: World) -> dict[str, Any]:
             "room_id": world.room.id, "track_id": world.track.id, "report_id": world.report.id,
             "sanction_id": world.sanction.id, "token_id": token.id if token else 0,
             "speaker_id": world.foreign_profile.id, "token": "forged-invitation-token", "action": "cancel",
-            "question_id": world.question.id,
+            "question_id": world.question.id, "code": "forged-certificate-code",
 
             "login_session_id": foreign_login or 0}
 
