@@ -17,7 +17,7 @@ import pypdfium2 as pdfium
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SLUG, login_in_browser
+from tests.e2e.conftest import SLUG, login_in_browser, run_axe
 from tests.support.server import PROJECT_ROOT, RunningServer, run_cli, running_server, server_env
 from tests.support.sockets import live_clients
 
@@ -136,6 +136,11 @@ def test_dashboard_during_a_simulated_day_with_live_clients(new_page: Any, live_
         print(f"\nsession {checked}: {unique} attendees, peak {peak}, {average} min on average")  # noqa: T201
         page.set_viewport_size({"width": 1280, "height": 900})
         page.screenshot(path=str(screenshot_dir / "attendance-dashboard.png"), full_page=True)
+        checked_page = new_page(locale="de-DE", bypass_csp=True)  # axe is injected as a script
+        login_in_browser(checked_page, live_server.url, ORGANISER)
+        checked_page.goto(f"{live_server.url}/manage/events/{SLUG}/attendance")
+        checked_page.locator("details summary").first.click()  # the chart's table too
+        assert run_axe(checked_page) == []
 
 
 def test_attendee_downloads_own_certificate(new_page: Any, live_server: RunningServer) -> None:
