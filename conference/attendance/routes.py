@@ -33,6 +33,7 @@ from conference.core import after_commit, native
 from conference.core.errors import DomainError, ValidationFailed
 from conference.core.mail import external_url, send_mail
 from conference.core.permissions import Permission
+from conference.core.ratelimit import limit_or_429
 from conference.core.signals import account_data, account_erasing, slides_downloaded
 from conference.events.access import event_permission_required, load_event
 from conference.events.models import Event
@@ -196,6 +197,7 @@ def mail_certificate(slug: str) -> Any:
     record = _own_record(slug)
     try:
         certificates.issue_certificate(record.event, current_user, record=record)
+        limit_or_429("MAIL_REQUEST_LIMIT_ACCOUNT", current_user.email, reason=_("Too many mails were requested."))
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")

@@ -106,6 +106,12 @@ def test_mail_on_request_sends_a_link_not_an_attachment(client: Any, stage: dict
     mail = db.session.scalar(select(OutboxMessage))
     assert mail is not None and mail.recipient == stage["people"][0].email
     assert "/account/attendance/tagung/certificate.pdf" in mail.body
+    for _ in range(2):  # MAIL_REQUEST_LIMIT_ACCOUNT: 3 an hour
+        assert client.post("/account/attendance/tagung/certificate/mail",
+                           data={"csrf_token": token}).status_code == 303
+    refused = client.post("/account/attendance/tagung/certificate/mail", data={"csrf_token": token})
+    assert refused.status_code == 429 and "Too many mails were requested." in refused.get_data(as_text=True)
+    assert len(db.session.scalars(select(OutboxMessage)).all()) == 3
 
 
 def test_bulk_generation_writes_a_zip_of_every_qualifying_certificate(client: Any, stage: dict[str, Any],
