@@ -1,6 +1,7 @@
 """Imports every domain's models so that Alembic autogenerate and `create_all` see all tables."""
 
 from conference.agenda import models as agenda_models  # noqa: F401
+from conference.attendance import models as attendance_models  # noqa: F401
 from conference.auth import models as auth_models  # noqa: F401
 from conference.core import jobs as jobs_models  # noqa: F401
 from conference.core import mail as mail_models  # noqa: F401

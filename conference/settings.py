@@ -139,6 +139,9 @@ class Settings:
     retention_interval: float = _seconds(3600, 0, 7 * DAY)  # 0: only `conference live purge`
     public_max_age: int = _whole(60, 0, 366 * DAY)
     cors_origins: str | None = _text()  # origins, separated by spaces or commas (core/cors.py checks them)
+    # attendance (conference/attendance): presence sampled every N seconds (0: not recorded); dashboard polling
+    attendance_sample_seconds: float = _seconds(10, 0, 3600)
+    attendance_poll_seconds: float = _seconds(30, 1, 3600)
     # background jobs (core/jobs.py)
     job_workers: int = _whole(2, 1, 64)
     job_memory_mb: int = _whole(512, 64, 1024 * 1024)

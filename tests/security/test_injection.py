@@ -226,10 +226,11 @@ def test_chat_history_returns_payloads_as_plain_json(world: World, evidence: Evi
     assert set(XSS) <= set(texts)
 
 
-def test_no_csv_export_exists(world: World) -> None:
-    """CSV formula injection needs a CSV export; the platform offers none (frab XML/JSON and iCal only).
+def test_csv_exports_are_known(world: World) -> None:
+    """CSV formula injection needs a CSV export; the only ones are the organisers' attendance exports, which
+    neutralise leading = + - @ tab and CR (tests/attendance/test_routes.py opens them with the csv module).
 
-    If one is added, this test fails and the export must neutralise leading = + - @ tab and CR.
+    If another one is added, this test fails and the export must do the same.
     """
     import tempfile
 
@@ -239,7 +240,8 @@ def test_no_csv_export_exists(world: World) -> None:
                       "DATABASE_URL": "sqlite://", "ASYNC_MODE": "threading"})
     rules = [r.rule for r in app.url_map.iter_rules() if "csv" in r.rule.lower() or "export" in r.endpoint.lower()]
     assert sorted(rules) == ["/events/<slug>/schedule.ics", "/events/<slug>/schedule.json",
-                             "/events/<slug>/schedule.xml"]
+                             "/events/<slug>/schedule.xml", "/manage/events/<slug>/attendance/presence.csv",
+                             "/manage/events/<slug>/attendance/sessions.csv"]
     for url in ("/events/alpha/schedule.ics", "/events/alpha/schedule.json", "/events/alpha/schedule.xml",
                 "/events/alpha/presentations/archive.zip"):
         response = world.app.test_client().get(url)
