@@ -12,7 +12,7 @@ ASYNC_MODES = ("eventlet", "gevent", "threading")
 RATE_LIMIT_SETTINGS = (
     "LOGIN_FAILURE_LIMIT_ACCOUNT", "LOGIN_FAILURE_LIMIT_ADDRESS", "REGISTRATION_LIMIT",
     "EVENT_CODE_FAILURE_LIMIT_ACCOUNT", "EVENT_CODE_FAILURE_LIMIT_ADDRESS", "TOKEN_ISSUE_LIMIT_ACCOUNT",
-    "TOKEN_ISSUE_LIMIT_ADDRESS", "MAIL_REQUEST_LIMIT_ACCOUNT", "MAIL_REQUEST_LIMIT_ADDRESS",
+    "TOKEN_ISSUE_LIMIT_ADDRESS", "MAIL_REQUEST_LIMIT_ACCOUNT", "MAIL_REQUEST_LIMIT_ADDRESS", "FEEDBACK_LIMIT",
 )
 
 
@@ -56,6 +56,7 @@ class Config:
     TOKEN_ISSUE_LIMIT_ADDRESS = (300, 3600)  # API tokens issued per client address
     MAIL_REQUEST_LIMIT_ACCOUNT = (3, 3600)  # password-reset and verification mails per e-mail address
     MAIL_REQUEST_LIMIT_ADDRESS = (20, 3600)  # password-reset and verification mails per client address
+    FEEDBACK_LIMIT = (30, 3600)  # session ratings and comments saved per account (all sessions)
     REGISTRATION_CODE_MIN_LENGTH = 10  # organiser-set event codes; generated ones have 12 random characters
     ADDRESS_LINK_MAX_AGE = 48 * 3600  # seconds a mailed confirmation / new-password link stays valid
     PASSWORD_RESET_MAX_AGE = 3600  # seconds a "forgot password" link stays valid
