@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 
 class FeedbackForm(FlaskForm):
     rating = RadioField(_l("Your rating (1 = poor, 5 = excellent)"),
-                        choices=[("1", "1"), ("2", "2"), ("3", "3"), ("4", "4"), ("5", "5")], validate_choice=False)
+                        choices=[SelectChoice(str(n), str(n)) for n in range(1, 6)], validate_choice=False)
     comment = TextAreaField(_l("Comment (optional, at most 1000 characters)"), validators=[Length(max=1000)])
     shows_name = BooleanField(_l("Show my name to the organisers (speakers never see names)"))
 

@@ -15,7 +15,7 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound, ValidationFailed
 from conference.core.permissions import Permission, has_permission
-from conference.core.ratelimit import limit_or_429
+from conference.core.ratelimit import Counter
 from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event, may_see_links
 from conference.events.models import Event
@@ -57,7 +57,9 @@ def session_feedback(slug: str, session_id: int) -> Any:
         raise NotFound(_("No such session."))
     form = FeedbackForm(obj=services.feedback_of(session_id, current_user))
     if form.validate_on_submit():
-        limit_or_429("FEEDBACK_LIMIT", str(current_user.id), reason=_("Too much feedback at once."))
+        saved = Counter("FEEDBACK_LIMIT", str(current_user.id), reason=_("Too much feedback at once."))
+        if saved.is_reached():
+            saved.refuse()
         try:
             services.give_feedback(event, session_id, user=current_user, rating=form.rating.data,
                                    comment=form.comment.data, shows_name=form.shows_name.data)
@@ -66,6 +68,7 @@ def session_feedback(slug: str, session_id: int) -> Any:
             getattr(form, error.field or "rating").errors.append(error.message)
             return render_template("feedback/session.html", event=event, entry=entry, form=form), error.status
         after_commit.commit()
+        saved.hit()  # counts what was saved: a refused form costs nothing
         flash(_("Thank you for your feedback."), "success")
         return redirect(url_for("agenda.session_page", slug=event.slug, session_id=session_id), code=303)
     status = 400 if form.is_submitted() else 200

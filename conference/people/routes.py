@@ -8,6 +8,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
 
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound
@@ -40,7 +41,8 @@ def answers_form(event: Event, *, with_answers: bool = True) -> AnswersForm:
     answer = services.answer_of(event, current_user) if with_answers else None
     form = AnswersForm(obj=answer) if request.method == "GET" else AnswersForm()
     settings = services.settings_for(event)
-    form.sector.choices = [("", _("(please choose)"))] + [(s, s) for s in settings.sector_list]  # type: ignore
+    form.sector.choices = [SelectChoice("", _("(please choose)"))] + [  # type: ignore[assignment]
+        SelectChoice(s, s) for s in settings.sector_list]
     return form
 
 
