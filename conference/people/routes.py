@@ -110,18 +110,23 @@ def attendees(event: Event) -> Any:
                            counts=services.sector_counts(event))
 
 
-@bp.route("/manage/events/<slug>/attendees.csv", defaults={"kind": "csv"})
-@bp.route("/manage/events/<slug>/attendees.xlsx", defaults={"kind": "xlsx"})
+@bp.route("/manage/events/<slug>/attendees.csv")
 @event_permission_required(Permission.MANAGE_EVENT)
-def export_attendees(event: Event, kind: str) -> Any:
-    rows = services.attendee_rows(event, **_filters())
-    if kind == "csv":
-        body, mimetype = exports.to_csv(rows, event.timezone), "text/csv; charset=utf-8"
-    else:
-        body, mimetype = exports.to_xlsx(rows, event.timezone), \
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+def export_csv(event: Event) -> Any:
+    return _download(event, exports.to_csv(services.attendee_rows(event, **_filters()), event.timezone),
+                     "text/csv; charset=utf-8", "csv")
+
+
+@bp.route("/manage/events/<slug>/attendees.xlsx")
+@event_permission_required(Permission.MANAGE_EVENT)
+def export_xlsx(event: Event) -> Any:
+    return _download(event, exports.to_xlsx(services.attendee_rows(event, **_filters()), event.timezone),
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
+
+
+def _download(event: Event, body: bytes, mimetype: str, extension: str) -> Response:
     response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}-attendees.{kind}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}-attendees.{extension}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -141,6 +141,18 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("legal.manage_site", "POST"): NOBODY,
     ("legal.manage_event", "GET"): ORGANISER,
     ("legal.manage_event", "POST"): ORGANISER,
+    ("socketio_transport", "POST"): NOBODY,  # Engine.IO answers /socket.io/ first; the rule only ever gives 404
+    ("people.registration", "POST"): LOGGED_IN,  # registering with answers, as events.register_for_event
+    ("people.manage_questions", "GET"): ORGANISER,
+    ("people.manage_questions", "POST"): ORGANISER,
+    ("people.attendees", "GET"): ORGANISER,
+    ("people.export_csv", "GET"): ORGANISER,
+    ("people.export_xlsx", "GET"): ORGANISER,
+    ("feedback.session_feedback", "POST"): MEMBERS,  # people registered for the event (any role)
+    ("feedback.manage_feedback", "GET"): ORGANISER,
+    ("feedback.manage_documentation", "GET"): ORGANISER,
+    ("feedback.manage_documentation", "POST"): ORGANISER,
+    ("feedback.save_summary", "POST"): ORGANISER,
 }
 
 
