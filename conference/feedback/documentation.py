@@ -92,8 +92,8 @@ def documentation_figures(event: Event) -> dict[str, int]:
     ids = [s.id for s in sessions]
     registered = db.session.scalar(select(func.count()).select_from(EventMembership)
                                    .where(EventMembership.event_id == event.id)) or 0
-    questions = db.session.scalar(select(func.count()).select_from(Question).where(
-        Question.event_id == event.id, Question.session_id.in_(ids))) or 0 if ids else 0
+    questions = (db.session.scalar(select(func.count()).select_from(Question).where(
+        Question.event_id == event.id, Question.session_id.in_(ids))) or 0) if ids else 0
     return {"registered": registered, "sessions": len(sessions), "questions": questions,
             "slides": len(published_presentations(event))}
 

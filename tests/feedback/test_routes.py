@@ -223,3 +223,26 @@ def test_feedback_in_account_data_and_deleted_with_account(app, fworld) -> None:
     client = _client(app, fworld, "attendee2")
     data = client.get("/account/data.json").get_json()
     assert data["session_feedback"][0]["comment"] == "Zu schnell"
+
+
+def test_account_deletion_removes_answers_and_feedback(app, fworld) -> None:
+    from conference.people import services as people
+    from conference.people.models import RegistrationAnswer
+    from tests.fixtures.accounts import PASSWORD
+
+    people.update_settings(fworld.event, asks_organisation=True, asks_sector=False, sectors="A",
+                           asks_listing_consent=True, has_public_list=True)
+    people.save_answers(fworld.event, user=fworld.users["attendee"], organisation="Amt", is_listed=True)
+    _rate(fworld)
+    client = _client(app, fworld, "attendee")
+    data = client.get("/account/data.json").get_json()
+    assert data["registration_answers"][0]["organisation"] == "Amt"
+    assert data["session_feedback"][0]["rating"] == 5
+    response = client.post("/account/delete", data={"csrf_token": csrf_token(client, "/account"),
+                                                    "delete_password": PASSWORD})
+    assert response.status_code in (302, 303)
+    user_id = fworld.users["attendee"].id
+    assert db.session.query(RegistrationAnswer).filter_by(user_id=user_id).count() == 0
+    assert db.session.query(SessionFeedback).filter_by(user_id=user_id).count() == 0
+    assert db.session.query(SessionFeedback).count() == 1  # the other person's stays
+    assert b"Amt" not in app.test_client().get("/events/doc-event/participants").data
