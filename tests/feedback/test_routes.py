@@ -207,7 +207,17 @@ def test_documentation_of_unpublished_event_is_404(app, fworld) -> None:
 def test_event_page_links_after_the_day(app, fworld) -> None:
     _publish(fworld)
     html = app.test_client().get("/events/doc-event/").get_data(as_text=True)
-    assert "/events/doc-event/documentation" in html
+    assert "/events/doc-event/documentation" in html and "https://umfrage.example.org/f" in html
+
+
+def test_survey_link_waits_for_the_end_of_the_event(app, fworld) -> None:
+    from datetime import date, timedelta
+
+    _publish(fworld)
+    fworld.event.end_date = date.today() + timedelta(days=1)
+    db.session.commit()
+    for url in ("/events/doc-event/", "/events/doc-event/documentation"):
+        assert b"umfrage.example.org" not in app.test_client().get(url).data
 
 
 def test_session_page_offers_feedback_to_members_only(app, fworld) -> None:
