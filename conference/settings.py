@@ -105,6 +105,7 @@ class Settings:
     token_issue_limit_address: tuple[int, int] = _rate(300, 3600)
     mail_request_limit_account: tuple[int, int] = _rate(3, 3600)
     mail_request_limit_address: tuple[int, int] = _rate(20, 3600)
+    feedback_limit: tuple[int, int] = _rate(30, 3600)  # session ratings and comments saved per account
     # mail
     mail_server: str | None = _text()  # unset: mails stay in the outbox page
     mail_port: int = _whole(25, 1, 65535)

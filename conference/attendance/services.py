@@ -135,11 +135,16 @@ def event_figures(event: Event) -> EventFigures:
     memberships = db.session.scalars(select(EventMembership).where(EventMembership.event_id == event.id)).all()
     attended = attendee_ids(event)
     by_sector = None
-    if hasattr(EventMembership, "sector"):  # registration questions may ask for it (another module)
+    from conference.people.models import RegistrationAnswer, RegistrationSettings
+
+    asked = db.session.get(RegistrationSettings, event.id)
+    if asked is not None and asked.asks_sector:  # the event's registration questions ask for it
+        sectors = dict(db.session.execute(select(RegistrationAnswer.user_id, RegistrationAnswer.sector).where(
+            RegistrationAnswer.event_id == event.id)).tuples().all())
         registered_by: Counter[str] = Counter()
         attended_by: Counter[str] = Counter()
         for membership in memberships:
-            sector = str(getattr(membership, "sector", None) or _("not stated"))
+            sector = sectors.get(membership.user_id) or str(_("not stated"))
             registered_by[sector] += 1
             attended_by[sector] += membership.user_id in attended
         by_sector = [(sector, registered_by[sector], attended_by[sector]) for sector in sorted(registered_by)]

@@ -152,6 +152,17 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("attendance.generate_certificates", "POST"): ORGANISER,
     ("attendance.certificates_zip", "GET"): ORGANISER,  # 404 for the organiser until generated
     ("attendance.mail_certificate", "POST"): LOGGED_IN,  # nobody here attended: 404 for everyone logged in
+    ("people.registration", "POST"): LOGGED_IN,  # registering with answers, as events.register_for_event
+    ("people.manage_questions", "GET"): ORGANISER,
+    ("people.manage_questions", "POST"): ORGANISER,
+    ("people.attendees", "GET"): ORGANISER,
+    ("people.export_csv", "GET"): ORGANISER,
+    ("people.export_xlsx", "GET"): ORGANISER,
+    ("feedback.session_feedback", "POST"): MEMBERS,  # people registered for the event (any role)
+    ("feedback.manage_feedback", "GET"): ORGANISER,
+    ("feedback.manage_documentation", "GET"): ORGANISER,
+    ("feedback.manage_documentation", "POST"): ORGANISER,
+    ("feedback.save_summary", "POST"): ORGANISER,
 }
 
 
