@@ -100,9 +100,8 @@ def test_a_child_out_of_time_or_memory_gives_a_clear_refusal(app: Flask, client:
 
 def test_a_crashing_child_is_a_clean_refusal(app: Flask) -> None:
     """A child that dies (here: a recipe the child will not run, so it exits with an error) is "too_complex"."""
-    with app.test_request_context():
-        with pytest.raises(images.ImageRefused) as refused:
-            images.process_in_child(io.BytesIO(jpeg_with_exif()), "os:system", max_bytes=1 << 20)
+    with app.test_request_context(), pytest.raises(images.ImageRefused) as refused:
+        images.process_in_child(io.BytesIO(jpeg_with_exif()), "os:system", max_bytes=1 << 20)
     assert refused.value.reason == "too_complex"
 
 
