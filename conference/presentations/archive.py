@@ -52,7 +52,8 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 ARCHIVE_JOB = "presentation.archive"
 REQUEST_GRACE_SECONDS = 5.0  # a build queued here is not visible to other requests until its commit
-WAIT_SLICE_SECONDS = 0.25  # a waiting request looks at the file and the job this often (or when woken)
+WAIT_SLICE_SECONDS = 0.25  # a waiting request looks at the file this often (or when woken)
+JOB_LOOK_SECONDS = 1.0  # ... and at the job's row this often (a build in another process may have failed)
 
 _lock = threading.Lock()
 _requested: dict[str, float] = {}  # key -> when a request of this process queued its build
@@ -191,6 +192,8 @@ def wait_for(building: Building) -> Ready | Pending:
     transaction open while waiting; Pending when the time is up or the build failed."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     deadline = time.monotonic() + get_settings(app).archive_wait_seconds
+    next_look = 0.0
+    signal = _signal(building.key)
     while True:
         ready = _open(building.path, building.key)
         if ready is not None:
@@ -198,14 +201,22 @@ def wait_for(building: Building) -> Ready | Pending:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return Pending(RETRY_AFTER_SECONDS)
-        latest = _latest_job(building.payload)
-        db.session.rollback()
-        if latest is not None and latest.status in (jobs.JobStatus.DONE, jobs.JobStatus.FAILED):
-            ready = _open(building.path, building.key)
-            return ready or Pending(RETRY_AFTER_SECONDS)  # failed, or the decks changed before it ran
-        with _lock:
-            signal = _finished.setdefault(building.key, threading.Event())
+        if signal.is_set() or time.monotonic() >= next_look:  # the job's row: once a second, or when woken
+            if signal.is_set():
+                signal = _signal(building.key)
+            next_look = time.monotonic() + JOB_LOOK_SECONDS
+            latest = _latest_job(building.payload)
+            db.session.rollback()
+            if latest is not None and latest.status in (jobs.JobStatus.DONE, jobs.JobStatus.FAILED):
+                ready = _open(building.path, building.key)
+                return ready or Pending(RETRY_AFTER_SECONDS)  # failed, or the decks changed before it ran
         signal.wait(min(WAIT_SLICE_SECONDS, remaining))  # green under eventlet and gevent
+
+
+def _signal(key: str) -> threading.Event:
+    """Set when a build of `key` ends in this process."""
+    with _lock:
+        return _finished.setdefault(key, threading.Event())
 
 
 def remove_archives(directory: Path, event_id: int, *, keep: Path | None = None) -> None:
