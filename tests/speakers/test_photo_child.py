@@ -113,3 +113,36 @@ def test_header_image_and_logo_bombs_refused_in_the_child(app: Flask, child_runs
             branding.process_logo(io.BytesIO(png_header_only(60_000, 60_000)))
     assert (header.value.field, logo.value.field) == ("header_image", "logo")
     assert child_runs == [images.CHILD_MODULE] * 2
+
+
+def test_a_flood_of_images_waits_for_the_child_slots(app: Flask, child_runs: list[str]) -> None:
+    """Six photos at once in one process: never more children than JOB_WORKERS (2) at a time, all processed."""
+    import threading
+    import time
+
+    children.configure(workers=2)
+    results: list[bytes] = []
+    peak = 0
+    done = threading.Event()
+
+    def process() -> None:
+        with app.test_request_context():
+            results.append(images.process_in_child(io.BytesIO(jpeg_with_exif((2400, 1600))),
+                                                   "conference.speakers.photos:photo_jpeg", max_bytes=5 << 20))
+
+    def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, children.slots.busy)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [threading.Thread(target=process) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    done.set()
+    watcher.join(10)
+    assert len(results) == 6 and len(child_runs) == 6 and peak == 2
