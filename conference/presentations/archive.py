@@ -239,8 +239,10 @@ def _payload(manifest: Manifest) -> str:
 
 
 def _latest_job(payload: str) -> jobs.Job | None:
-    """The newest build job of one archive (the payload names event and key)."""
-    return db.session.scalar(select(jobs.Job).where(jobs.Job.kind == ARCHIVE_JOB, jobs.Job.payload == payload)
+    """The newest build job of one archive (the payload names event and key; the event's index finds it)."""
+    event_id = int(json.loads(payload)["event_id"])
+    return db.session.scalar(select(jobs.Job).where(jobs.Job.event_id == event_id, jobs.Job.kind == ARCHIVE_JOB,
+                                                    jobs.Job.payload == payload)
                              .order_by(jobs.Job.id.desc()).limit(1).execution_options(populate_existing=True))
 
 
