@@ -62,6 +62,7 @@ COMMIT_ATTEMPTS = 5
 def _setup(state: BlueprintSetupState) -> None:
     services.ensure_directories(state.app)  # type: ignore[arg-type]
     previews.register_jobs()
+    archives.register_jobs()
     openapi.register(state.app)  # type: ignore[arg-type]
     for endpoint in UPLOAD_ENDPOINTS:  # CSRF is checked inside, without parsing the body as a form
         upload_endpoint(endpoint)
@@ -383,6 +384,9 @@ def archive(slug: str) -> Any:
     """All published decks in one zip, built once per set of decks (`presentations.archive`), sent as a file."""
     event = load_event(slug)
     found = archives.locate(event)
+    if isinstance(found, archives.Building):
+        after_commit.commit()  # the build job, if this request queued it
+        found = archives.wait_for(found)
     if found is None:
         raise NotFound(_("No slides have been published yet."))
     if isinstance(found, archives.Pending):
