@@ -163,7 +163,14 @@ def enqueue(kind: str, payload: dict[str, Any], *, event_id: int | None = None, 
 
 
 def requeue_abandoned(now: datetime, lease: float) -> int:
-    """Claims older than the lease belong to a process that died: queue them again."""
+    """Claims older than the lease belong to a process that died: queue them again.
+
+    Looked for with a read first: an UPDATE takes SQLite's write lock even when no row matches, and waiting
+    for a lock another writer holds blocks the event loop for the busy timeout (every poll)."""
+    abandoned = (Job.status == JobStatus.RUNNING) & (Job.claimed_at < now - timedelta(seconds=lease))
+    if db.session.scalar(select(Job.id).where(abandoned).limit(1)) is None:
+        db.session.rollback()
+        return 0
     result: Any = db.session.execute(
         update(Job).where(Job.status == JobStatus.RUNNING, Job.claimed_at < now - timedelta(seconds=lease))
         .values(status=JobStatus.QUEUED, claimed_at=None, claimed_by=None, next_attempt_at=now)
@@ -178,6 +185,9 @@ def claim_next(now: datetime, *, limit: int, worker: str) -> Job | None:
     """The next due job, claimed for `worker`; None when nothing is due or `limit` jobs run already."""
     due = (Job.status == JobStatus.QUEUED) & (Job.next_attempt_at <= now)
     values = {"status": JobStatus.RUNNING, "claimed_at": now, "claimed_by": worker, "attempts": Job.attempts + 1}
+    if db.session.scalar(select(Job.id).where(due).limit(1)) is None:  # a read: no write lock for an idle poll
+        db.session.rollback()
+        return None
     try:
         if db.engine.dialect.name == "postgresql":
             db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conference import __version__
 from tests.conftest import require_service
 from tests.support.nginx import NGINX, running_nginx
 from tests.support.server import free_port, running_server
@@ -28,7 +29,7 @@ def test_two_workers_behind_nginx(tmp_path: Path, postgres_url: str, redis_url: 
                         CONFERENCE_MESSAGE_QUEUE=redis_url, CONFERENCE_TRUSTED_PROXY_COUNT="1") as server:
         for index in range(2):
             assert get_json(f"{server.worker_url(index)}/healthz") == {"status": "ok", "database": "ok",
-                                                                       "queue": "ok"}
+                                                                       "queue": "ok", "version": __version__}
         with running_nginx(tmp_path / "nginx", server.ports) as proxy:
             assert get_json(f"{proxy}/healthz")["status"] == "ok"
             events = get_json(f"{proxy}/api/v1/events")["events"]

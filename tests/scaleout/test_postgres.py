@@ -10,6 +10,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from conference import __version__
 from tests.support.server import running_server
 from tests.support.sockets import LOBBY, live_clients
 
@@ -35,7 +36,7 @@ def test_waiting_query_does_not_block_the_event_loop(tmp_path: Path, postgres_ur
                 began = time.monotonic()
                 health = requests.get(f"{server.url}/healthz", timeout=5)
                 timings.append(time.monotonic() - began)
-                assert health.json() == {"status": "ok", "database": "ok", "queue": "none"}
+                assert health.json() == {"status": "ok", "database": "ok", "queue": "none", "version": __version__}
             assert max(timings) < 0.5, timings
             assert waiting.is_alive()
             connection.rollback()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from conference import __version__
 from tests.conftest import require_service
 from tests.support.server import RunningServer, running_server
 from tests.support.services import REDIS_URL, fresh_postgres_database, redis_available
@@ -222,7 +223,7 @@ def test_password_change_on_one_worker_closes_the_other_logins_sockets_on_the_ot
 def test_health_reports_database_and_queue(cluster: RunningServer) -> None:
     for index in range(2):
         assert requests.get(f"{cluster.worker_url(index)}/healthz", timeout=5).json() == {
-            "status": "ok", "database": "ok", "queue": "ok"}
+            "status": "ok", "database": "ok", "queue": "ok", "version": __version__}
 
 
 def test_worker_share_of_counts_lives_in_redis(cluster: RunningServer) -> None:
