@@ -92,7 +92,7 @@ def test_organiser_navigation_fits_one_line_and_opens_without_javascript(new_pag
     assert hrefs == [f"{MANAGE}/", f"{MANAGE}/agenda", f"{MANAGE}/agenda/import", f"{MANAGE}/people",
                      f"{MANAGE}/attendees", f"{MANAGE}/registration-questions", f"{MANAGE}/feedback",
                      f"{MANAGE}/documentation", f"{MANAGE}/speakers", f"{MANAGE}/presentations", f"{MANAGE}/live",
-                     f"{MANAGE}/outbox", f"{MANAGE}/branding"]
+                     f"{MANAGE}/outbox", f"{MANAGE}/branding", f"{MANAGE}/jobs", f"{MANAGE}/attendance"]
     menu.locator(f"a[href$='{MANAGE}/outbox']").click()
     assert page.url.endswith(f"{MANAGE}/outbox")
 
