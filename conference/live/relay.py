@@ -241,9 +241,9 @@ def register() -> None:
 
 def replay_chat(app: Flask, since: datetime) -> None:
     """Send this worker's clients the chat messages stored since `since` in the rooms they are in."""
-    from conference.live import services
     from conference.live.broadcast import live_state
     from conference.live.models import ChatMessage
+    from conference.live.payloads import message_payload
 
     state = app.extensions.get("conference_live")
     if state is None:
@@ -257,7 +257,7 @@ def replay_chat(app: Flask, since: datetime) -> None:
                     select(ChatMessage).where(ChatMessage.room == room, ChatMessage.created_at >= since,
                                               ChatMessage.deleted_at.is_(None))
                     .order_by(ChatMessage.id).limit(REPLAY_LIMIT))
-                payloads = [services.message_payload(m) for m in messages]
+                payloads = [message_payload(m) for m in messages]
                 if payloads:
                     socketio.server.emit("chat:messages", {"room": room, "messages": payloads}, to=room,
                                          namespace="/", ignore_queue=True)

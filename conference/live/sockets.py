@@ -33,7 +33,7 @@ from conference.core.signals import (
 from conference.events.models import Event
 from conference.extensions import db
 from conference.legal.services import pending_privacy_notice
-from conference.live import broadcast, relay, services
+from conference.live import access, announcements, broadcast, chat, inputs, moderation, payloads, qa, relay, rooms
 from conference.live.broadcast import LiveState, live_state
 from conference.live.models import CHAT_TEXT_LIMIT, QUESTION_TEXT_LIMIT
 from conference.live.state import SocketIdentity
@@ -59,7 +59,7 @@ class SocketCall:
         self.identity = identity
         self.state = state
         self.data = data
-        self.info: services.RoomInfo | None = None
+        self.info: rooms.RoomInfo | None = None
 
     @cached_property
     def user(self) -> User:
@@ -69,19 +69,19 @@ class SocketCall:
         return user
 
     @cached_property
-    def room(self) -> services.LiveRoom:
-        return services.live_room(self.room_info)
+    def room(self) -> rooms.LiveRoom:
+        return rooms.live_room(self.room_info)
 
     @property
-    def room_info(self) -> services.RoomInfo:
+    def room_info(self) -> rooms.RoomInfo:
         assert self.info is not None, "the handler was registered without room=True"
         return self.info
 
     @cached_property
-    def standing(self) -> services.Standing:
+    def standing(self) -> access.Standing:
         """The sender's standing in the room's event (cached per process; see `LiveState.standings`)."""
         user_id, event_id = self.identity.user_id, self.room_info.event_id
-        standing = self.state.standings.get((user_id, event_id), lambda: services.load_standing(user_id, event_id))
+        standing = self.state.standings.get((user_id, event_id), lambda: access.load_standing(user_id, event_id))
         if standing is None or standing.is_disabled:
             raise LoggedOut
         return standing  # type: ignore[no-any-return]
@@ -96,7 +96,7 @@ class SocketCall:
 
     def rate(self, action: str, limit: tuple[int, int]) -> None:
         store = current_app.extensions["conference_rate_limits"]
-        services.check_rate(store, f"live:{action}:{self.identity.user_id}", limit)
+        inputs.check_rate(store, f"live:{action}:{self.identity.user_id}", limit)
 
 
 def _fail(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -106,10 +106,10 @@ def _fail(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     return body
 
 
-def _room_info(state: LiveState, name: Any) -> services.RoomInfo:
+def _room_info(state: LiveState, name: Any) -> rooms.RoomInfo:
     if not isinstance(name, str):
-        return services.load_room_info(name)  # raises the right error
-    info = state.rooms.get(name, lambda: services.load_room_info(name))
+        return rooms.load_room_info(name)  # raises the right error
+    info = state.rooms.get(name, lambda: rooms.load_room_info(name))
     assert info is not None
     return info  # type: ignore[no-any-return]
 
@@ -143,7 +143,7 @@ def socket_event(*, permission: Permission | None = None, room: bool = False,
                     if joined and call.info.name not in identity.rooms:
                         raise NotAllowed(_("Join the room first."), code="not_joined", field="room")
                     standing = call.standing  # a gone or disabled account is refused here
-                    services.require_released_room(call.info,
+                    rooms.require_released_room(call.info,
                                                    may_manage_agenda=standing.may(Permission.MANAGE_AGENDA))
                     if permission is not None and not standing.may(permission):
                         raise NotAllowed(_("You do not have permission to do this."))
@@ -248,7 +248,7 @@ def on_unknown(event: Any, *args: Any) -> dict[str, Any]:
 def on_join(call: SocketCall) -> dict[str, Any]:
     info, standing = call.room_info, call.standing
     call.rate("join", call.state.join_rate)
-    services.require_join(standing)
+    access.require_join(standing)
     call.state.room_events[info.name] = info.event_id
     broadcast.enter_room(call.sid, info.event_room, info.event_id)
     broadcast.enter_room(call.sid, info.name, info.event_id)
@@ -256,13 +256,13 @@ def on_join(call: SocketCall) -> dict[str, Any]:
                              "user": {"id": standing.user_id, "name": standing.name},
                              "role": standing.shown_role, "is_moderator": standing.may(Permission.MODERATE)}
     if info.has_chat:
-        reply["history"] = services.history_payloads(info, limit=services.HISTORY_ON_JOIN,
+        reply["history"] = chat.history_payloads(info, limit=chat.HISTORY_ON_JOIN,
                                                      cache=call.state.payloads)
         reply["slow_mode_seconds"] = info.slow_mode_seconds
         reply["is_closed"] = info.is_closed()
-    announcement = services.latest_announcement(info)
+    announcement = announcements.latest_announcement(info)
     if announcement is not None:
-        reply["announcement"] = services.announcement_payload(announcement, info.event_slug)
+        reply["announcement"] = payloads.announcement_payload(announcement, info.event_slug)
     return reply
 
 
@@ -278,7 +278,7 @@ def on_presence_who(call: SocketCall) -> dict[str, Any]:
     ids = call.state.registry.online_users(room.name)
     users: Any = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.name)) if ids else []
     return {"room": room.name, "users": [{"id": u.id, "name": u.name,
-                                          "role": services.shown_role(u, room.event)} for u in users]}
+                                          "role": access.shown_role(u, room.event)} for u in users]}
 
 
 # --- chat ----------------------------------------------------------------------------------------------------
@@ -286,48 +286,48 @@ def on_presence_who(call: SocketCall) -> dict[str, Any]:
 @socket_event(room=True, joined=True, permission=Permission.CHAT)
 def on_chat_send(call: SocketCall) -> dict[str, Any]:
     text = _text(call.data, "text", CHAT_TEXT_LIMIT)
-    client_id = services.clean_client_id(call.data.get("client_id"))
+    client_id = inputs.clean_client_id(call.data.get("client_id"))
     call.rate("chat", call.state.chat_rate)
-    message, _created = services.post_message(call.room_info, author=call.standing, text=text, client_id=client_id)
+    message, _created = chat.post_message(call.room_info, author=call.standing, text=text, client_id=client_id)
     return {"message": message}
 
 
 @socket_event(room=True, permission=Permission.JOIN_LIVE)
 def on_chat_history(call: SocketCall) -> dict[str, Any]:
     info = call.room_info
-    services.require_join(call.standing)
+    access.require_join(call.standing)
     after_id = call.data.get("after_id")
     if after_id is not None:
         after_id = call.id("after_id", minimum=0)
-    messages = services.history_payloads(info, after_id=after_id, limit=services.HISTORY_PAGE + 1,
+    messages = chat.history_payloads(info, after_id=after_id, limit=chat.HISTORY_PAGE + 1,
                                          cache=call.state.payloads)
-    has_more = len(messages) > services.HISTORY_PAGE
+    has_more = len(messages) > chat.HISTORY_PAGE
     if has_more:
-        messages = messages[:services.HISTORY_PAGE] if after_id is not None else messages[1:]
+        messages = messages[:chat.HISTORY_PAGE] if after_id is not None else messages[1:]
     reply: dict[str, Any] = {"room": info.name, "messages": messages, "has_more": has_more}
     if after_id is not None:
         # Messages the client may hold that a moderator deleted while it was away (none before the first id).
-        reply["deleted"] = services.deleted_message_ids(info, up_to_id=after_id)
+        reply["deleted"] = chat.deleted_message_ids(info, up_to_id=after_id)
     return reply
 
 
 @socket_event()
 def on_chat_delete(call: SocketCall) -> dict[str, Any]:
-    message = services.message_in_event(call.id("message_id"))
-    room = services.resolve_room(message.room)
+    message = chat.message_in_event(call.id("message_id"))
+    room = rooms.resolve_room(message.room)
     call.require(room.event, Permission.MODERATE)
-    services.delete_message(message, actor=call.user)
+    chat.delete_message(message, actor=call.user)
     return {"id": message.id}
 
 
 @socket_event()
 def on_chat_report(call: SocketCall) -> dict[str, Any]:
-    message = services.message_in_event(call.id("message_id"))
-    room = services.resolve_room(message.room)
-    services.check_can_join(room, call.user)
+    message = chat.message_in_event(call.id("message_id"))
+    room = rooms.resolve_room(message.room)
+    access.check_can_join(room, call.user)
     reason = _reason(call.data)
     call.rate("report", call.state.action_rate)
-    report = services.report_message(message, reporter=call.user, reason=reason)
+    report = chat.report_message(message, reporter=call.user, reason=reason)
     return {"report_id": report.id}
 
 
@@ -335,11 +335,11 @@ def on_chat_report(call: SocketCall) -> dict[str, Any]:
 
 def _sanction(call: SocketCall, kind: str) -> dict[str, Any]:
     room = call.room
-    target = services.user_in_event(room.event, call.id("user_id"))
+    target = moderation.user_in_event(room.event, call.id("user_id"))
     minutes = call.data.get("minutes")
     if minutes is not None:
-        minutes = services.clean_number(minutes, field="minutes")
-    services.sanction_user(room.event, user=target, kind=kind, minutes=minutes, actor=call.user)
+        minutes = inputs.clean_number(minutes, field="minutes")
+    moderation.sanction_user(room.event, user=target, kind=kind, minutes=minutes, actor=call.user)
     return {"user_id": target.id, "kind": kind}
 
 
@@ -355,8 +355,8 @@ def on_mod_ban(call: SocketCall) -> dict[str, Any]:
 
 @socket_event(room=True, permission=Permission.MODERATE)
 def on_mod_slow_mode(call: SocketCall) -> dict[str, Any]:
-    seconds = services.clean_number(call.data.get("seconds"), field="seconds")
-    services.set_slow_mode(call.room, seconds=seconds, actor=call.user)
+    seconds = inputs.clean_number(call.data.get("seconds"), field="seconds")
+    moderation.set_slow_mode(call.room, seconds=seconds, actor=call.user)
     return {"room": call.room.name, "slow_mode_seconds": seconds}
 
 
@@ -365,26 +365,26 @@ def on_mod_slow_mode(call: SocketCall) -> dict[str, Any]:
 @socket_event(room=True, joined=True, permission=Permission.CHAT)
 def on_qa_ask(call: SocketCall) -> dict[str, Any]:
     text = _text(call.data, "text", QUESTION_TEXT_LIMIT)
-    client_id = services.clean_client_id(call.data.get("client_id"))
+    client_id = inputs.clean_client_id(call.data.get("client_id"))
     call.rate("chat", call.state.chat_rate)
-    question, _created = services.ask_question(call.room, author=call.user, text=text, client_id=client_id)
-    return {"question": services.question_payload(question)}
+    question, _created = qa.ask_question(call.room, author=call.user, text=text, client_id=client_id)
+    return {"question": payloads.question_payload(question)}
 
 
 @socket_event(room=True, permission=Permission.JOIN_LIVE)
 def on_qa_list(call: SocketCall) -> dict[str, Any]:
     room = call.room
-    services.check_can_join(room, call.user)
+    access.check_can_join(room, call.user)
     if room.session is None:
         raise ValidationFailed(_("Questions belong to a session."), code="no_qa", field="room")
-    voted = services.voted_question_ids(call.user, room.session)
-    questions = services.questions_for(room.session, include_hidden=call.standing.may(Permission.MODERATE))
-    return {"room": room.name, "questions": [services.question_payload(q, voted=q.id in voted) for q in questions]}
+    voted = qa.voted_question_ids(call.user, room.session)
+    questions = qa.questions_for(room.session, include_hidden=call.standing.may(Permission.MODERATE))
+    return {"room": room.name, "questions": [payloads.question_payload(q, voted=q.id in voted) for q in questions]}
 
 
-def _question_room(call: SocketCall) -> tuple[Any, services.LiveRoom]:
-    question = services.question_in(call.id("question_id"))
-    return question, services.resolve_room(question.room)
+def _question_room(call: SocketCall) -> tuple[Any, rooms.LiveRoom]:
+    question = qa.question_in(call.id("question_id"))
+    return question, rooms.resolve_room(question.room)
 
 
 @socket_event()
@@ -392,8 +392,8 @@ def on_qa_vote(call: SocketCall) -> dict[str, Any]:
     question, room = _question_room(call)
     call.require(room.event, Permission.CHAT)
     call.rate("action", call.state.action_rate)
-    services.vote_question(question, room, voter=call.user)
-    return {"question": services.question_payload(question, voted=True)}
+    qa.vote_question(question, room, voter=call.user)
+    return {"question": payloads.question_payload(question, voted=True)}
 
 
 @socket_event()
@@ -403,33 +403,33 @@ def on_qa_answer(call: SocketCall) -> dict[str, Any]:
     answer = call.data.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise ValidationFailed(_("The field 'answer' must be text."), field="answer")
-    services.answer_question(question, room, actor=call.user, answer=answer)
-    return {"question": services.question_payload(question)}
+    qa.answer_question(question, room, actor=call.user, answer=answer)
+    return {"question": payloads.question_payload(question)}
 
 
 @socket_event()
 def on_qa_hide(call: SocketCall) -> dict[str, Any]:
     question, room = _question_room(call)
     call.require(room.event, Permission.MODERATE)
-    services.hide_question(question, actor=call.user)
-    return {"question": services.question_payload(question)}
+    qa.hide_question(question, actor=call.user)
+    return {"question": payloads.question_payload(question)}
 
 
 @socket_event()
 def on_qa_unhide(call: SocketCall) -> dict[str, Any]:
     question, room = _question_room(call)
     call.require(room.event, Permission.MODERATE)
-    services.restore_question(question, actor=call.user)
-    return {"question": services.question_payload(question)}
+    qa.restore_question(question, actor=call.user)
+    return {"question": payloads.question_payload(question)}
 
 
 @socket_event()
 def on_qa_report(call: SocketCall) -> dict[str, Any]:
     question, room = _question_room(call)
-    services.check_can_join(room, call.user)
+    access.check_can_join(room, call.user)
     reason = _reason(call.data)
     call.rate("report", call.state.action_rate)
-    report = services.report_question(question, reporter=call.user, reason=reason)
+    report = qa.report_question(question, reporter=call.user, reason=reason)
     return {"report_id": report.id}
 
 
@@ -439,9 +439,9 @@ def on_qa_report(call: SocketCall) -> dict[str, Any]:
 def on_react(call: SocketCall) -> dict[str, Any]:
     room = call.room
     reaction = call.data.get("reaction")
-    if reaction not in services.REACTIONS:
+    if reaction not in inputs.REACTIONS:
         raise ValidationFailed(_("Unknown reaction."), field="reaction")
-    services.check_can_write(room, call.user)
+    access.check_can_write(room, call.user)
     call.rate("action", call.state.action_rate)
     call.state.reactions.touch(room.name, str(reaction))
     return {}
@@ -452,15 +452,15 @@ def on_announce(call: SocketCall) -> dict[str, Any]:
     slug = call.data.get("event")
     if not isinstance(slug, str):
         raise ValidationFailed(_("The field 'event' is required."), field="event")
-    room = services.resolve_room(f"event:{slug}")
+    room = rooms.resolve_room(f"event:{slug}")
     call.require(room.event, Permission.SEND_ANNOUNCEMENT)
-    text = _text(call.data, "text", services.ANNOUNCEMENT_LIMIT)
-    announcement = services.announce(room.event, text=text, actor=call.user)
-    return {"announcement": services.announcement_payload(announcement, room.event.slug)}
+    text = _text(call.data, "text", announcements.ANNOUNCEMENT_LIMIT)
+    announcement = announcements.announce(room.event, text=text, actor=call.user)
+    return {"announcement": payloads.announcement_payload(announcement, room.event.slug)}
 
 
 def _text(data: dict[str, Any], name: str, limit: int) -> str:
-    return services.clean_text(data.get(name), field=name, limit=limit)
+    return inputs.clean_text(data.get(name), field=name, limit=limit)
 
 
 def _reason(data: dict[str, Any]) -> str:
@@ -531,8 +531,8 @@ def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwarg
     if not has_permission(user, event, Permission.JOIN_LIVE):
         broadcast.remove_user_from_event(event_id, user_id, "not_registered")
         return
-    payload = {"event": event.slug, "role": services.shown_role(user, event),
-               "is_moderator": services.is_moderator(user, event)}
+    payload = {"event": event.slug, "role": access.shown_role(user, event),
+               "is_moderator": access.is_moderator(user, event)}
     for sid in sids:
         broadcast.socketio.emit("live:role", payload, to=sid)
 
