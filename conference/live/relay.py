@@ -180,13 +180,13 @@ def install(app: Flask) -> QueueManager | None:
 
 
 def _receivers() -> dict[str, Callable[..., Any]]:
-    from conference.live import retention, sockets
+    from conference.live import retention, socket_signals
 
-    return {"login_session_ended": sockets.on_login_session_ended,
-            "api_token_revoked": sockets.on_api_token_revoked,
-            "membership_changed": sockets.on_membership_changed,
-            "logins_ended": sockets.on_logins_ended,
-            "account_erased": sockets.on_account_erased,
+    return {"login_session_ended": socket_signals.on_login_session_ended,
+            "api_token_revoked": socket_signals.on_api_token_revoked,
+            "membership_changed": socket_signals.on_membership_changed,
+            "logins_ended": socket_signals.on_logins_ended,
+            "account_erased": socket_signals.on_account_erased,
             "retention_purged": retention.on_retention_purged}
 
 

@@ -171,7 +171,7 @@ def add_sanction(event: Event) -> Any:
         if minutes_text and minutes is None:
             raise ValidationFailed(_("The duration must be a whole number of minutes."), field="minutes")
         moderation.sanction_user(event, user=user, kind=request.form.get("kind", ""), minutes=minutes,
-                               actor=current_user)
+                                 actor=current_user)
 
     return _run(event, action, _("Saved."))
 
