@@ -289,7 +289,7 @@ class FakeRoom:
             fn(*args)
 
     def broadcaster(self, settle: float = 0.0) -> Any:
-        from conference.live.broadcast import SizedRoomBroadcaster
+        from conference.live.fanout import SizedRoomBroadcaster
 
         return SizedRoomBroadcaster(emit=self.emit, room_size=lambda room: self.size, start_task=self.start_task,
                                     sleep=self.slept.append, large_room=100, window=0.01, max_window=0.1,
