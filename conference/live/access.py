@@ -131,7 +131,7 @@ def require_write(standing: Standing, now: datetime | None = None) -> None:
         raise NotAllowed(_("You have been muted in this event."), code="muted")
 
 
-# --- access -----------------------------------------------------------------------------------------------
+# --- the same checks for an already loaded user (HTTP views, rare socket actions) -----------------------
 
 def check_can_join(room: LiveRoom, user: User) -> None:
     """Registered people (any role) and site administrators may join; banned people may not."""

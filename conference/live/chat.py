@@ -22,9 +22,9 @@ from conference.core.errors import NotAllowed, NotFound, RateLimited, Validation
 from conference.core.permissions import Permission
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import broadcast
+from conference.live import broadcast, reports
 from conference.live.access import Standing, require_write
-from conference.live.inputs import REPORT_REASON_LIMIT, clean_text
+from conference.live.inputs import clean_text
 from conference.live.models import (
     CHAT_TEXT_LIMIT,
     ChatMessage,
@@ -225,12 +225,4 @@ def report_message(message: ChatMessage, *, reporter: User, reason: str) -> Chat
         raise NotFound(_("There is no such message."), field="message_id")
     if message.author_id == reporter.id:
         raise ValidationFailed(_("You cannot report your own message."), code="own_message")
-    existing = db.session.scalar(select(ChatReport).where(ChatReport.message_id == message.id,
-                                                          ChatReport.reporter_id == reporter.id))
-    if existing is not None:
-        return existing
-    report = ChatReport(event_id=message.event_id, message_id=message.id, reporter_id=reporter.id,
-                        reason=reason[:REPORT_REASON_LIMIT])
-    db.session.add(report)
-    db.session.flush()
-    return report
+    return reports.file_report(message.event_id, reporter=reporter, reason=reason, message_id=message.id)

@@ -13,7 +13,6 @@ from conference.live.models import (
     CLIENT_ID_LIMIT,
 )
 
-REPORT_REASON_LIMIT = 500
 CLIENT_ID_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{CLIENT_ID_LIMIT}}}$")
 REACTIONS = ("applause", "heart", "laugh", "thumbs_up", "idea")
 

@@ -38,19 +38,6 @@ def remove_reported(report: ChatReport, *, actor: User) -> None:
         hide_question(report.question, actor=actor)
 
 
-def open_reports(event: Event) -> list[ChatReport]:
-    """The event's unresolved reports of messages and questions, oldest first."""
-    return list(db.session.scalars(select(ChatReport).where(ChatReport.event_id == event.id,
-                                                            ChatReport.resolved_at.is_(None))
-                                   .order_by(ChatReport.created_at)))
-
-
-def dismiss_report(report: ChatReport, *, actor: User) -> None:
-    report.resolved_at = utcnow()
-    report.resolved_by_id = actor.id
-    db.session.flush()
-
-
 # --- sanctions and room settings ---------------------------------------------------------------------------
 
 def sanction_user(event: Event, *, user: User, kind: SanctionKind | str, minutes: int | None,

@@ -16,9 +16,9 @@ from conference.core.errors import Conflict, NotAllowed, NotFound, ValidationFai
 from conference.core.text import has_forbidden_text
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import broadcast
+from conference.live import broadcast, reports
 from conference.live.access import check_can_write
-from conference.live.inputs import REPORT_REASON_LIMIT, clean_text
+from conference.live.inputs import clean_text
 from conference.live.models import (
     ANSWER_TEXT_LIMIT,
     QUESTION_TEXT_LIMIT,
@@ -162,15 +162,7 @@ def report_question(question: Question, *, reporter: User, reason: str) -> ChatR
         raise ValidationFailed(_("You cannot report your own question."), code="own_question")
     if question.is_hidden or not _locked(question, hidden=False):
         raise _removed()
-    existing = db.session.scalar(select(ChatReport).where(ChatReport.question_id == question.id,
-                                                          ChatReport.reporter_id == reporter.id))
-    if existing is not None:
-        return existing
-    report = ChatReport(event_id=question.event_id, question_id=question.id, reporter_id=reporter.id,
-                        reason=reason[:REPORT_REASON_LIMIT])
-    db.session.add(report)
-    db.session.flush()
-    return report
+    return reports.file_report(question.event_id, reporter=reporter, reason=reason, question_id=question.id)
 
 
 def hidden_questions(event: Event, *, limit: int = 200) -> list[Question]:

@@ -49,27 +49,37 @@ def room_for(obj: Event | ConferenceSession) -> str:
     return f"lobby:{obj.slug}"
 
 
-def resolve_room(name: Any) -> LiveRoom:
-    """The room for a client-given name; unknown or malformed names are errors, never created."""
+def _no_room() -> NotFound:
+    return NotFound(_("There is no such room."), code="unknown_room", field="room")
+
+
+def _split_name(name: Any) -> tuple[str, str]:
+    """The (kind, key) of a client-given room name; malformed names are errors."""
     if not isinstance(name, str):
         raise ValidationFailed(_("The field 'room' is required."), field="room")
     match = ROOM_PATTERN.match(name)
     if match is None:
-        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+        raise _no_room()
     kind, key = match.groups()
+    return kind, key
+
+
+def resolve_room(name: Any) -> LiveRoom:
+    """The room for a client-given name; unknown or malformed names are errors, never created."""
+    kind, key = _split_name(name)
     if kind == "session":
         session_id = parse_id(key)
         session = db.session.get(ConferenceSession, session_id) if session_id is not None else None
         if session is None or session.event is None:
-            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+            raise _no_room()
         return LiveRoom(name, kind, session.event, session)
     event = db.session.scalar(select(Event).where(Event.slug == key))
     if event is None:
-        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+        raise _no_room()
     return LiveRoom(name, kind, event)
 
 
-# --- snapshots for the frequent events: a room's settings, a person's standing ---------------------------
+# --- the snapshot for the frequent events: a room's settings as plain values ------------------------------
 
 @dataclass(frozen=True)
 class RoomInfo:
@@ -101,24 +111,19 @@ class RoomInfo:
 
 def load_room_info(name: Any) -> RoomInfo:
     """The room for a client-given name, as plain values; unknown or malformed names are errors."""
-    if not isinstance(name, str):
-        raise ValidationFailed(_("The field 'room' is required."), field="room")
-    match = ROOM_PATTERN.match(name)
-    if match is None:
-        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
-    kind, key = match.groups()
+    kind, key = _split_name(name)
     session_id: int | None = None
     closes_at: datetime | None = None
     is_released = True
     if kind == "session":
         number = parse_id(key)
         if number is None:
-            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+            raise _no_room()
         found = db.session.execute(select(ConferenceSession.id, Event)
                                    .join(Event, Event.id == ConferenceSession.event_id)
                                    .where(ConferenceSession.id == number)).first()
         if found is None:
-            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+            raise _no_room()
         session_id, event = found
         event_id, slug = event.id, event.slug
         # The chat closes after the session's released end: the time attendees were told, not the editor's.
@@ -129,7 +134,7 @@ def load_room_info(name: Any) -> RoomInfo:
     else:
         row = db.session.execute(select(Event.id, Event.slug).where(Event.slug == key)).first()
         if row is None:
-            raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+            raise _no_room()
         event_id, slug = row
     slow = 0
     if kind != "event":
@@ -142,7 +147,7 @@ def require_released_room(info: RoomInfo, *, may_manage_agenda: bool) -> None:
     """A session's room exists for attendees once a release names the session; before that only the
     organisers preparing it may use it (its id would otherwise confirm an unannounced session)."""
     if not info.is_released and not may_manage_agenda:
-        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+        raise _no_room()
 
 
 def live_room(info: RoomInfo) -> LiveRoom:
@@ -150,7 +155,7 @@ def live_room(info: RoomInfo) -> LiveRoom:
     event = db.session.get(Event, info.event_id)
     session = db.session.get(ConferenceSession, info.session_id) if info.session_id is not None else None
     if event is None or (info.session_id is not None and session is None):
-        raise NotFound(_("There is no such room."), code="unknown_room", field="room")
+        raise _no_room()
     return LiveRoom(info.name, info.kind, event, session)
 
 

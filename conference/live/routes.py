@@ -31,6 +31,7 @@ from conference.live import (
     panels,
     payloads,
     qa,
+    reports,
     retention,
     rooms,
 )
@@ -92,7 +93,7 @@ def manage(event: Event) -> Any:
 
 def _manage_page(event: Event, status: int = 200) -> Any:
     return render_template(
-        "live/manage.html", event=event, reports=moderation.open_reports(event),
+        "live/manage.html", event=event, reports=reports.open_reports(event),
         hidden_questions=qa.hidden_questions(event), sanctions=moderation.active_sanctions(event),
         rooms=_chat_rooms(event),
         announcements=announcements.recent_announcements(event),
@@ -133,7 +134,7 @@ def delete_reported(event: Event, report_id: int) -> Any:
 @event_permission_required(Permission.MODERATE)
 def dismiss_report(event: Event, report_id: int) -> Any:
     report = _report(event, report_id)
-    return _run(event, lambda: moderation.dismiss_report(report, actor=current_user), _("The report is dismissed."))
+    return _run(event, lambda: reports.dismiss_report(report, actor=current_user), _("The report is dismissed."))
 
 
 def _question_back(event: Event, question: Question) -> str | None:

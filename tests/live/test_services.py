@@ -13,7 +13,7 @@ from conference.core.db import utcnow
 from conference.core.errors import Conflict, ValidationFailed
 from conference.core.permissions import Role
 from conference.extensions import db
-from conference.live import broadcast, chat, inputs, moderation, rooms
+from conference.live import broadcast, chat, moderation, reports, rooms
 from conference.live import qa as live_qa
 from conference.live.models import ChatMessage, ChatReport, Question, QuestionVote
 
@@ -63,7 +63,7 @@ def test_hide_resolves_only_the_open_reports_of_that_question(qa: dict[str, Any]
     db.session.expire_all()
     assert [r.resolved_by_id for r in mine] == [moderator.id, moderator.id]
     assert db.session.get(ChatReport, theirs.id).resolved_at is None
-    assert [r.question_id for r in moderation.open_reports(qa["event"])] == [other.id, None]
+    assert [r.question_id for r in reports.open_reports(qa["event"])] == [other.id, None]
 
 
 def test_hide_twice_and_restore_visible_are_conflicts(qa: dict[str, Any]) -> None:
@@ -126,7 +126,7 @@ def test_report_question_rules(qa: dict[str, Any]) -> None:
     assert refused.value.code == "own_question"
     first = live_qa.report_question(question, reporter=qa["voter"], reason="r" * 600)
     assert live_qa.report_question(question, reporter=qa["voter"], reason="again") is first
-    assert len(first.reason) == inputs.REPORT_REASON_LIMIT and first.reported is question
+    assert len(first.reason) == reports.REPORT_REASON_LIMIT and first.reported is question
 
 
 def test_remove_reported_hides_a_question_and_deletes_a_message(qa: dict[str, Any]) -> None:
