@@ -1,4 +1,4 @@
-"""Moderation: the reports queue, mutes and bans, slow mode, chat retention. Services flush, never commit."""
+"""Moderation: removing what was reported, mutes and bans, slow mode, chat retention. Services flush, never commit."""
 
 from __future__ import annotations
 
