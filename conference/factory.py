@@ -227,6 +227,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from conference.agenda.routes import bp as agenda_bp
+    from conference.attendance.routes import bp as attendance_bp
     from conference.auth.routes import bp as auth_bp
     from conference.core.apidocs import bp as apidocs_bp
     from conference.core.health import bp as health_bp
@@ -236,14 +237,17 @@ def _register_blueprints(app: Flask) -> None:
     from conference.core.unsubscribe import bp as mail_bp
     from conference.events.jobs_page import bp as jobs_bp
     from conference.events.routes import bp as events_bp
+    from conference.feedback.routes import bp as feedback_bp
     from conference.legal.routes import bp as legal_bp
     from conference.live.routes import bp as live_bp
     from conference.mails.routes import bp as mails_bp
+    from conference.people.routes import bp as people_bp
     from conference.presentations.routes import bp as presentations_bp
     from conference.speakers.routes import bp as speakers_bp
 
     for blueprint in (auth_bp, events_bp, i18n_bp, health_bp, agenda_bp, speakers_bp, presentations_bp, live_bp,
-                      mail_bp, legal_bp, mails_bp, metrics_bp, jobs_bp, apidocs_bp):
+                      mail_bp, legal_bp, mails_bp, metrics_bp, jobs_bp, apidocs_bp, attendance_bp, people_bp,
+                      feedback_bp):
         app.register_blueprint(blueprint)
     csrf_exempt_endpoint("auth.api_issue_token")
     csrf_exempt_endpoint("mail.unsubscribe")  # the signed link is the authorisation (RFC 8058 one-click)

@@ -105,6 +105,7 @@ class Settings:
     token_issue_limit_address: tuple[int, int] = _rate(300, 3600)
     mail_request_limit_account: tuple[int, int] = _rate(3, 3600)
     mail_request_limit_address: tuple[int, int] = _rate(20, 3600)
+    feedback_limit: tuple[int, int] = _rate(30, 3600)  # session ratings and comments saved per account
     # mail
     mail_server: str | None = _text()  # unset: mails stay in the outbox page
     mail_port: int = _whole(25, 1, 65535)
@@ -139,6 +140,9 @@ class Settings:
     retention_interval: float = _seconds(3600, 0, 7 * DAY)  # 0: only `conference live purge`
     public_max_age: int = _whole(60, 0, 366 * DAY)
     cors_origins: str | None = _text()  # origins, separated by spaces or commas (core/cors.py checks them)
+    # attendance (conference/attendance): presence sampled every N seconds (0: not recorded); dashboard polling
+    attendance_sample_seconds: float = _seconds(10, 0, 3600)
+    attendance_poll_seconds: float = _seconds(30, 1, 3600)
     # background jobs (core/jobs.py)
     job_workers: int = _whole(2, 1, 64)
     job_memory_mb: int = _whole(512, 64, 1024 * 1024)

@@ -72,6 +72,8 @@ def finish(response: Response) -> Response:
     if policy is None or request.method not in ("GET", "HEAD") or response.status_code != 200 \
             or response.is_streamed:
         return response
+    if policy.shared and response.mimetype == "text/html":
+        policy = Policy(shared=False)  # a page (e.g. /api/v1/docs) holds the visitor's CSRF token: never shared
     personal = is_personal()
     if "Cache-Control" not in response.headers:
         if personal:

@@ -42,3 +42,6 @@ attendee_registered = _signals.signal("attendee-registered")
 # sender: the app; kwargs: event_id. Records of the event were deleted by its retention policy (sent after the
 # commit, relayed to every worker): caches that hold copies drop them (chat payloads, question panels).
 retention_purged = _signals.signal("retention-purged")
+# sender: the app; kwargs: presentation_id, session_id, event_id. A slide file was sent to someone (the
+# attendance figures count downloads per presentation and day, in memory, written once a minute).
+slides_downloaded = _signals.signal("slides-downloaded")

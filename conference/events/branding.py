@@ -3,7 +3,6 @@ Services flush, never commit."""
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import IO, Any
@@ -12,27 +11,23 @@ from flask import current_app
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from PIL import Image
 
 from conference.auth.models import User
-from conference.core import after_commit, native
+from conference.core import after_commit
 from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
 from conference.core.errors import ValidationFailed
-from conference.core.images import ImageRefused, decode_image, store_file
+from conference.core.images import ImageRefused, process_in_child, store_file
+from conference.events.images import (
+    HEADER_IMAGE_MAX_BYTES,
+    HEADER_IMAGE_MAX_PIXELS,
+    HEADER_RECIPE,
+    LOGO_MAX_BYTES,
+    LOGO_MAX_PIXELS,
+    LOGO_RECIPE,
+)
 from conference.events.models import Event
 from conference.extensions import db
 
-LOGO_MAX_BYTES = 2 * 1024 * 1024
-LOGO_MAX_PIXELS = 16_000_000
-LOGO_SIZE = (640, 160)  # shown at most 40 px high in the header; twice that for sharp high-density screens
-#: A header image is a photo more often than not: a camera's JPEG may be larger than a logo.
-HEADER_IMAGE_MAX_BYTES = 5 * 1024 * 1024
-HEADER_IMAGE_MAX_PIXELS = 40_000_000
-#: Shown as a strip at most 10rem high across the page: stored at most 1600 px wide and cropped to at most 3:1
-#: (a tall photo keeps its middle band), as WebP, so that a banner costs tens of kilobytes, not hundreds.
-HEADER_IMAGE_SIZE = (1600, 534)  # 534: a 3:1 image 2400 wide fits as 1600x533, not 1599x533
-HEADER_IMAGE_MAX_RATIO = 3
-HEADER_IMAGE_QUALITIES = (72, 60, 48, 36, 28)
 #: What a banner may add to a page (an attendee's agenda is about 146 KB, pages stay under 200 KB): the quality
 #: drops until it fits (a photo's noise may still exceed it at the lowest quality; it is then stored as that).
 HEADER_IMAGE_TARGET_BYTES = 48 * 1024
@@ -72,66 +67,41 @@ def header_images_dir() -> Path:
 
 
 def process_logo(source: IO[bytes]) -> bytes:
-    """The logo re-encoded as PNG (transparency kept, metadata and trailing data dropped), at most LOGO_SIZE."""
+    """The logo re-encoded as PNG (transparency kept, metadata and trailing data dropped), at most LOGO_SIZE;
+    decoded in a sandboxed child (`conference.core.images.process_in_child`)."""
     try:
-        return native.submit(_logo_png, source)()  # type: ignore[no-any-return]  # off the event loop
+        return process_in_child(source, LOGO_RECIPE, max_bytes=LOGO_MAX_BYTES)
     except ImageRefused as refused:
         messages = {
             "too_large": _("The logo may be at most %(mb)d MB.", mb=LOGO_MAX_BYTES // (1024 * 1024)),
             "empty": _("The logo file is empty."),
             "too_many_pixels": _("The logo has too many pixels (at most %(n)d megapixels).",
                                  n=LOGO_MAX_PIXELS // 1_000_000),
+            "too_complex": _("The logo could not be processed (it needs too much memory or time). Please save "
+                             "it again as PNG or JPEG and upload it once more."),
         }
         message = messages.get(refused.reason, _("The logo must be a PNG, JPEG, WebP or GIF image."))
         raise ValidationFailed(message, field="logo") from None
 
 
-def _logo_png(source: IO[bytes]) -> bytes:
-    """Runs in a native thread: decoded (bounded), at most LOGO_SIZE, as PNG; `ImageRefused` if it is none."""
-    image = decode_image(source, max_bytes=LOGO_MAX_BYTES, max_pixels=LOGO_MAX_PIXELS)
-    image.thumbnail(LOGO_SIZE, Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
-
 def process_header_image(source: IO[bytes]) -> bytes:
     """The header image re-encoded as WebP (metadata and trailing data dropped): cropped to at most 3:1 around
-    its middle, at most HEADER_IMAGE_SIZE; transparency kept only where the image has some."""
+    its middle, at most HEADER_IMAGE_SIZE; transparency kept only where the image has some. Decoded in a
+    sandboxed child."""
     try:
-        return native.submit(_header_webp, source)()  # type: ignore[no-any-return]  # off the event loop
+        return process_in_child(source, HEADER_RECIPE, max_bytes=HEADER_IMAGE_MAX_BYTES,
+                                target_bytes=HEADER_IMAGE_TARGET_BYTES)
     except ImageRefused as refused:
         messages = {
             "too_large": _("The header image may be at most %(mb)d MB.", mb=HEADER_IMAGE_MAX_BYTES // (1024 * 1024)),
             "empty": _("The header image file is empty."),
             "too_many_pixels": _("The header image has too many pixels (at most %(n)d megapixels).",
                                  n=HEADER_IMAGE_MAX_PIXELS // 1_000_000),
+            "too_complex": _("The header image could not be processed (it needs too much memory or time). "
+                             "Please save it again as JPEG or PNG and upload it once more."),
         }
         message = messages.get(refused.reason, _("The header image must be a PNG, JPEG, WebP or GIF image."))
         raise ValidationFailed(message, field="header_image") from None
-
-
-def _header_webp(source: IO[bytes]) -> bytes:
-    """Runs in a native thread: decoded (bounded), cropped, scaled and encoded; `ImageRefused` if it is none."""
-    image = decode_image(source, max_bytes=HEADER_IMAGE_MAX_BYTES, max_pixels=HEADER_IMAGE_MAX_PIXELS)
-    width, height = image.size
-    band = max(1, width // HEADER_IMAGE_MAX_RATIO)
-    if height > band:
-        top = (height - band) // 2
-        image = image.crop((0, top, width, top + band))
-    image.thumbnail(HEADER_IMAGE_SIZE, Image.Resampling.LANCZOS)
-    alpha = image.getchannel("A").getextrema()
-    if alpha == (255, 255):
-        image = image.convert("RGB")
-    # A busy photo costs more: lower the quality step by step until the banner fits the page budget's share.
-    data = b""
-    for quality in HEADER_IMAGE_QUALITIES:
-        out = io.BytesIO()
-        image.save(out, format="WEBP", quality=quality, method=4)
-        data = out.getvalue()
-        if len(data) <= HEADER_IMAGE_TARGET_BYTES:
-            break
-    return data
 
 
 def update_branding(event: Event, *, accent_color: Any, logo: IO[bytes] | None = None, remove_logo: bool = False,

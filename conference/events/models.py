@@ -50,6 +50,9 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     vote_retention_days: Mapped[int | None] = mapped_column(default=None)  # who voted for which question
     report_retention_days: Mapped[int | None] = mapped_column(default=None)  # all reports, mutes and bans
     mail_log_retention_days: Mapped[int | None] = mapped_column(default=None)  # the event's mails and markers
+    attendance_retention_days: Mapped[int | None] = mapped_column(default=None)  # presence minutes, certificates
+    # A certificate of attendance needs at least this many minutes present in the event's rooms.
+    certificate_min_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
     link_visibility: Mapped[str] = mapped_column(String(10), default=LinkVisibility.AUTO)
     # The organisers mark the published slides as the event's record: they then stay when their uploader deletes
     # the account (unlinked from it); otherwise a deleted account takes its slides with it.

@@ -64,7 +64,7 @@ def event_page(slug: str) -> Any:
                            can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT))
 
 
-def _code_attempt(event: Event) -> Attempt:
+def code_attempt(event: Event) -> Attempt:
     """Wrong registration codes per account and per address (all events). One secret serves every account,
     so a new account would buy new guesses: the address limit refuses the right code too, like the account's."""
     if event.registration_mode != RegistrationMode.CODE or current_user.role_in(event) is not None:
@@ -82,7 +82,7 @@ def register_for_event(slug: str) -> Any:
     form.validate()
     attempt = Attempt()
     try:
-        attempt = _code_attempt(event)
+        attempt = code_attempt(event)
         services.register_attendee(event, user=current_user, code=form.code.data)
     except DomainError as error:
         db.session.rollback()

@@ -111,6 +111,8 @@ class LiveState:
         self.standings: SnapshotCache[tuple[int, int], Any] = SnapshotCache(cache_seconds)
         self.payloads = RecentPayloads(settings.live_payload_cache)
         self._lock = threading.Lock()
+        # Told each room's reaction total per flush (the attendance collector counts them per minute).
+        self.on_reactions: Callable[[str, int], None] | None = None
 
     def _flush_presence(self, room: str, counts: Counter[str]) -> None:
         socketio.emit("presence", {"room": room, "online": self.registry.online_count(room)}, to=room)
@@ -118,6 +120,8 @@ class LiveState:
     def _flush_reactions(self, room: str, counts: Counter[str]) -> None:
         if counts:
             socketio.emit("reactions", {"room": room, "counts": dict(counts)}, to=room)
+            if self.on_reactions is not None:
+                self.on_reactions(room, sum(counts.values()))
 
 
 def live_state(app: Flask | None = None) -> LiveState:

@@ -7,12 +7,14 @@
 | votes | who voted for which question (the questions keep their count) | `vote_retention_days` |
 | reports | every report (chat and questions), mutes and bans | `report_retention_days` |
 | mail log | outbox mails (not while "sending"), reminder markers, announcement mails | `mail_log_retention_days` |
+| attendance | presence per person, room and minute (`conference.attendance`) | `attendance_retention_days` |
 
-Reactions and presence are never stored: reactions are counted in memory for a second and sent as totals;
-who is in a room lives in the process (and, with several workers, in Redis under a 15-second lease) only while
-the connection is open. `purge_expired` deletes what is due and, after the commit, drops the caches that hold
-it (history payloads, the session pages' question panels) in this process and, through the relay, in every
-worker (`retention_purged`).
+Reactions are stored only as counts per room and minute, slide downloads as counts per file and day (no
+person in either). Issued certificates of attendance stay while the event exists, so they can still be
+checked; who is in a room right now lives in the process (and, with several workers, in Redis under a
+15-second lease) only while the connection is open. `purge_expired` deletes what is due and, after the
+commit, drops the caches that hold it (history payloads, the session pages' question panels) in this process
+and, through the relay, in every worker (`retention_purged`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy import delete, or_, select
 
 from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession
+from conference.attendance.models import PresenceMinute
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
@@ -65,6 +68,8 @@ KINDS = (
     RetentionKind("mail_log", "mail_log_retention_days", _l("Mail log"),
                   _l("the event's mails (addresses and texts), markers of sent reminders and notices, "
                      "announcement mails")),
+    RetentionKind("attendance", "attendance_retention_days", _l("Attendance"),
+                  _l("who was present in which room in which minute (certificates already issued stay)")),
 )
 KIND_BY_COLUMN = {kind.column: kind for kind in KINDS}
 
@@ -136,6 +141,9 @@ def purge_event(event: Event, *, now: datetime, report: PurgeReport) -> None:
             report.deleted["mail_log"] += _rowcount(run(delete(model).where(model.session_id.in_(sessions))))
         report.deleted["mail_log"] += _rowcount(run(delete(AnnouncementMail).where(
             AnnouncementMail.event_id == event.id)))
+    if "attendance" in due:
+        report.deleted["attendance"] += _rowcount(run(delete(PresenceMinute).where(
+            PresenceMinute.event_id == event.id)))
     report.events.append(event.id)
 
 

@@ -258,7 +258,7 @@ def session_context(event: Event, session: ConferenceSession) -> dict[str, Any]:
 @click.option("--dry-run", is_flag=True, help="Count what is due without deleting it.")
 def purge_command(dry_run: bool) -> None:
     """Delete what each event's retention policy says is due: chat, questions and answers, votes, reports and
-    sanctions, mail logs (run daily: deploy/conference-retention.timer)."""
+    sanctions, mail logs, presence minutes (run daily: deploy/conference-retention.timer)."""
     report = retention.purge_expired()
     if dry_run:
         db.session.rollback()
@@ -270,7 +270,7 @@ def purge_command(dry_run: bool) -> None:
 
 
 COUNTED = {"chat": "chat messages", "questions": "questions (with their answers and votes)", "votes": "votes",
-           "reports": "reports and sanctions", "mail_log": "mail log entries"}
+           "reports": "reports and sanctions", "mail_log": "mail log entries", "attendance": "presence minutes"}
 
 
 @bp.cli.command("purge-chat", hidden=True)

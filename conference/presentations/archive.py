@@ -1,14 +1,16 @@
-"""The event's slide archive: one zip per set of published decks, built once in a native thread, kept as a file.
+"""The event's slide archive: one zip per set of published decks, built once by a job, kept as a file.
 
 The content key is a hash of everything the zip holds (each published deck's id, SHA-256, size, name in the
 zip and date), computed per request from the database: a deck that is hidden, replaced, deleted or published
 (also by its session ending) gives a new key at the next request, and the old archive is never served again.
-The zip for a key is written in a native thread (never on the event loop) into a temporary file in the cache
-folder, fsynced and renamed into place (`os.replace`); the archives of older keys are then removed. One build
-per key at a time: in this process a registry of running builds, between worker processes a `flock` on the
-event's lock file. A request waits a bounded time for a running build, then answers 503 with `Retry-After`:
-an archive that misses a published deck is never sent. A finished archive is sent as a plain file (ranges,
-strong ETag = key), so a reader costs one descriptor of the shared file: no memory, no temporary file.
+The zip for a key is built by a job of the queue (`presentation.archive`, one per key: a request that finds
+one queued or running waits for that one), so builds count against JOB_WORKERS with previews and the rest; the
+job writes it in a native thread (never on the event loop) into a temporary file in the cache folder, fsynced
+and renamed into place (`os.replace`); the archives of older keys are then removed. Between worker processes
+a `flock` on the event's lock file keeps two builds of one event apart. A request waits a bounded time
+(ARCHIVE_WAIT_SECONDS) for the build, then answers 503 with `Retry-After`: an archive that misses a published
+deck is never sent. A finished archive is sent as a plain file (ranges, strong ETag = key), so a reader costs
+one descriptor of the shared file: no memory, no temporary file.
 """
 
 from __future__ import annotations
@@ -23,17 +25,19 @@ import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from flask import Flask, current_app
+from sqlalchemy import select
 
 from conference.agenda.schedule import published_schedule
-from conference.core import native
+from conference.core import jobs, native
+from conference.core.db import utcnow
 from conference.events.models import Event
-from conference.extensions import socketio
+from conference.extensions import db
 from conference.presentations import services
 from conference.settings import get_settings
 
@@ -46,7 +50,18 @@ COPY_CHUNK = 1024 * 1024
 PART_PREFIX = ".build-"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
+ARCHIVE_JOB = "presentation.archive"
+REQUEST_GRACE_SECONDS = 5.0  # a build queued here is not visible to other requests until its commit
+WAIT_SLICE_SECONDS = 0.25  # a waiting request looks at the file this often (or when woken)
+JOB_LOOK_SECONDS = 1.0  # ... and at the job's row this often (a build in another process may have failed)
+
 _lock = threading.Lock()
+_requested: dict[str, float] = {}  # key -> when a request of this process queued its build
+_finished: dict[str, threading.Event] = {}  # key -> set when a build of this process ends
+
+
+def register_jobs() -> None:
+    jobs.register(ARCHIVE_JOB, run_build)
 
 
 @dataclass(frozen=True)
@@ -95,10 +110,13 @@ class Pending:
     retry_after: int
 
 
-@dataclass
-class _Build:
-    done: threading.Event = field(default_factory=threading.Event)
-    failed_at: float | None = None
+@dataclass(frozen=True)
+class Building:
+    """The archive's build job is queued or running; `payload` names it (event and key)."""
+
+    path: Path
+    key: str
+    payload: str
 
 
 def manifest_for(event: Event) -> Manifest:
@@ -140,11 +158,9 @@ def archive_path(directory: Path, manifest: Manifest) -> Path:
     return directory / f"event-{manifest.event_id}-{manifest.key}.zip"
 
 
-def locate(event: Event) -> Ready | Pending | None:
-    """The archive of the event's published decks now: ready, being built, or None when there are none.
-
-    Starts the build when nobody has; waits for it at most `ARCHIVE_WAIT_SECONDS`.
-    """
+def locate(event: Event) -> Ready | Pending | Building | None:
+    """The archive of the event's published decks now: ready, being built (`Building`: its job is queued in this
+    transaction; commit, then `wait_for`), paused after a failed build (`Pending`), or None when there are none."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     manifest = manifest_for(event)
     directory = archive_dir(app)
@@ -155,11 +171,52 @@ def locate(event: Event) -> Ready | Pending | None:
     ready = _open(path, manifest.key)
     if ready is not None:
         return ready
-    build = _start(app, manifest, path)
-    limit = get_settings(app).archive_wait_seconds
-    if limit > 0:
-        build.done.wait(limit)
-    return _open(path, manifest.key) or Pending(RETRY_AFTER_SECONDS)
+    payload = _payload(manifest)
+    latest = _latest_job(payload)
+    if latest is not None and latest.status in (jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING):
+        return Building(path, manifest.key, payload)
+    if latest is not None and latest.status == jobs.JobStatus.FAILED and latest.finished_at is not None \
+            and (utcnow() - latest.finished_at).total_seconds() < FAILURE_PAUSE_SECONDS:
+        return Pending(RETRY_AFTER_SECONDS)
+    with _lock:  # a build queued by another request of this process whose commit is not visible yet
+        requested = _requested.get(manifest.key)
+        if requested is not None and time.monotonic() - requested < REQUEST_GRACE_SECONDS:
+            return Building(path, manifest.key, payload)
+        _requested[manifest.key] = time.monotonic()
+    jobs.enqueue(ARCHIVE_JOB, json.loads(payload), event_id=event.id, label="archive.zip", max_attempts=1)
+    return Building(path, manifest.key, payload)
+
+
+def wait_for(building: Building) -> Ready | Pending:
+    """After the commit that queued (or found) the build: wait for it at most `ARCHIVE_WAIT_SECONDS`, without a
+    transaction open while waiting; Pending when the time is up or the build failed."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + get_settings(app).archive_wait_seconds
+    next_look = 0.0
+    signal = _signal(building.key)
+    while True:
+        ready = _open(building.path, building.key)
+        if ready is not None:
+            return ready
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Pending(RETRY_AFTER_SECONDS)
+        if signal.is_set() or time.monotonic() >= next_look:  # the job's row: once a second, or when woken
+            if signal.is_set():
+                signal = _signal(building.key)
+            next_look = time.monotonic() + JOB_LOOK_SECONDS
+            latest = _latest_job(building.payload)
+            db.session.rollback()
+            if latest is not None and latest.status in (jobs.JobStatus.DONE, jobs.JobStatus.FAILED):
+                ready = _open(building.path, building.key)
+                return ready or Pending(RETRY_AFTER_SECONDS)  # failed, or the decks changed before it ran
+        signal.wait(min(WAIT_SLICE_SECONDS, remaining))  # green under eventlet and gevent
+
+
+def _signal(key: str) -> threading.Event:
+    """Set when a build of `key` ends in this process."""
+    with _lock:
+        return _finished.setdefault(key, threading.Event())
 
 
 def remove_archives(directory: Path, event_id: int, *, keep: Path | None = None) -> None:
@@ -177,40 +234,47 @@ def _open(path: Path, key: str) -> Ready | None:
     return Ready(handle, key, datetime.fromtimestamp(status.st_mtime, UTC))
 
 
-def _builds(app: Flask) -> dict[Path, _Build]:
-    return app.extensions.setdefault("presentation_archive_builds", {})  # type: ignore[no-any-return]
+def _payload(manifest: Manifest) -> str:
+    return json.dumps({"event_id": manifest.event_id, "key": manifest.key}, sort_keys=True)
 
 
-def _start(app: Flask, manifest: Manifest, path: Path) -> _Build:
-    """The running (or recently failed) build of `path`, or a new one started as a background task."""
-    builds = _builds(app)
-    with _lock:
-        build = builds.get(path)
-        if build is not None and (build.failed_at is None
-                                  or time.monotonic() - build.failed_at < FAILURE_PAUSE_SECONDS):
-            return build
-        build = builds[path] = _Build()
-    socketio.start_background_task(_run_build, app, manifest, path, build)
-    return build
+def _latest_job(payload: str) -> jobs.Job | None:
+    """The newest build job of one archive (the payload names event and key; the event's index finds it)."""
+    event_id = int(json.loads(payload)["event_id"])
+    return db.session.scalar(select(jobs.Job).where(jobs.Job.event_id == event_id, jobs.Job.kind == ARCHIVE_JOB,
+                                                    jobs.Job.payload == payload)
+                             .order_by(jobs.Job.id.desc()).limit(1).execution_options(populate_existing=True))
 
 
-def _run_build(app: Flask, manifest: Manifest, path: Path, build: _Build) -> None:
-    """Background task: the zip is written in a native thread; this (green) task only waits for it."""
-    started = time.monotonic()
+def run_build(app: Flask, payload: dict[str, Any]) -> None:
+    """Job: write the zip of the event's published decks, if they are still the ones the job was queued for.
+
+    The zip is written in a native thread (I/O and the stored entries release the GIL); this runner task only
+    waits for it, and while it runs the job counts against JOB_WORKERS like any other.
+    """
+    key = str(payload["key"])
     try:
-        built = native.submit(build_archive, manifest, path)()
-    except Exception as error:  # noqa: BLE001 - a failed build is answered with 503, never with a half file
-        log.warning("slide archive %s failed: %s", path.name, error)
-        with _lock:
-            build.failed_at = time.monotonic()
-    else:
+        event = db.session.get(Event, int(payload["event_id"]))
+        manifest = manifest_for(event) if event is not None else None
+        db.session.rollback()  # no transaction open while the zip is written
+        if manifest is None or manifest.key != key or not manifest.members:
+            return  # the decks changed before the build ran: the next request asks for the new set
+        path = archive_path(archive_dir(app), manifest)
+        started = time.monotonic()
+        try:
+            built = native.submit(build_archive, manifest, path)()
+        except Exception as error:  # noqa: BLE001 - a failed build is answered with 503, never with a half file
+            log.warning("slide archive %s failed: %s", path.name, error)
+            raise jobs.JobFailed(f"archive failed: {type(error).__name__}: {error}"[:500]) from None
         if built:
             log.info("slide archive %s built: %d decks, %d bytes in %.1f s", path.name, len(manifest.members),
                      manifest.total_bytes, time.monotonic() - started)
-        with _lock:
-            _builds(app).pop(path, None)
     finally:
-        build.done.set()
+        with _lock:
+            _requested.pop(key, None)
+            signal = _finished.pop(key, None)
+        if signal is not None:
+            signal.set()
 
 
 def build_archive(manifest: Manifest, path: Path) -> bool:

@@ -38,7 +38,7 @@ from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, 
 from conference.core.files import file_response
 from conference.core.permissions import Permission
 from conference.core.security import accept_upload, bearer_token, upload_endpoint
-from conference.core.signals import account_data, account_erasing, session_attachments
+from conference.core.signals import account_data, account_erasing, session_attachments, slides_downloaded
 from conference.events.access import can_see_event, event_permission_required, load_event
 from conference.events.models import Event
 from conference.extensions import db
@@ -62,6 +62,7 @@ COMMIT_ATTEMPTS = 5
 def _setup(state: BlueprintSetupState) -> None:
     services.ensure_directories(state.app)  # type: ignore[arg-type]
     previews.register_jobs()
+    archives.register_jobs()
     openapi.register(state.app)  # type: ignore[arg-type]
     for endpoint in UPLOAD_ENDPOINTS:  # CSRF is checked inside, without parsing the body as a form
         upload_endpoint(endpoint)
@@ -297,6 +298,9 @@ def download(session_id: int, presentation_id: int) -> Any:
     response = file_response(handle, request, mimetype=presentation.content_type, etag=presentation.sha256,
                              modified=presentation.created_at)
     response.headers["Content-Disposition"] = services.content_disposition(presentation.original_filename)
+    if request.method == "GET" and response.status_code == 200:  # not ranges, not revalidations (304)
+        slides_downloaded.send(current_app._get_current_object(), presentation_id=presentation.id,  # type: ignore
+                               session_id=presentation.session_id, event_id=presentation.event_id)
     return _private_file_headers(response, public=services.is_public(presentation))
 
 
@@ -380,6 +384,9 @@ def archive(slug: str) -> Any:
     """All published decks in one zip, built once per set of decks (`presentations.archive`), sent as a file."""
     event = load_event(slug)
     found = archives.locate(event)
+    if isinstance(found, archives.Building):
+        after_commit.commit()  # the build job, if this request queued it
+        found = archives.wait_for(found)
     if found is None:
         raise NotFound(_("No slides have been published yet."))
     if isinstance(found, archives.Pending):

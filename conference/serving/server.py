@@ -148,6 +148,9 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     from conference.core.jobs import start_job_runner
 
     start_job_runner(app, socketio.start_background_task)  # previews and other background work (core.jobs)
+    from conference.attendance.collector import start_collector
+
+    start_collector(app, socketio.start_background_task, socketio.sleep)  # presence minutes, once a minute
     log.info("serving on http://%s:%s with %s", host, port, mode)
     if mode == "eventlet":
         import eventlet

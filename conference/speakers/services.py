@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +11,6 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from PIL import Image
 from sqlalchemy import delete, func, select
 
 # The agenda's models import SpeakerProfile; the reverse import here (services only) closes no cycle and
@@ -21,10 +19,16 @@ from conference.agenda.models import ConferenceSession, SessionSpeaker, SpeakerR
 from conference.agenda.public import released_speaker_ids
 from conference.auth.models import User
 from conference.auth.services import normalise_email, validate_email
-from conference.core import after_commit, native
+from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
-from conference.core.images import ImageRefused, decode_image, remove_stored_file, replace_stored_file, store_file
+from conference.core.images import (
+    ImageRefused,
+    process_in_child,
+    remove_stored_file,
+    replace_stored_file,
+    store_file,
+)
 from conference.core.mail import external_url, mail_locale, send_mail
 from conference.core.permissions import Permission, Role, has_permission
 from conference.core.rendering import format_day
@@ -34,15 +38,11 @@ from conference.events.models import Event
 from conference.extensions import db
 from conference.settings import get_settings
 from conference.speakers.models import InvitationRole, SpeakerInvitation, SpeakerProfile
+from conference.speakers.photos import PHOTO_MAX_BYTES, PHOTO_MAX_PIXELS, RECIPE
 
-PHOTO_MAX_BYTES = 5 * 1024 * 1024
-PHOTO_MAX_PIXELS = 24_000_000  # about 6000 x 4000; larger images are refused before decoding
-PHOTO_SIZE = (400, 400)
 MAX_LINKS = 10
 INVITATION_SALT = "speaker-invitation"
 INVITATION_MAX_AGE = timedelta(days=14)
-
-Image.MAX_IMAGE_PIXELS = PHOTO_MAX_PIXELS
 
 
 class Gone(DomainError):
@@ -125,32 +125,22 @@ def process_photo(source: IO[bytes]) -> bytes:
     """A real image of bounded pixel count, decoded, oriented, resized to PHOTO_SIZE and re-encoded as JPEG.
 
     Re-encoding drops every metadata block (EXIF with location, comments, ICC tricks) and any payload
-    hidden after the image data.
+    hidden after the image data. Decoding an untrusted image happens in a sandboxed child
+    (`conference.core.images.process_in_child`): a bomb or a decoder bug costs that child, not the server.
     """
     try:
-        # Decoding, resizing and encoding take up to a second for a large photo: in a native thread (Pillow
-        # releases the GIL), never on the event loop.
-        return native.submit(_photo_jpeg, source)()  # type: ignore[no-any-return]
+        return process_in_child(source, RECIPE, max_bytes=PHOTO_MAX_BYTES)
     except ImageRefused as refused:
         messages = {
             "too_large": _("The photo may be at most %(mb)d MB.", mb=PHOTO_MAX_BYTES // (1024 * 1024)),
             "empty": _("The photo file is empty."),
             "too_many_pixels": _("The photo has too many pixels (at most %(n)d megapixels).",
                                  n=PHOTO_MAX_PIXELS // 1_000_000),
+            "too_complex": _("The photo could not be processed (it needs too much memory or time). Please save "
+                             "it again as JPEG and upload it once more."),
         }
         message = messages.get(refused.reason, _("The photo must be a JPEG, PNG, WebP or GIF image."))
         raise ValidationFailed(message, field="photo") from None
-
-
-def _photo_jpeg(source: IO[bytes]) -> bytes:
-    """The photo decoded (bounded), on white, at most PHOTO_SIZE, as JPEG; `ImageRefused` if it is none."""
-    rgba = decode_image(source, max_bytes=PHOTO_MAX_BYTES, max_pixels=PHOTO_MAX_PIXELS)
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    background.thumbnail(PHOTO_SIZE, Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    background.save(out, format="JPEG", quality=85, optimize=True, progressive=True)
-    return out.getvalue()
 
 
 def store_photo(source: IO[bytes]) -> str:

@@ -89,8 +89,10 @@ def test_organiser_navigation_fits_one_line_and_opens_without_javascript(new_pag
     expect(menu.locator(f"a[href$='{MANAGE}/outbox']")).to_be_hidden()
     menu.locator("summary").click()
     hrefs = menu.locator("a").evaluate_all("els => els.map(e => new URL(e.href).pathname)")
-    assert hrefs == [f"{MANAGE}/", f"{MANAGE}/agenda", f"{MANAGE}/people", f"{MANAGE}/speakers",
-                     f"{MANAGE}/presentations", f"{MANAGE}/live", f"{MANAGE}/outbox", f"{MANAGE}/branding"]
+    assert hrefs == [f"{MANAGE}/", f"{MANAGE}/agenda", f"{MANAGE}/agenda/import", f"{MANAGE}/people",
+                     f"{MANAGE}/attendees", f"{MANAGE}/registration-questions", f"{MANAGE}/feedback",
+                     f"{MANAGE}/documentation", f"{MANAGE}/speakers", f"{MANAGE}/presentations", f"{MANAGE}/live",
+                     f"{MANAGE}/outbox", f"{MANAGE}/branding"]
     menu.locator(f"a[href$='{MANAGE}/outbox']").click()
     assert page.url.endswith(f"{MANAGE}/outbox")
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from conference.core.permissions import Role
 from conference.events import branding
+from conference.events.images import HEADER_IMAGE_QUALITIES
 from conference.extensions import db
 from tests.fixtures.accounts import csrf_token, login
 
@@ -195,7 +196,7 @@ def test_busy_header_image_stored_at_a_lower_quality_to_fit_the_page_budget(app,
 
     busy = Image.effect_noise((1600, 533), 60).filter(ImageFilter.GaussianBlur(1)).convert("RGB")
     at_first_quality = io.BytesIO()
-    busy.save(at_first_quality, format="WEBP", quality=branding.HEADER_IMAGE_QUALITIES[0], method=4)
+    busy.save(at_first_quality, format="WEBP", quality=HEADER_IMAGE_QUALITIES[0], method=4)
     source = io.BytesIO()
     busy.save(source, format="PNG")
     monkeypatch.setattr(branding, "HEADER_IMAGE_TARGET_BYTES", len(at_first_quality.getvalue()) - 1)

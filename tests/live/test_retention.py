@@ -172,8 +172,9 @@ def test_privacy_page_states_the_periods(client: Any, create_event: Any, app: An
     event = create_event(SLUG, chat_retention_days=30, question_retention_days=90, mail_log_retention_days=7)
     html = client.get(f"/events/{SLUG}/datenschutz").get_data(as_text=True)
     assert "30 days after the event" in html and "90 days after the event" in html and "7 days after" in html
-    assert html.count("kept as long as the event") == 2  # votes and reports: no period set
-    assert "Reactions and presence" in html
+    # votes, reports and attendance (no period set), and issued certificates (always kept with the event)
+    assert html.count("kept as long as the event") == 4
+    assert "Reactions and slide downloads" in html and "Certificates of attendance" in html
     assert client.get("/datenschutz").get_data(as_text=True).count("days after the event") == 0
     assert event.id
 

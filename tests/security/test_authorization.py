@@ -144,6 +144,25 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("legal.manage_site", "POST"): NOBODY,
     ("legal.manage_event", "GET"): ORGANISER,
     ("legal.manage_event", "POST"): ORGANISER,
+    ("attendance.dashboard", "GET"): ORGANISER,
+    ("attendance.live", "GET"): ORGANISER,
+    ("attendance.sessions_csv", "GET"): ORGANISER,
+    ("attendance.presence_csv", "GET"): ORGANISER,
+    ("attendance.settings", "POST"): ORGANISER,
+    ("attendance.generate_certificates", "POST"): ORGANISER,
+    ("attendance.certificates_zip", "GET"): ORGANISER,  # 404 for the organiser until generated
+    ("attendance.mail_certificate", "POST"): LOGGED_IN,  # nobody here attended: 404 for everyone logged in
+    ("people.registration", "POST"): LOGGED_IN,  # registering with answers, as events.register_for_event
+    ("people.manage_questions", "GET"): ORGANISER,
+    ("people.manage_questions", "POST"): ORGANISER,
+    ("people.attendees", "GET"): ORGANISER,
+    ("people.export_csv", "GET"): ORGANISER,
+    ("people.export_xlsx", "GET"): ORGANISER,
+    ("feedback.session_feedback", "POST"): MEMBERS,  # people registered for the event (any role)
+    ("feedback.manage_feedback", "GET"): ORGANISER,
+    ("feedback.manage_documentation", "GET"): ORGANISER,
+    ("feedback.manage_documentation", "POST"): ORGANISER,
+    ("feedback.save_summary", "POST"): ORGANISER,
 }
 
 
@@ -181,7 +200,7 @@ def _url_values(world: World) -> dict[str, Any]:
             "room_id": world.room.id, "track_id": world.track.id, "report_id": world.report.id,
             "sanction_id": world.sanction.id, "token_id": token.id if token else 0,
             "speaker_id": world.foreign_profile.id, "token": "forged-invitation-token", "action": "cancel",
-            "question_id": world.question.id,
+            "question_id": world.question.id, "code": "forged-certificate-code",
 
             "login_session_id": foreign_login or 0}
 

@@ -61,6 +61,8 @@ NOT_WALKED = {
                            "(forged, expired, reused and superseded links: test_account_links)",
     "auth.confirm_address_change": "a signed link mailed to an account's new address; it shows both addresses, "
                                    "no agenda data (bad links: test_account_links)",
+    "attendance.verify": "a certificate's random code; it shows the certificate as issued (name, event, the "
+                         "released session titles); genuine and forged codes: tests/attendance/test_routes.py",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask_socketio import SocketIOTestClient
 
-from conference.extensions import socketio
+from conference.extensions import db, socketio
 from tests.fixtures.accounts import csrf_token
 from tests.security.conftest import Evidence, StateGuard, World, assert_refused
 from tests.security.payloads import TEMPLATE_INJECTION, TEMPLATE_RESULT, WEIRD_TEXT, XSS, live_payloads
@@ -226,12 +226,15 @@ def test_chat_history_returns_payloads_as_plain_json(world: World, evidence: Evi
     assert set(XSS) <= set(texts)
 
 
-def test_no_csv_export_exists(world: World) -> None:
-    """CSV formula injection needs a CSV export; the platform offers none (frab XML/JSON and iCal only).
-
-    If one is added, this test fails and the export must neutralise leading = + - @ tab and CR.
-    """
+def test_spreadsheet_exports_neutralise_formulas(world: World) -> None:
+    """The only spreadsheet exports are the organisers' attendee list (CSV and XLSX) and attendance figures
+    (CSV; tests/attendance/test_routes.py opens them): a cell that starts with = + - @ tab or CR gets a leading
+    apostrophe, so no spreadsheet runs it; XLSX cells are all text cells. A new export fails this test."""
+    import csv
+    import io
     import tempfile
+
+    from openpyxl import load_workbook
 
     from conference import create_app
 
@@ -239,7 +242,21 @@ def test_no_csv_export_exists(world: World) -> None:
                       "DATABASE_URL": "sqlite://", "ASYNC_MODE": "threading"})
     rules = [r.rule for r in app.url_map.iter_rules() if "csv" in r.rule.lower() or "export" in r.endpoint.lower()]
     assert sorted(rules) == ["/events/<slug>/schedule.ics", "/events/<slug>/schedule.json",
-                             "/events/<slug>/schedule.xml"]
+                             "/events/<slug>/schedule.xml", "/manage/events/<slug>/attendance/presence.csv",
+                             "/manage/events/<slug>/attendance/sessions.csv", "/manage/events/<slug>/attendees.csv",
+                             "/manage/events/<slug>/attendees.xlsx"]
+    payloads = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1)", "\t=1", "\r=1"]
+    for user, payload in zip(world.users.values(), payloads, strict=False):
+        user.name = payload
+    db.session.commit()
+    client = world.client("organiser")
+    body = client.get(f"/manage/events/{world.event.slug}/attendees.csv").data.decode("utf-8-sig")
+    cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+    assert not [cell for cell in cells if cell and cell[0] in "=+-@\t\r"]
+    assert sum(1 for cell in cells if cell.startswith("'")) >= 1
+    sheet = load_workbook(io.BytesIO(client.get(f"/manage/events/{world.event.slug}/attendees.xlsx").data)).active
+    values = [cell for row in sheet.iter_rows() for cell in row if cell.value is not None]
+    assert all(cell.data_type == "s" and str(cell.value)[:1] not in "=+-@\t\r" for cell in values)
     for url in ("/events/alpha/schedule.ics", "/events/alpha/schedule.json", "/events/alpha/schedule.xml",
                 "/events/alpha/presentations/archive.zip"):
         response = world.app.test_client().get(url)

@@ -1,0 +1,1 @@
+"""After the day: session feedback, speakers' figures and the public documentation page."""
