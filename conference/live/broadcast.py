@@ -1,4 +1,4 @@
-"""Outgoing live traffic: room broadcasts, grouped chat frames, presence and reaction aggregation, removals.
+"""Outgoing live traffic: the per-process `LiveState` (caches, registry, broadcaster), room broadcasts, removals.
 
 Called after commit (via `after_commit.defer`) or from signal receivers; never from inside a transaction.
 """
@@ -15,13 +15,8 @@ from flask import Flask, current_app
 
 from conference.core import metrics
 from conference.extensions import socketio
-from conference.live.state import (
-    ConnectionCounter,
-    ConnectionRegistry,
-    PeriodicAggregator,
-    RoomBroadcaster,
-    shared_state,
-)
+from conference.live.fanout import PeriodicAggregator, SizedRoomBroadcaster
+from conference.live.state import ConnectionCounter, ConnectionRegistry, shared_state
 from conference.settings import get_settings
 
 K = TypeVar("K", bound=Hashable)
@@ -81,24 +76,6 @@ class RecentPayloads(dict[int, dict[str, Any]]):
                 del self[next(iter(self))]
             except (KeyError, RuntimeError, StopIteration):  # a concurrent eviction (threading mode)
                 break
-
-
-class SizedRoomBroadcaster(RoomBroadcaster):
-    """`RoomBroadcaster` whose grouping window grows with the room: sending one frame costs about the same
-    per socket whatever it carries, so the larger the room, the more a longer window saves, while rooms just
-    above `large_room` keep the short base window (their latency goal is tighter).
-
-    The window is `window * (sockets / large_room) ** 0.75`, at most `max_window`: with the defaults 10 ms at
-    100 sockets, 12 ms at 130, 56 ms at 1,000 and 100 ms from about 2,200 on (bench/chat_load.py: with the
-    default settle, p99 near 40 ms at 130 clients and under 200 ms at 1,000).
-    """
-
-    def __init__(self, *, max_window: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.max_window = max(max_window, self.window)
-
-    def window_for(self, size: int) -> float:
-        return min(self.max_window, self.window * (max(size, 1) / max(self.large_room, 1)) ** 0.75)
 
 
 class LiveState:

@@ -8,7 +8,7 @@ from flask import Flask
 
 from conference.core.ids import MAX_ID
 from conference.core.openapi import SLUG, errors, json_content, ref, register_paths
-from conference.live.services import ROOM_PATTERN
+from conference.live.rooms import ROOM_PATTERN
 
 SCHEMAS: dict[str, Any] = {
     "ChatMessage": {

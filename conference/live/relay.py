@@ -180,13 +180,13 @@ def install(app: Flask) -> QueueManager | None:
 
 
 def _receivers() -> dict[str, Callable[..., Any]]:
-    from conference.live import retention, sockets
+    from conference.live import retention, socket_signals
 
-    return {"login_session_ended": sockets.on_login_session_ended,
-            "api_token_revoked": sockets.on_api_token_revoked,
-            "membership_changed": sockets.on_membership_changed,
-            "logins_ended": sockets.on_logins_ended,
-            "account_erased": sockets.on_account_erased,
+    return {"login_session_ended": socket_signals.on_login_session_ended,
+            "api_token_revoked": socket_signals.on_api_token_revoked,
+            "membership_changed": socket_signals.on_membership_changed,
+            "logins_ended": socket_signals.on_logins_ended,
+            "account_erased": socket_signals.on_account_erased,
             "retention_purged": retention.on_retention_purged}
 
 
@@ -241,9 +241,9 @@ def register() -> None:
 
 def replay_chat(app: Flask, since: datetime) -> None:
     """Send this worker's clients the chat messages stored since `since` in the rooms they are in."""
-    from conference.live import services
     from conference.live.broadcast import live_state
     from conference.live.models import ChatMessage
+    from conference.live.payloads import message_payload
 
     state = app.extensions.get("conference_live")
     if state is None:
@@ -257,7 +257,7 @@ def replay_chat(app: Flask, since: datetime) -> None:
                     select(ChatMessage).where(ChatMessage.room == room, ChatMessage.created_at >= since,
                                               ChatMessage.deleted_at.is_(None))
                     .order_by(ChatMessage.id).limit(REPLAY_LIMIT))
-                payloads = [services.message_payload(m) for m in messages]
+                payloads = [message_payload(m) for m in messages]
                 if payloads:
                     socketio.server.emit("chat:messages", {"room": room, "messages": payloads}, to=room,
                                          namespace="/", ignore_queue=True)

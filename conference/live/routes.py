@@ -21,7 +21,20 @@ from conference.core.signals import account_data, account_erasing, retention_pur
 from conference.events.access import event_permission_required, load_event, require
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import openapi, panels, retention, services
+from conference.live import (
+    access,
+    account,
+    announcements,
+    chat,
+    moderation,
+    openapi,
+    panels,
+    payloads,
+    qa,
+    reports,
+    retention,
+    rooms,
+)
 from conference.live.models import ChatReport, LiveSanction, Question
 
 bp = Blueprint("live", __name__, cli_group="live")
@@ -31,16 +44,16 @@ bp.record_once(lambda state: openapi.register(state.app))  # type: ignore[arg-ty
 
 @bp.record_once
 def _setup(_state: Any) -> None:
-    account_data.connect(services.account_data)
-    account_erasing.connect(services.erase_account)
+    account_data.connect(account.account_data)
+    account_erasing.connect(account.erase_account)
     retention_purged.connect(retention.on_retention_purged)
 
 
 @bp.route("/events/<slug>/lobby")
 @event_permission_required(Permission.JOIN_LIVE)
 def lobby(event: Event) -> Any:
-    return render_template("live/lobby.html", event=event, room=services.room_for(event),
-                           announcements=services.recent_announcements(event, limit=3))
+    return render_template("live/lobby.html", event=event, room=rooms.room_for(event),
+                           announcements=announcements.recent_announcements(event, limit=3))
 
 
 @bp.route("/api/v1/events/<slug>/chat")
@@ -48,16 +61,16 @@ def api_history(slug: str) -> Any:
     """Chat history for bots and exports: `?room=...&after_id=...` (the same payloads as the socket)."""
     event = load_event(slug)
     require(event, Permission.JOIN_LIVE)
-    room = services.resolve_room(request.args.get("room"))
+    room = rooms.resolve_room(request.args.get("room"))
     if room.event.id != event.id:
         raise NotFound(_("There is no such room."), code="unknown_room", field="room")
-    services.require_released_room(services.load_room_info(room.name), may_manage_agenda=has_permission(
+    rooms.require_released_room(rooms.load_room_info(room.name), may_manage_agenda=has_permission(
         current_user, event, Permission.MANAGE_AGENDA))
-    services.check_can_join(room, current_user)
+    access.check_can_join(room, current_user)
     after_id = require_id(request.args["after_id"], field="after_id", minimum=0, text=True) \
         if "after_id" in request.args else None
-    messages = services.history(room, after_id=after_id)
-    return jsonify({"ok": True, "room": room.name, "messages": [services.message_payload(m) for m in messages]})
+    messages = chat.history(room, after_id=after_id)
+    return jsonify({"ok": True, "room": room.name, "messages": [payloads.message_payload(m) for m in messages]})
 
 
 # --- moderation page -------------------------------------------------------------------------------------
@@ -69,7 +82,7 @@ def _back(event: Event) -> Any:
 def _chat_rooms(event: Event) -> list[tuple[str, str]]:
     """The lobby and the rooms of the released sessions (moderators need not manage the agenda: no drafts)."""
     sessions = sorted(released_sessions(event), key=lambda entry: entry.title)
-    return [(services.room_for(event), _("Lobby"))] + [(entry.chat_room, entry.title) for entry in sessions]
+    return [(rooms.room_for(event), _("Lobby"))] + [(entry.chat_room, entry.title) for entry in sessions]
 
 
 @bp.route("/manage/events/<slug>/live")
@@ -80,10 +93,10 @@ def manage(event: Event) -> Any:
 
 def _manage_page(event: Event, status: int = 200) -> Any:
     return render_template(
-        "live/manage.html", event=event, reports=services.open_reports(event),
-        hidden_questions=services.hidden_questions(event), sanctions=services.active_sanctions(event),
+        "live/manage.html", event=event, reports=reports.open_reports(event),
+        hidden_questions=qa.hidden_questions(event), sanctions=moderation.active_sanctions(event),
         rooms=_chat_rooms(event),
-        announcements=services.recent_announcements(event),
+        announcements=announcements.recent_announcements(event),
         can_announce=has_permission(current_user, event, Permission.SEND_ANNOUNCEMENT),
         can_manage=has_permission(current_user, event, Permission.MANAGE_EVENT)), status
 
@@ -114,14 +127,14 @@ def _run(event: Event, action: Any, success: str, back: str | None = None) -> An
 def delete_reported(event: Event, report_id: int) -> Any:
     report = _report(event, report_id)
     done = _("The message has been deleted.") if report.message is not None else _("The question is hidden.")
-    return _run(event, lambda: services.remove_reported(report, actor=current_user), done)
+    return _run(event, lambda: moderation.remove_reported(report, actor=current_user), done)
 
 
 @bp.route("/manage/events/<slug>/live/reports/<int:report_id>/dismiss", methods=["POST"])
 @event_permission_required(Permission.MODERATE)
 def dismiss_report(event: Event, report_id: int) -> Any:
     report = _report(event, report_id)
-    return _run(event, lambda: services.dismiss_report(report, actor=current_user), _("The report is dismissed."))
+    return _run(event, lambda: reports.dismiss_report(report, actor=current_user), _("The report is dismissed."))
 
 
 def _question_back(event: Event, question: Question) -> str | None:
@@ -134,16 +147,16 @@ def _question_back(event: Event, question: Question) -> str | None:
 @bp.route("/manage/events/<slug>/live/questions/<int:question_id>/hide", methods=["POST"])
 @event_permission_required(Permission.MODERATE)
 def hide_question(event: Event, question_id: int) -> Any:
-    question = services.question_in_event(event, question_id)
-    return _run(event, lambda: services.hide_question(question, actor=current_user), _("The question is hidden."),
+    question = qa.question_in_event(event, question_id)
+    return _run(event, lambda: qa.hide_question(question, actor=current_user), _("The question is hidden."),
                 _question_back(event, question))
 
 
 @bp.route("/manage/events/<slug>/live/questions/<int:question_id>/restore", methods=["POST"])
 @event_permission_required(Permission.MODERATE)
 def restore_question(event: Event, question_id: int) -> Any:
-    question = services.question_in_event(event, question_id)
-    return _run(event, lambda: services.restore_question(question, actor=current_user),
+    question = qa.question_in_event(event, question_id)
+    return _run(event, lambda: qa.restore_question(question, actor=current_user),
                 _("The question is shown again."), _question_back(event, question))
 
 
@@ -158,8 +171,8 @@ def add_sanction(event: Event) -> Any:
         minutes = parse_count(minutes_text) if minutes_text else None
         if minutes_text and minutes is None:
             raise ValidationFailed(_("The duration must be a whole number of minutes."), field="minutes")
-        services.sanction_user(event, user=user, kind=request.form.get("kind", ""), minutes=minutes,
-                               actor=current_user)
+        moderation.sanction_user(event, user=user, kind=request.form.get("kind", ""), minutes=minutes,
+                                 actor=current_user)
 
     return _run(event, action, _("Saved."))
 
@@ -170,20 +183,20 @@ def lift_sanction(event: Event, sanction_id: int) -> Any:
     sanction = db.session.get(LiveSanction, sanction_id)
     if sanction is None or sanction.event_id != event.id:
         abort(404)
-    return _run(event, lambda: services.lift_sanction(sanction, actor=current_user), _("Lifted."))
+    return _run(event, lambda: moderation.lift_sanction(sanction, actor=current_user), _("Lifted."))
 
 
 @bp.route("/manage/events/<slug>/live/slow-mode", methods=["POST"])
 @event_permission_required(Permission.MODERATE)
 def slow_mode(event: Event) -> Any:
     def action() -> None:
-        room = services.resolve_room(request.form.get("room", ""))
+        room = rooms.resolve_room(request.form.get("room", ""))
         if room.event.id != event.id:
             raise NotFound(_("There is no such room."), field="room")
         seconds = parse_count(request.form.get("seconds", "").strip())
         if seconds is None:
             raise ValidationFailed(_("Slow mode needs a whole number of seconds."), field="seconds")
-        services.set_slow_mode(room, seconds=seconds, actor=current_user)
+        moderation.set_slow_mode(room, seconds=seconds, actor=current_user)
 
     return _run(event, action, _("Slow mode saved."))
 
@@ -191,7 +204,7 @@ def slow_mode(event: Event) -> Any:
 @bp.route("/manage/events/<slug>/live/announcements", methods=["POST"])
 @event_permission_required(Permission.SEND_ANNOUNCEMENT)
 def announce(event: Event) -> Any:
-    return _run(event, lambda: services.announce(event, text=request.form.get("text", ""), actor=current_user),
+    return _run(event, lambda: announcements.announce(event, text=request.form.get("text", ""), actor=current_user),
                 _("The announcement has been sent."))
 
 
@@ -227,17 +240,17 @@ def retention_policy(event: Event) -> list[tuple[retention.RetentionKind, int | 
 def session_context(event: Event, session: ConferenceSession) -> dict[str, Any]:
     """What the session page's live partial shows: chat panel or archive, and the questions (hidden ones only
     for moderators, who get hide and restore buttons there)."""
-    room = services.LiveRoom(services.room_for(session), "session", event, session)
+    room = rooms.LiveRoom(rooms.room_for(session), "session", event, session)
     member = current_user.is_authenticated and has_permission(current_user, event, Permission.JOIN_LIVE)
     moderator = has_permission(current_user, event, Permission.MODERATE)
-    closed = services.chat_is_closed(room)
+    closed = rooms.chat_is_closed(room)
     return {
         "room": room.name,
         "can_take_part": bool(member),
         "can_moderate": moderator,
         "is_closed": closed,
-        "archive": services.history(room, limit=500) if member and closed else [],
-        "questions": services.questions_for(session, include_hidden=moderator),
+        "archive": chat.history(room, limit=500) if member and closed else [],
+        "questions": qa.questions_for(session, include_hidden=moderator),
     }
 
 

@@ -7,7 +7,7 @@ import pytest
 from conference.auth.services import validate_name
 from conference.core.errors import ValidationFailed
 from conference.core.text import has_forbidden_line_text, has_forbidden_text
-from conference.live.services import clean_text
+from conference.live.inputs import clean_text
 from conference.speakers import services as speaker_services
 
 REFUSED = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9f", "\u202e", "\u2067", "\ufffd", "\ud800"]

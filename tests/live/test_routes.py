@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from conference.core.permissions import Role
 from conference.extensions import db
-from conference.live import services
+from conference.live import moderation, qa
+from conference.live import rooms as live_rooms
 from conference.live.models import Announcement, ChatMessage, Question
 from tests.fixtures.accounts import csrf_token, login
 
@@ -86,7 +87,7 @@ def test_purge_respects_retention(app: Any, create_event: Any, person: Any) -> N
         db.session.add(ChatMessage(event_id=event.id, room=f"lobby:{event.slug}", author_id=user.id,
                                    author_name="x", author_role="attendee", text="hallo", client_id="c"))
     db.session.commit()
-    assert services.purge_expired_chat() == 1
+    assert moderation.purge_expired_chat() == 1
     db.session.commit()
     rooms = set(db.session.scalars(select(ChatMessage.room)))
     assert rooms == {"lobby:keep-event", "lobby:recent-event"}
@@ -124,14 +125,14 @@ def test_anonymous_session_page_shows_answered_question_at_once(client: Any, cre
     page = f"/events/{event.slug}/sessions/{session.id}"
     author = person(event, Role.ATTENDEE, name="Fragende Person")
     moderator = person(event, Role.MODERATOR, name="Moderation")
-    room = services.resolve_room(services.room_for(session))
+    room = live_rooms.resolve_room(live_rooms.room_for(session))
     assert "Wer bezahlt das?" not in client.get(page).get_data(as_text=True)
-    question, _created = services.ask_question(room, author=author, text="Wer bezahlt das?", client_id="q1")
+    question, _created = qa.ask_question(room, author=author, text="Wer bezahlt das?", client_id="q1")
     commit()
     assert "Wer bezahlt das?" in client.get(page).get_data(as_text=True)
     assert "Answered" not in client.get(page).get_data(as_text=True)
     assert len(pagecache.panel_cache(client.application)) == 1
-    services.answer_question(question, room, actor=moderator, answer="Der Bund.")
+    qa.answer_question(question, room, actor=moderator, answer="Der Bund.")
     commit()
     html = client.get(page).get_data(as_text=True)
     assert "Answered" in html and "Der Bund." in html
@@ -183,11 +184,11 @@ def test_manage_page_lists_question_reports_and_hidden_questions(client: Any, cr
     session = create_session(event, title="Keynote")
     author, reporter = person(event, Role.ATTENDEE, name="Fragesteller"), person(event, Role.ATTENDEE)
     moderator = person(event, Role.MODERATOR, name="Mia Moderation")
-    room = services.resolve_room(services.room_for(session))
-    question, _created = services.ask_question(room, author=author, text="Spam-Frage", client_id="s")
-    other, _created = services.ask_question(room, author=author, text="Zweite Frage", client_id="t")
-    report = services.report_question(question, reporter=reporter, reason="Werbung")
-    second = services.report_question(other, reporter=reporter, reason="doppelt")
+    room = live_rooms.resolve_room(live_rooms.room_for(session))
+    question, _created = qa.ask_question(room, author=author, text="Spam-Frage", client_id="s")
+    other, _created = qa.ask_question(room, author=author, text="Zweite Frage", client_id="t")
+    report = qa.report_question(question, reporter=reporter, reason="Werbung")
+    second = qa.report_question(other, reporter=reporter, reason="doppelt")
     from conference.core.after_commit import commit
 
     commit()

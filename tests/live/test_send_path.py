@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 
 from conference.auth.models import User
 from conference.core.after_commit import commit
+from conference.core.db import utcnow
 from conference.core.permissions import Role
 from conference.extensions import db
-from conference.live import services
+from conference.live import access, chat, moderation, rooms
 from conference.live.broadcast import RecentPayloads, SnapshotCache, live_state
 from conference.live.models import ChatMessage, LiveSanction
 from tests.conftest import settings_for_tests
@@ -90,18 +91,18 @@ def test_post_message_stores_in_either_transaction(event: Any, person: Any, sess
     """Warm caches leave the session idle: the INSERT runs in a transaction of its own. When the session holds
     a connection already (a cache was loaded), the INSERT joins it: one connection per handler, never two."""
     author_id = person(event, Role.ATTENDEE).id
-    info = services.load_room_info(LOBBY)
-    standing = services.load_standing(author_id, event.id)
+    info = rooms.load_room_info(LOBBY)
+    standing = access.load_standing(author_id, event.id)
     commit()
     with statements() as seen:
         if session_busy:
             db.session.scalar(select(func.count(ChatMessage.id)))
         assert db.session().in_transaction() is session_busy
-        payload, created = services.post_message(info, author=standing, text="Hallo", client_id="p1")
+        payload, created = chat.post_message(info, author=standing, text="Hallo", client_id="p1")
         commit()
     assert created is True and seen == (["SELECT", "INSERT"] if session_busy else ["INSERT"])
     assert payload["text"] == "Hallo" and payload["author"]["id"] == author_id and payload["room"] == LOBBY
-    again, created_again = services.post_message(info, author=standing, text="anders", client_id="p1")
+    again, created_again = chat.post_message(info, author=standing, text="anders", client_id="p1")
     commit()
     assert created_again is False and again == payload
     stored = db.session.scalars(select(ChatMessage).where(ChatMessage.room == LOBBY)).all()
@@ -139,7 +140,7 @@ def test_mute_and_lift_apply_to_the_next_message(socket_for: Any, event: Any, pe
     assert send(a, "zwei", "m2")["error"] == "muted"
     sanction = db.session.scalar(select(LiveSanction).where(LiveSanction.user_id == victim.id))
     moderator = db.session.get(User, sanction.created_by_id)
-    services.lift_sanction(sanction, actor=moderator)
+    moderation.lift_sanction(sanction, actor=moderator)
     commit()
     assert send(a, "drei", "m3")["ok"] is True
 
@@ -206,13 +207,13 @@ def test_deleted_ids_are_bounded_to_the_newest(app: Any, event: Any, person: Any
     for i in range(5):
         db.session.add(ChatMessage(event_id=event.id, room=LOBBY, author_id=author.id, author_name="x",
                                    author_role="attendee", text=f"t{i}", client_id=f"b{i}",
-                                   deleted_at=services.utcnow()))
+                                   deleted_at=utcnow()))
     db.session.commit()
     ids = list(db.session.scalars(select(ChatMessage.id).order_by(ChatMessage.id)))
-    room = services.load_room_info(LOBBY)
-    assert services.deleted_message_ids(room, up_to_id=ids[-1], limit=3) == ids[2:]
-    assert services.deleted_message_ids(room, up_to_id=ids[1]) == ids[:2]
-    assert services.deleted_message_ids(room, up_to_id=0) == []
+    room = rooms.load_room_info(LOBBY)
+    assert chat.deleted_message_ids(room, up_to_id=ids[-1], limit=3) == ids[2:]
+    assert chat.deleted_message_ids(room, up_to_id=ids[1]) == ids[:2]
+    assert chat.deleted_message_ids(room, up_to_id=0) == []
 
 
 # --- the caches ----------------------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ class FakeRoom:
             fn(*args)
 
     def broadcaster(self, settle: float = 0.0) -> Any:
-        from conference.live.broadcast import SizedRoomBroadcaster
+        from conference.live.fanout import SizedRoomBroadcaster
 
         return SizedRoomBroadcaster(emit=self.emit, room_size=lambda room: self.size, start_task=self.start_task,
                                     sleep=self.slept.append, large_room=100, window=0.01, max_window=0.1,

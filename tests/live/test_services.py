@@ -13,7 +13,8 @@ from conference.core.db import utcnow
 from conference.core.errors import Conflict, ValidationFailed
 from conference.core.permissions import Role
 from conference.extensions import db
-from conference.live import broadcast, services
+from conference.live import broadcast, chat, moderation, reports, rooms
+from conference.live import qa as live_qa
 from conference.live.models import ChatMessage, ChatReport, Question, QuestionVote
 
 
@@ -22,9 +23,9 @@ def qa(create_event: Any, create_session: Any, person: Any) -> dict[str, Any]:
     event = create_event("rules")
     session = create_session(event)
     people = {role: person(event, role) for role in (Role.ATTENDEE, Role.SPEAKER, Role.MODERATOR)}
-    room = services.resolve_room(services.room_for(session))
-    question, _created = services.ask_question(room, author=people[Role.ATTENDEE], text="Darf ich?", client_id="a")
-    other, _created = services.ask_question(room, author=people[Role.SPEAKER], text="Und ich?", client_id="b")
+    room = rooms.resolve_room(rooms.room_for(session))
+    question, _created = live_qa.ask_question(room, author=people[Role.ATTENDEE], text="Darf ich?", client_id="a")
+    other, _created = live_qa.ask_question(room, author=people[Role.SPEAKER], text="Und ich?", client_id="b")
     commit()
     return {"event": event, "session": session, "room": room, "question": question, "other": other,
             "author": people[Role.ATTENDEE], "voter": people[Role.SPEAKER], "moderator": people[Role.MODERATOR]}
@@ -37,7 +38,7 @@ def deferred_events() -> list[str]:
 
 def test_hide_flushes_and_broadcasts_only_after_commit(qa: dict[str, Any]) -> None:
     question, moderator = qa["question"], qa["moderator"]
-    services.hide_question(question, actor=moderator)
+    live_qa.hide_question(question, actor=moderator)
     assert question.is_hidden and question.hidden_by_id == moderator.id
     assert deferred_events() == ["qa:hidden"]
     db.session.rollback()  # the service did not commit: nothing stays, nobody hears of it
@@ -49,49 +50,49 @@ def test_hide_flushes_and_broadcasts_only_after_commit(qa: dict[str, Any]) -> No
 def test_hide_resolves_only_the_open_reports_of_that_question(qa: dict[str, Any], person: Any) -> None:
     question, other, moderator = qa["question"], qa["other"], qa["moderator"]
     reporters = [person(qa["event"], Role.ATTENDEE) for _ in range(2)]
-    mine = [services.report_question(question, reporter=r, reason="x") for r in reporters]
-    theirs = services.report_question(other, reporter=reporters[0], reason="y")
+    mine = [live_qa.report_question(question, reporter=r, reason="x") for r in reporters]
+    theirs = live_qa.report_question(other, reporter=reporters[0], reason="y")
     message = ChatMessage(event_id=qa["event"].id, room="lobby:rules", author_id=qa["author"].id, author_name="A",
                           author_role="attendee", text="Hallo", client_id="m")
     db.session.add(message)
     db.session.flush()
-    services.report_message(message, reporter=reporters[1], reason="z")
+    chat.report_message(message, reporter=reporters[1], reason="z")
     commit()
-    services.hide_question(question, actor=moderator)
+    live_qa.hide_question(question, actor=moderator)
     commit()
     db.session.expire_all()
     assert [r.resolved_by_id for r in mine] == [moderator.id, moderator.id]
     assert db.session.get(ChatReport, theirs.id).resolved_at is None
-    assert [r.question_id for r in services.open_reports(qa["event"])] == [other.id, None]
+    assert [r.question_id for r in reports.open_reports(qa["event"])] == [other.id, None]
 
 
 def test_hide_twice_and_restore_visible_are_conflicts(qa: dict[str, Any]) -> None:
     question, moderator = qa["question"], qa["moderator"]
     with pytest.raises(Conflict) as refused:
-        services.restore_question(question, actor=moderator)
+        live_qa.restore_question(question, actor=moderator)
     assert refused.value.code == "not_hidden"
-    services.hide_question(question, actor=moderator)
+    live_qa.hide_question(question, actor=moderator)
     commit()
     with pytest.raises(Conflict) as refused:
-        services.hide_question(question, actor=moderator)
+        live_qa.hide_question(question, actor=moderator)
     assert refused.value.code == "already_hidden"
 
 
 def test_restore_keeps_votes_and_answer(qa: dict[str, Any]) -> None:
     question, moderator, room = qa["question"], qa["moderator"], qa["room"]
-    assert services.vote_question(question, room, voter=qa["voter"]) is True
-    services.answer_question(question, room, actor=moderator, answer="Ja.")
-    services.hide_question(question, actor=moderator)
+    assert live_qa.vote_question(question, room, voter=qa["voter"]) is True
+    live_qa.answer_question(question, room, actor=moderator, answer="Ja.")
+    live_qa.hide_question(question, actor=moderator)
     commit()
-    assert [q.id for q in services.questions_for(qa["session"])] == [qa["other"].id]
-    assert [q.id for q in services.questions_for(qa["session"], include_hidden=True)] == [question.id, qa["other"].id]
-    assert services.hidden_questions(qa["event"]) == [question]
-    services.restore_question(question, actor=moderator)
+    assert [q.id for q in live_qa.questions_for(qa["session"])] == [qa["other"].id]
+    assert [q.id for q in live_qa.questions_for(qa["session"], include_hidden=True)] == [question.id, qa["other"].id]
+    assert live_qa.hidden_questions(qa["event"]) == [question]
+    live_qa.restore_question(question, actor=moderator)
     commit()
     db.session.expire_all()
     restored = db.session.get(Question, question.id)
     assert (restored.is_hidden, restored.hidden_by_id, restored.vote_count, restored.answer) == (False, None, 1, "Ja.")
-    assert services.hidden_questions(qa["event"]) == []
+    assert live_qa.hidden_questions(qa["event"]) == []
 
 
 @pytest.mark.parametrize("action", ["vote", "answer", "report"])
@@ -106,11 +107,11 @@ def test_a_stale_visible_copy_cannot_act_on_a_question_hidden_meanwhile(qa: dict
     assert not question.is_hidden  # the loaded copy is stale
     with pytest.raises(Conflict) as refused:
         if action == "vote":
-            services.vote_question(question, qa["room"], voter=qa["voter"])
+            live_qa.vote_question(question, qa["room"], voter=qa["voter"])
         elif action == "answer":
-            services.answer_question(question, qa["room"], actor=qa["moderator"], answer="Ja.")
+            live_qa.answer_question(question, qa["room"], actor=qa["moderator"], answer="Ja.")
         else:
-            services.report_question(question, reporter=qa["voter"], reason="")
+            live_qa.report_question(question, reporter=qa["voter"], reason="")
     assert refused.value.code == "hidden"
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(QuestionVote)) == 0
@@ -121,16 +122,16 @@ def test_a_stale_visible_copy_cannot_act_on_a_question_hidden_meanwhile(qa: dict
 def test_report_question_rules(qa: dict[str, Any]) -> None:
     question = qa["question"]
     with pytest.raises(ValidationFailed) as refused:
-        services.report_question(question, reporter=qa["author"], reason="")
+        live_qa.report_question(question, reporter=qa["author"], reason="")
     assert refused.value.code == "own_question"
-    first = services.report_question(question, reporter=qa["voter"], reason="r" * 600)
-    assert services.report_question(question, reporter=qa["voter"], reason="again") is first
-    assert len(first.reason) == services.REPORT_REASON_LIMIT and first.reported is question
+    first = live_qa.report_question(question, reporter=qa["voter"], reason="r" * 600)
+    assert live_qa.report_question(question, reporter=qa["voter"], reason="again") is first
+    assert len(first.reason) == reports.REPORT_REASON_LIMIT and first.reported is question
 
 
 def test_remove_reported_hides_a_question_and_deletes_a_message(qa: dict[str, Any]) -> None:
-    report = services.report_question(qa["question"], reporter=qa["voter"], reason="")
-    services.remove_reported(report, actor=qa["moderator"])
+    report = live_qa.report_question(qa["question"], reporter=qa["voter"], reason="")
+    moderation.remove_reported(report, actor=qa["moderator"])
     commit()
     db.session.expire_all()
     assert db.session.get(Question, qa["question"].id).is_hidden

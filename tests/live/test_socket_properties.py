@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from conference.core.ids import MAX_ID
 from conference.core.permissions import Role
 from conference.extensions import db
+from conference.live.announcements import ANNOUNCEMENT_LIMIT
 from conference.live.models import ANSWER_TEXT_LIMIT, CHAT_TEXT_LIMIT, CLIENT_ID_LIMIT, QUESTION_TEXT_LIMIT
-from conference.live.services import ANNOUNCEMENT_LIMIT
 
 ROOM, EVENT_ROOM = "lobby:live-test", "event:live-test"
 REACTIONS = {"applause", "heart", "laugh", "thumbs_up", "idea"}

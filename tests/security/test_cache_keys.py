@@ -35,7 +35,7 @@ from conference.core.db import utcnow
 from conference.core.permissions import Role
 from conference.events.models import Event
 from conference.extensions import db
-from conference.live import services as live
+from conference.live import qa, rooms
 from conference.presentations.models import Presentation
 from conference.speakers.models import SpeakerProfile
 from conference.speakers.services import store_photo
@@ -181,8 +181,8 @@ def _add_session(ctx: Ctx) -> None:
 
 
 def _ask(ctx: Ctx) -> None:
-    room = live.LiveRoom(live.room_for(ctx.s1), "session", ctx.event, ctx.s1)
-    live.ask_question(room, author=ctx.attendee, text="Wie misst man Datenqualität?", client_id="q-1")
+    room = rooms.LiveRoom(rooms.room_for(ctx.s1), "session", ctx.event, ctx.s1)
+    qa.ask_question(room, author=ctx.attendee, text="Wie misst man Datenqualität?", client_id="q-1")
 
 
 ALL_TEXT = frozenset({XML, JSON, ICS, API, GRID, GRID_TRACK, PAGE})

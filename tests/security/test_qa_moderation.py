@@ -15,7 +15,7 @@ from conference.agenda.services import ensure_demo_release
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
 from conference.extensions import db, socketio
-from conference.live import services
+from conference.live import qa as live_qa
 from conference.live.models import ChatReport, Question, QuestionVote
 from tests.fixtures.accounts import api_token_for
 from tests.security.conftest import Evidence, StateGuard, World, assert_refused
@@ -59,7 +59,7 @@ def received(client: SocketIOTestClient, *names: str) -> list[Any]:
 
 
 def hide_now(world: World, question: Question) -> None:
-    services.hide_question(question, actor=world.users["moderator"])
+    live_qa.hide_question(question, actor=world.users["moderator"])
     commit()
 
 

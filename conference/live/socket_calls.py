@@ -1,0 +1,174 @@
+"""The `socket_event` decorator and the `SocketCall` it hands to every live socket handler: known sender,
+one JSON object, room and permission checked, one commit (after-commit broadcasts run then) or a rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import cached_property, wraps
+from typing import Any
+
+from flask import current_app, request
+from flask_babel import gettext as _
+from sqlalchemy.exc import OperationalError
+
+from conference.auth.models import User
+from conference.core import after_commit, metrics
+from conference.core.errors import DomainError, NotAllowed, ValidationFailed
+from conference.core.ids import require_id
+from conference.core.permissions import Permission, has_permission
+from conference.events.models import Event
+from conference.extensions import db
+from conference.live import access, broadcast, inputs, rooms
+from conference.live.broadcast import LiveState, live_state
+from conference.live.state import SocketIdentity
+
+log = logging.getLogger("conference.live")
+
+
+class LoggedOut(Exception):
+    """The account behind a socket is gone or disabled: the socket is closed."""
+
+
+class SocketCall:
+    """One incoming event: who sent it (from the server's own records), its payload and its room.
+
+    The room and the sender's standing in the room's event come from short-lived per-process snapshots,
+    so the frequent events (chat:send, join, chat:history) need no query before their own work. The ORM
+    `user` and `room` are loaded only by the handlers that use them.
+    """
+
+    def __init__(self, sid: str, identity: SocketIdentity, state: LiveState, data: dict[str, Any]) -> None:
+        self.sid = sid
+        self.identity = identity
+        self.state = state
+        self.data = data
+        self.info: rooms.RoomInfo | None = None
+
+    @cached_property
+    def user(self) -> User:
+        user = db.session.get(User, self.identity.user_id)
+        if user is None or user.is_disabled:
+            raise LoggedOut
+        return user
+
+    @cached_property
+    def room(self) -> rooms.LiveRoom:
+        return rooms.live_room(self.room_info)
+
+    @property
+    def room_info(self) -> rooms.RoomInfo:
+        assert self.info is not None, "the handler was registered without room=True"
+        return self.info
+
+    @cached_property
+    def standing(self) -> access.Standing:
+        """The sender's standing in the room's event (cached per process; see `LiveState.standings`)."""
+        user_id, event_id = self.identity.user_id, self.room_info.event_id
+        standing = self.state.standings.get((user_id, event_id), lambda: access.load_standing(user_id, event_id))
+        if standing is None or standing.is_disabled:
+            raise LoggedOut
+        return standing  # type: ignore[no-any-return]
+
+    def id(self, name: str, *, minimum: int = 1) -> int:
+        """The payload's id field `name` (`conference.core.ids`: a number within 1..2^63-1), or a 400 ack."""
+        return require_id(self.data.get(name), field=name, minimum=minimum)
+
+    def require(self, event: Event, permission: Permission) -> None:
+        if not has_permission(self.user, event, permission):
+            raise NotAllowed(_("You do not have permission to do this."))
+
+    def rate(self, action: str, limit: tuple[int, int]) -> None:
+        store = current_app.extensions["conference_rate_limits"]
+        inputs.check_rate(store, f"live:{action}:{self.identity.user_id}", limit)
+
+
+def fail(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    body = {"ok": False, "error": code, "message": message}
+    if field:
+        body["field"] = field
+    return body
+
+
+def _room_info(state: LiveState, name: Any) -> rooms.RoomInfo:
+    if not isinstance(name, str):
+        return rooms.load_room_info(name)  # raises the right error
+    info = state.rooms.get(name, lambda: rooms.load_room_info(name))
+    assert info is not None
+    return info  # type: ignore[no-any-return]
+
+
+def socket_event(*, permission: Permission | None = None, room: bool = False,
+                 joined: bool = False) -> Callable[[Callable[[SocketCall], dict[str, Any]]], Callable[..., Any]]:
+    """Wrap a handler: known user only, payload is one JSON object, room resolved and permission checked,
+    one commit (after-commit broadcasts run then) or a rollback, and every refusal as an error ack."""
+
+    def decorator(handler: Callable[[SocketCall], dict[str, Any]]) -> Callable[..., Any]:
+        name = handler.__name__.removeprefix("on_")
+
+        @wraps(handler)
+        def wrapper(*args: Any) -> dict[str, Any]:
+            answer = handle(*args)
+            metrics.live_event(name, "ok" if answer.get("ok") else str(answer.get("error", "unknown")))
+            return answer
+
+        def handle(*args: Any) -> dict[str, Any]:
+            state = live_state()
+            sid: str = request.sid  # type: ignore[attr-defined]
+            identity = state.registry.get(sid)
+            if identity is None:
+                return fail("unauthenticated", _("Please log in."))
+            if len(args) != 1 or not isinstance(args[0], dict):
+                return fail("invalid_payload", _("Send one JSON object as the payload."))
+            call = SocketCall(sid, identity, state, args[0])
+            try:
+                if room:
+                    call.info = _room_info(state, args[0].get("room"))
+                    if joined and call.info.name not in identity.rooms:
+                        raise NotAllowed(_("Join the room first."), code="not_joined", field="room")
+                    standing = call.standing  # a gone or disabled account is refused here
+                    rooms.require_released_room(call.info,
+                                                may_manage_agenda=standing.may(Permission.MANAGE_AGENDA))
+                    if permission is not None and not standing.may(permission):
+                        raise NotAllowed(_("You do not have permission to do this."))
+                else:
+                    call.user  # noqa: B018 - loads and checks the account
+                result = handler(call)
+                after_commit.commit()
+            except LoggedOut:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                broadcast.disconnect([sid])
+                return fail("unauthenticated", _("Please log in."))
+            except DomainError as error:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                return error.as_dict()
+            except OperationalError:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                log.warning("database unavailable during %s", handler.__name__)
+                return fail("unavailable", _("The service is temporarily unavailable. Please try again."))
+            except Exception:
+                db.session.rollback()
+                after_commit.discard_deferred()
+                log.exception("live handler %s failed", handler.__name__)
+                return fail("internal", _("Something went wrong on our side. Please try again."))
+            return {"ok": True, **result}
+
+        return wrapper
+
+    return decorator
+
+
+def text_field(data: dict[str, Any], name: str, limit: int) -> str:
+    return inputs.clean_text(data.get(name), field=name, limit=limit)
+
+
+def report_reason(data: dict[str, Any]) -> str:
+    """The optional reason of a report (of a message or a question)."""
+    reason = data.get("reason") or ""
+    if not isinstance(reason, str):
+        raise ValidationFailed(_("The field 'reason' must be text."), field="reason")
+    return reason.strip()
