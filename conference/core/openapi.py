@@ -18,12 +18,12 @@ from conference.core.ids import MAX_ID
 
 EXTENSION_KEY = "conference_openapi"
 
-# Characters no text field may hold (`conference.core.security.FORBIDDEN_TEXT`), as a JSON Schema class.
+# Characters no text field may hold (`conference.core.text.FORBIDDEN_TEXT`), as a JSON Schema class.
 # Lone surrogates are left out: JSON Schema tools cannot use them in a pattern, and they never come from
 # well-formed UTF-8 (the server refuses them all the same).
-FORBIDDEN_CLASS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u202a-\u202e\u2066-\u2069\ufffd"
+FORBIDDEN_CLASS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ufffd"
 # What `str.strip()` removes (Python's whitespace), less what is forbidden anyway.
-BLANK_CLASS = r"\t\n\r\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+BLANK_CLASS = r"\t\n\r\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 WHITESPACE_CLASS = BLANK_CLASS + r"\u000b\u000c\u001c-\u001f"
 TEXT_PATTERN = f"^[^{FORBIDDEN_CLASS}]*$"
 # Text that is not empty once stripped (titles, names): blanks, one visible character, then anything allowed.

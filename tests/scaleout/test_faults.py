@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from conference import __version__
 from tests.conftest import require_service
 from tests.support.nginx import NGINX, running_nginx
 from tests.support.private import REDIS_SERVER, postgres_possible, private_postgres, private_redis
@@ -140,7 +141,7 @@ def test_redis_outage_messages_stored_then_caught_up_and_live_again(tmp_path: Pa
         for index in range(2):
             health = requests.get(f"{server.worker_url(index)}/healthz", timeout=5)
             assert (health.status_code, health.json()) == (200, {"status": "degraded", "database": "ok",
-                                                                  "queue": "down"})
+                                                                  "queue": "down", "version": __version__})
         assert b.message_ids() & missed == set()  # no live delivery across workers without the queue
         queue.start()  # empty: nothing of the old state survived
         assert b.wait_for_ids(missed, wait=10) >= missed  # replayed by worker 2 once it resubscribed
