@@ -75,8 +75,17 @@ def test_organisers_see_names_only_when_allowed(fworld) -> None:
 
 
 def test_documentation_figures(fworld) -> None:
+    from conference.attendance.models import PresenceMinute
+    from conference.extensions import db
+
     assert documentation.documentation_figures(fworld.event) == {
-        "registered": 4, "sessions": 2, "questions": 3, "slides": 0}
+        "registered": 4, "attended": 0, "sessions": 2, "questions": 3, "slides": 0}
+    someone = next(iter(fworld.users.values()))
+    for minute in (100, 101):  # two minutes in a session room: one person attended
+        db.session.add(PresenceMinute(user_id=someone.id, room=f"session:{fworld.started.id}", minute=minute,
+                                      event_id=fworld.event.id))
+    db.session.flush()
+    assert documentation.documentation_figures(fworld.event)["attended"] == 1
 
 
 def test_documented_sessions_release_only_answered_not_hidden(fworld) -> None:
