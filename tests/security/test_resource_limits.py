@@ -484,8 +484,9 @@ def chat_flood(b: Battery) -> Outcome:
         acks = ws.acks(set(range(2, count + 2)), timeout=30)
         accepted = sum(1 for a in acks.values() if a.get("ok") is True)
         limited = sum(1 for a in acks.values() if a.get("error") == "rate_limited")
+        # 20 per fixed 10-second window: a burst that crosses a window boundary meets two windows (seen: 40).
         return Outcome(f"{len(acks)} acks: {accepted} accepted, {limited} rate_limited",
-                       len(acks) == count and accepted <= 20)
+                       len(acks) == count and accepted <= 2 * 20 and accepted + limited == count)
     finally:
         ws.close()
 
