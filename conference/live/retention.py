@@ -38,11 +38,13 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import ValidationFailed
 from conference.core.mail import MailStatus, OutboxMessage
+from conference.core.passes import repeat_every, run_in_transaction
 from conference.core.signals import retention_purged
 from conference.events.models import Event
 from conference.extensions import db
 from conference.live.models import ChatMessage, ChatReport, LiveSanction, Question, QuestionVote
 from conference.mails.models import AnnouncementMail, SentReminder, SlidesNotice
+from conference.settings import get_settings
 
 MAX_RETENTION_DAYS = 3650
 log = logging.getLogger("conference.live.retention")
@@ -166,35 +168,15 @@ def purge_expired(now: datetime | None = None) -> PurgeReport:
 
 def run_pass(app: Flask, now: datetime | None = None) -> PurgeReport:
     """One purge in its own application context and transaction (the server's pass, the CLI, the tests)."""
-    with app.app_context():
-        try:
-            report = purge_expired(now)
-            after_commit.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
-    return report
+    return run_in_transaction(app, lambda: purge_expired(now))
 
 
 def start_retention_pass(app: Flask, start_background_task: Callable[..., Any],
                          sleep: Callable[[float], Any]) -> None:
     """Apply the retention policies every RETENTION_INTERVAL seconds in this process (0: never; the daily
     timer still runs `conference live purge`), so this process's caches drop purged records at once."""
-    interval = float(app.config.get("RETENTION_INTERVAL", 3600))
-    if interval <= 0:
-        return
-
-    def loop() -> None:
-        while True:
-            sleep(interval)
-            try:
-                run_pass(app)
-            except Exception:  # the database away: the next pass retries
-                log.exception("the retention pass failed")
-
-    start_background_task(loop)
+    repeat_every(get_settings(app).retention_interval, lambda: run_pass(app), name="retention",
+                 start_background_task=start_background_task, sleep=sleep)
 
 
 def forget_cached(app: Flask, event_id: int) -> None:

@@ -233,35 +233,17 @@ def _send_slides_notices(event: Event, now: datetime) -> int:
 
 def run_pass(app: Any, now: datetime | None = None) -> PassReport:
     """One pass in its own app context and transaction (the background task and the CLI)."""
-    from conference.core import after_commit
+    from conference.core.passes import run_in_transaction
 
-    with app.app_context():
-        try:
-            report = send_due_mails(now)
-            after_commit.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
-    return report
+    return run_in_transaction(app, lambda: send_due_mails(now))
 
 
 def start_reminder_pass(app: Any, start_background_task: Callable[..., Any], sleep: Callable[[float], Any]) -> None:
     """Run `run_pass` every MAIL_REMINDER_INTERVAL seconds in the background of this process (0: never)."""
-    interval = get_settings(app).mail_reminder_interval
-    if interval <= 0:
-        return
+    from conference.core.passes import repeat_every
 
-    def loop() -> None:
-        while True:
-            sleep(interval)
-            try:
-                run_pass(app)
-            except Exception:  # a failing pass (database away) must not end the loop; the next one retries
-                log.exception("the reminder pass failed")
-
-    start_background_task(loop)
+    repeat_every(get_settings(app).mail_reminder_interval, lambda: run_pass(app), name="reminder",
+                 start_background_task=start_background_task, sleep=sleep)
 
 
 # --- organisers' announcements -----------------------------------------------------------------------------------
