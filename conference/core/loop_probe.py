@@ -221,7 +221,7 @@ class LoopProbe:
                 # The whole body is there: returned as it is, so the server still sets Content-Length from it.
                 self._finish(key)
                 return result
-            return _ClosingBody(result, key, self._finish)
+            return ClosingBody(result, lambda: self._finish(key))
 
         return probed
 
@@ -253,13 +253,12 @@ class LoopProbe:
         self._written_at = self.clock()
 
 
-class _ClosingBody:
-    """A streamed response body that marks its request finished when the server closes it."""
+class ClosingBody:
+    """A streamed response body that calls `done` once when the server closes it (the request is over)."""
 
-    def __init__(self, body: Iterable[bytes], key: int, finish: Callable[[int], None]) -> None:
+    def __init__(self, body: Iterable[bytes], done: Callable[[], object]) -> None:
         self._body = body
-        self._key = key
-        self._done = finish
+        self._done: Callable[[], object] | None = done
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._body)
@@ -270,7 +269,9 @@ class _ClosingBody:
             if close is not None:
                 close()
         finally:
-            self._done(self._key)
+            if self._done is not None:
+                self._done()
+                self._done = None
 
 
 _running: LoopProbe | None = None

@@ -36,6 +36,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from conference.core.loop_probe import ClosingBody
+
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 SOCKETS = Gauge("conference_socket_connections", "Open Socket.IO connections", multiprocess_mode="livesum")
@@ -125,28 +127,9 @@ def timed_requests(app: Callable[..., Iterable[bytes]],
         except BaseException:
             observe(clock() - started)
             raise
-        return _TimedBody(body, lambda: observe(clock() - started))
+        return ClosingBody(body, lambda: observe(clock() - started))
 
     return timed
-
-
-class _TimedBody:
-    def __init__(self, body: Iterable[bytes], done: Callable[[], None]) -> None:
-        self._body = body
-        self._done: Callable[[], None] | None = done
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            if self._done is not None:
-                self._done()
-                self._done = None
 
 
 # --- read at scrape time -------------------------------------------------------------------------------------
