@@ -1,29 +1,37 @@
-"""Bulk certificate generation off the event loop: the PDFs are rendered in a native thread
-(`conference.core.native`) and written as one ZIP per event into UPLOAD_DIR/certificates.
+"""Bulk certificate generation as a job of the queue (`conference/core/jobs.py`, kind `attendance.certificates`).
 
-A job runner (`conference/core/jobs.py`) is being built elsewhere; until it is merged, the state of a running
-job is known only to the worker that started it, while the finished ZIP (on the shared upload folder) is
-seen by every worker.
+The organiser's button queues one job per event (a second click while one is queued or running does nothing),
+so bulk generation counts against JOB_WORKERS with previews and archives, survives a restart and shows on the
+jobs page. The job issues or updates every qualifying certificate, renders the PDFs in a native thread (never on
+the event loop) into one ZIP per event under UPLOAD_DIR/certificates, written beside and renamed into place, and
+records how many and how long in a small JSON file next to it: every worker process sees the same state.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask_babel import force_locale
+from sqlalchemy import select
 
-from conference.attendance.certificates import Document, write_zip
-from conference.core import native
+from conference.attendance import certificates
+from conference.core import jobs, native
+from conference.core.jobs import Job, JobFailed, JobStatus
+from conference.core.mail import external_url
 from conference.events.models import Event
-from conference.extensions import socketio
+from conference.extensions import db
 
 log = logging.getLogger("conference.attendance")
-_lock = threading.Lock()
-_running: dict[tuple[int, int], dict[str, Any]] = {}
+
+CERTIFICATES_JOB = "attendance.certificates"
+
+
+def register_jobs() -> None:
+    jobs.register(CERTIFICATES_JOB, run_bulk)
 
 
 def bulk_path(app: Any, event: Event) -> Path:
@@ -32,34 +40,52 @@ def bulk_path(app: Any, event: Event) -> Path:
     return folder / f"event-{event.id}.zip"
 
 
+def _summary_path(zip_path: Path) -> Path:
+    return zip_path.with_suffix(".json")
+
+
+def _latest_job(event: Event) -> Job | None:
+    return db.session.scalar(select(Job).where(Job.kind == CERTIFICATES_JOB, Job.event_id == event.id)
+                             .order_by(Job.id.desc()).limit(1))
+
+
 def bulk_state(app: Any, event: Event) -> dict[str, Any]:
-    """{"running": bool, "ready": bool, "count": int | None, "seconds": float | None, "error": bool}."""
-    with _lock:
-        job = dict(_running.get((id(app), event.id), {}))
+    """{"running": bool, "ready": bool, "count": int | None, "seconds": float | None, "error": bool}:
+    running while the latest job is queued or running, error when it failed for good."""
+    job = _latest_job(event)
     path = bulk_path(app, event)
-    return {"running": bool(job.get("running")), "ready": path.is_file(), "count": job.get("count"),
-            "seconds": job.get("seconds"), "error": bool(job.get("error"))}
+    try:
+        summary = json.loads(_summary_path(path).read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        summary = {}
+    return {"running": job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+            "ready": path.is_file(), "count": summary.get("count"), "seconds": summary.get("seconds"),
+            "error": job is not None and job.status == JobStatus.FAILED}
 
 
-def start_bulk(app: Flask, event: Event, documents: list[Document]) -> bool:
-    """Render `documents` into the event's ZIP in a native thread; False if a job for the event is running."""
-    key = (id(app), event.id)
-    path = bulk_path(app, event)
-    with _lock:
-        if _running.get(key, {}).get("running"):
-            return False
-        _running[key] = {"running": True}
-
-    def run() -> None:
-        started = time.perf_counter()
-        try:
-            count = native.submit(write_zip, documents, path)()  # waits cooperatively on the event loop
-            state = {"running": False, "count": count, "seconds": round(time.perf_counter() - started, 2)}
-        except Exception:
-            log.exception("certificate generation failed for event %s", event.id)
-            state = {"running": False, "error": True}
-        with _lock:
-            _running[key] = state
-
-    socketio.start_background_task(run)
+def start_bulk(event: Event, *, locale: str) -> bool:
+    """Queue the event's bulk generation in the caller's transaction; False if one is queued or running."""
+    job = _latest_job(event)
+    if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return False
+    jobs.enqueue(CERTIFICATES_JOB, {"event_id": event.id, "locale": locale}, event_id=event.id,
+                 label=f"certificates: {event.title}")
     return True
+
+
+def run_bulk(app: Any, payload: dict[str, Any]) -> None:
+    """The job: issue every qualifying certificate (texts in the organiser's language), then render the ZIP."""
+    event = db.session.get(Event, payload.get("event_id"))
+    if event is None:
+        raise JobFailed("the event no longer exists")
+    started = time.perf_counter()
+    with app.test_request_context(), force_locale(str(payload.get("locale") or "de")):
+        issued = certificates.issue_all(event)
+        documents = [certificates.certificate_document(
+            c, event, external_url("attendance.verify", code=c.code)) for c in issued]
+    db.session.commit()
+    path = bulk_path(app, event)
+    count = native.submit(certificates.write_zip, documents, path)()  # waits cooperatively on the event loop
+    seconds = round(time.perf_counter() - started, 2)
+    _summary_path(path).write_text(json.dumps({"count": count, "seconds": seconds}))
+    log.info("certificates for event %s: %s PDFs in %.2f s", event.id, count, seconds)

@@ -23,12 +23,13 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from conference.attendance import certificates, services
 from conference.attendance.collector import collector
-from conference.attendance.jobs import bulk_path, bulk_state, start_bulk
+from conference.attendance.jobs import bulk_path, bulk_state, register_jobs, start_bulk
 from conference.core import after_commit, native
 from conference.core.errors import DomainError, ValidationFailed
 from conference.core.mail import external_url, send_mail
@@ -48,6 +49,7 @@ def _setup(state: BlueprintSetupState) -> None:
     account_data.connect(services.account_data)
     account_erasing.connect(services.erase_account)
     slides_downloaded.connect(_count_download)
+    register_jobs()
 
 
 def _count_download(sender: Any, *, presentation_id: int, session_id: int, event_id: int, **kwargs: Any) -> None:
@@ -138,11 +140,11 @@ def settings(event: Event) -> Any:
 @bp.route("/manage/events/<slug>/attendance/certificates", methods=["POST"])
 @event_permission_required(Permission.MANAGE_EVENT)
 def generate_certificates(event: Event) -> Any:
-    issued = certificates.issue_all(event)
-    documents = [certificates.certificate_document(c, event, _verify_url(c.code)) for c in issued]
-    after_commit.commit()
-    start_bulk(current_app._get_current_object(), event, documents)  # type: ignore[attr-defined]
-    flash(_("%(n)d certificates are being generated.", n=len(documents)), "success")
+    if start_bulk(event, locale=str(get_locale() or "de")):
+        after_commit.commit()
+        flash(_("The certificates are being generated in the background."), "success")
+    else:
+        flash(_("The certificates are already being generated."), "info")
     return redirect(url_for(".dashboard", slug=event.slug, _anchor="certificates"), code=303)
 
 

@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from conference.attendance.models import Certificate
+from conference.core import jobs
+from conference.core.jobs import Job, JobStatus
 from conference.core.mail import OutboxMessage
 from conference.core.permissions import Role
 from conference.extensions import db
@@ -134,3 +136,40 @@ def test_bulk_generation_writes_a_zip_of_every_qualifying_certificate(client: An
     names = archive.namelist()
     assert len(names) == 1  # Änne stayed 10 minutes: below the threshold
     assert "Jörg Müller" in pdf_text(archive.read(names[0]))
+    jobs.wait_idle(app)
+    db.session.expire_all()
+    job = db.session.scalar(select(Job).where(Job.kind == "attendance.certificates"))
+    assert job is not None and job.status == JobStatus.DONE and job.event_id == stage["event"].id
+    dashboard = client.get(f"/manage/events/{slug}/attendance").get_data(as_text=True)
+    assert re.search(r"1 certificates? in [0-9.]+ seconds|1 Bescheinigung", dashboard), dashboard[-3000:]
+
+
+def test_bulk_generation_is_a_queued_job_and_a_second_click_adds_none(client: Any, stage: dict[str, Any],
+                                                                     app: Any) -> None:
+    from conference.attendance import jobs as certificate_jobs
+
+    event = stage["event"]
+    with app.test_request_context():
+        assert certificate_jobs.start_bulk(event, locale="de") is True
+        assert certificate_jobs.start_bulk(event, locale="de") is False  # queued: not twice
+        db.session.rollback()  # nothing committed: nothing queued
+    assert db.session.scalar(select(Job).where(Job.kind == "attendance.certificates")) is None
+    login(client, stage["organiser"].email)
+    token = csrf_token(client, f"/manage/events/{event.slug}/attendance")
+    assert client.post(f"/manage/events/{event.slug}/attendance/certificates",
+                       data={"csrf_token": token}).status_code == 303
+    jobs.wait_idle(app)
+    db.session.expire_all()
+    rows = db.session.scalars(select(Job).where(Job.kind == "attendance.certificates")).all()
+    assert [row.status for row in rows] == [JobStatus.DONE]
+    certificate = db.session.scalar(select(Certificate).where(Certificate.event_id == event.id))
+    assert certificate is not None and certificate.total_minutes == 57
+    state = certificate_jobs.bulk_state(app, event)
+    assert state["ready"] and state["count"] == 1 and not state["running"] and not state["error"]
+
+
+def test_bulk_generation_for_a_removed_event_fails_for_good(app: Any, stage: dict[str, Any]) -> None:
+    from conference.attendance.jobs import run_bulk
+
+    with pytest.raises(jobs.JobFailed):
+        run_bulk(app, {"event_id": 987654, "locale": "de"})
