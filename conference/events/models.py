@@ -51,6 +51,7 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
     report_retention_days: Mapped[int | None] = mapped_column(default=None)  # all reports, mutes and bans
     mail_log_retention_days: Mapped[int | None] = mapped_column(default=None)  # the event's mails and markers
     attendance_retention_days: Mapped[int | None] = mapped_column(default=None)  # presence minutes, certificates
+    feedback_retention_days: Mapped[int | None] = mapped_column(default=None)  # session ratings and comments
     # A certificate of attendance needs at least this many minutes present in the event's rooms.
     certificate_min_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
     link_visibility: Mapped[str] = mapped_column(String(10), default=LinkVisibility.AUTO)

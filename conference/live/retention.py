@@ -8,6 +8,7 @@
 | reports | every report (chat and questions), mutes and bans | `report_retention_days` |
 | mail log | outbox mails (not while "sending"), reminder markers, announcement mails | `mail_log_retention_days` |
 | attendance | presence per person, room and minute (`conference.attendance`) | `attendance_retention_days` |
+| feedback | session ratings and comments with who gave them (`conference.feedback`) | `feedback_retention_days` |
 
 Reactions are stored only as counts per room and minute, slide downloads as counts per file and day (no
 person in either). Issued certificates of attendance stay while the event exists, so they can still be
@@ -42,6 +43,7 @@ from conference.core.passes import repeat_every, run_in_transaction
 from conference.core.signals import retention_purged
 from conference.events.models import Event
 from conference.extensions import db
+from conference.feedback.models import SessionFeedback
 from conference.live.models import ChatMessage, ChatReport, LiveSanction, Question, QuestionVote
 from conference.mails.models import AnnouncementMail, SentReminder, SlidesNotice
 from conference.settings import get_settings
@@ -72,6 +74,8 @@ KINDS = (
                      "announcement mails")),
     RetentionKind("attendance", "attendance_retention_days", _l("Attendance"),
                   _l("who was present in which room in which minute (certificates already issued stay)")),
+    RetentionKind("feedback", "feedback_retention_days", _l("Session feedback"),
+                  _l("ratings and comments of sessions and who gave them (the organisers' summaries stay)")),
 )
 KIND_BY_COLUMN = {kind.column: kind for kind in KINDS}
 
@@ -146,6 +150,9 @@ def purge_event(event: Event, *, now: datetime, report: PurgeReport) -> None:
     if "attendance" in due:
         report.deleted["attendance"] += _rowcount(run(delete(PresenceMinute).where(
             PresenceMinute.event_id == event.id)))
+    if "feedback" in due:
+        report.deleted["feedback"] += _rowcount(run(delete(SessionFeedback).where(
+            SessionFeedback.event_id == event.id)))
     report.events.append(event.id)
 
 

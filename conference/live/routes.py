@@ -270,7 +270,8 @@ def purge_command(dry_run: bool) -> None:
 
 
 COUNTED = {"chat": "chat messages", "questions": "questions (with their answers and votes)", "votes": "votes",
-           "reports": "reports and sanctions", "mail_log": "mail log entries", "attendance": "presence minutes"}
+           "reports": "reports and sanctions", "mail_log": "mail log entries", "attendance": "presence minutes",
+           "feedback": "session ratings and comments"}
 
 
 @bp.cli.command("purge-chat", hidden=True)

@@ -13,6 +13,7 @@ from conference.core import after_commit
 from conference.core.mail import OutboxMessage, send_mail
 from conference.core.permissions import Role
 from conference.extensions import db
+from conference.feedback.models import SessionFeedback
 from conference.live import retention
 from conference.live.broadcast import live_state
 from conference.live.models import ChatMessage, ChatReport, LiveSanction, Question, QuestionVote
@@ -65,7 +66,9 @@ def fill_every_kind(event: Any, session: Any, socket_for: Any, person: Any) -> d
     db.session.add_all([SentReminder(user_id=asker.id, session_id=session.id, start_at=session.slots[0].start_at),
                         SlidesNotice(session_id=session.id, recipients=3),
                         AnnouncementMail(event_id=event.id, subject=f"Ankündigung {SECRET}", body=SECRET,
-                                         sent_by_id=mod.id, recipients=3)])
+                                         sent_by_id=mod.id, recipients=3),
+                        SessionFeedback(event_id=event.id, session_id=session.id, user_id=asker.id, rating=4,
+                                        comment=f"Kommentar {SECRET}", shows_name=True)])
     after_commit.commit()
     return {"asker": asker, "voter": voter, "mod": mod, "chat": [c["id"] for c in chat],
             "question": question["id"], "sockets": (a, v, m)}
@@ -83,6 +86,7 @@ def counts(event_id: int) -> dict[str, int]:
         "markers": select(SentReminder),
         "announcement_mails": select(AnnouncementMail),
         "notices": select(SlidesNotice),
+        "feedback": select(SessionFeedback).where(SessionFeedback.event_id == event_id),
     }
     return {name: len(db.session.scalars(q).all()) for name, q in query.items()}
 
@@ -142,6 +146,7 @@ def test_purge_after_the_period_leaves_nothing_personal_anywhere(app: Any, clien
     report = retention.purge_expired(now=ends + timedelta(days=30, minutes=1))
     after_commit.commit()
     assert report.deleted["chat"] == 3 and report.deleted["questions"] == 1 and report.deleted["mail_log"] >= 4
+    assert report.deleted["feedback"] == 1
     assert counts(event.id) == dict.fromkeys(before, 0)
     assert leftovers(facts) == []
     # Caches: nothing of it in the history payloads, the panels or the agenda page cache.
@@ -172,8 +177,9 @@ def test_privacy_page_states_the_periods(client: Any, create_event: Any, app: An
     event = create_event(SLUG, chat_retention_days=30, question_retention_days=90, mail_log_retention_days=7)
     html = client.get(f"/events/{SLUG}/datenschutz").get_data(as_text=True)
     assert "30 days after the event" in html and "90 days after the event" in html and "7 days after" in html
-    # votes, reports and attendance (no period set), and issued certificates (always kept with the event)
-    assert html.count("kept as long as the event") == 4
+    # votes, reports, attendance and feedback (no period set), and issued certificates (kept with the event)
+    assert html.count("kept as long as the event") == 5
+    assert "Session feedback" in html
     assert "Reactions and slide downloads" in html and "Certificates of attendance" in html
     assert client.get("/datenschutz").get_data(as_text=True).count("days after the event") == 0
     assert event.id
