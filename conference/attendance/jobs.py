@@ -69,7 +69,7 @@ def start_bulk(event: Event, *, locale: str) -> bool:
     if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         return False
     jobs.enqueue(CERTIFICATES_JOB, {"event_id": event.id, "locale": locale}, event_id=event.id,
-                 label=f"certificates: {event.title}")
+                 label=event.title)
     return True
 
 

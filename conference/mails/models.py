@@ -52,7 +52,10 @@ class SlidesNotice(db.Model):  # type: ignore[name-defined,misc]
 
 
 class AnnouncementMail(db.Model):  # type: ignore[name-defined,misc]
-    """An organisers' announcement sent by mail: the record, and what the hourly limit counts."""
+    """An organisers' announcement sent by mail: the record, and what the hourly limit counts.
+
+    Its mails are queued by a job (`mail.announcement`) in batches ordered by user id: `queued_through_user_id`
+    is how far it got (a retry goes on from there, nobody gets the mail twice), `queued_at` when it finished."""
 
     __tablename__ = "announcement_mails"
 
@@ -61,5 +64,7 @@ class AnnouncementMail(db.Model):  # type: ignore[name-defined,misc]
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    recipients: Mapped[int] = mapped_column(default=0)
+    recipients: Mapped[int] = mapped_column(default=0)  # mails queued so far
+    queued_through_user_id: Mapped[int] = mapped_column(default=0)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from conference.core import after_commit
+from conference.core import after_commit, jobs
 from conference.core.errors import DomainError, NotAllowed
 from conference.core.permissions import Permission
 from conference.core.security import limit_request_body
@@ -31,6 +31,7 @@ def _setup(_state: Any) -> None:
     account_erasing.connect(services.erase_account)
     limit_request_body("mails.mail_settings", 4 * 1024)
     limit_request_body("mails.announcement", FORM_MAX_BYTES)
+    jobs.register(services.ANNOUNCEMENT_JOB, services.run_announcement_job)
 
 
 @bp.route("/events/<slug>/my-agenda/mail-settings", methods=["POST"])
@@ -61,9 +62,10 @@ def announcement(event: Event) -> Any:
     if request.method == "POST":
         try:
             if action == "send":
-                record = services.send_announcement(event, subject=subject, body=body, actor=current_user)
+                services.send_announcement(event, subject=subject, body=body, actor=current_user)
                 after_commit.commit()
-                flash(_("The announcement is on its way to %(n)d people.", n=record.recipients), "success")
+                flash(_("The announcement is on its way to %(n)d people.",
+                        n=services.announcement_recipient_count(event)), "success")
                 return redirect(url_for("mails.announcement", slug=event.slug), code=303)
             if action == "test":
                 services.send_test_announcement(event, subject=subject, body=body, actor=current_user)
@@ -75,5 +77,5 @@ def announcement(event: Event) -> Any:
             flash(error.message, "error")
             status = error.status
     return render_template("mails/announcement.html", event=event, subject=subject, body=body, preview=preview,
-                           recipients=len(services.announcement_recipients(event)),
+                           recipients=services.announcement_recipient_count(event),
                            history=services.recent_announcement_mails(event)), status

@@ -7,6 +7,7 @@ organisers' working rows, so a draft title or a move not yet released never reac
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from conference.agenda import services as agenda_services
 from conference.agenda.models import StarredSession
 from conference.agenda.schedule import PSession, published_schedule
 from conference.auth.models import User
+from conference.core import jobs
 from conference.core.db import utcnow
 from conference.core.errors import NotAllowed, RateLimited, ValidationFailed
 from conference.core.mail import external_url, mail_locale, send_mail
@@ -43,6 +45,8 @@ log = logging.getLogger("conference.mails")
 REMINDER_CHOICES = (5, 10, 15, 30, 60)
 SUBJECT_MAX = 200
 BODY_MAX = 20_000
+ANNOUNCEMENT_JOB = "mail.announcement"
+ANNOUNCEMENT_BATCH = 200  # recipients per transaction of the announcement job
 
 
 def _when(value: datetime, event: Event) -> str:
@@ -260,12 +264,15 @@ def check_announcement(*, subject: str, body: str) -> tuple[str, str]:
     return subject, body
 
 
-def announcement_recipients(event: Event) -> list[User]:
-    """Everyone registered for the event with a verified address and an active account, once each."""
-    return list(db.session.scalars(
-        select(User).join(EventMembership, EventMembership.user_id == User.id)
-        .where(EventMembership.event_id == event.id, User.is_disabled.is_(False), User.deleted_at.is_(None),
-               User.email_verified_at.is_not(None)).order_by(User.id)))
+def _recipients_query(event: Event) -> Any:
+    """Everyone registered for the event with a verified address and an active account, once each, by id."""
+    return (select(User).join(EventMembership, EventMembership.user_id == User.id)
+            .where(EventMembership.event_id == event.id, User.is_disabled.is_(False), User.deleted_at.is_(None),
+                   User.email_verified_at.is_not(None)).order_by(User.id))
+
+
+def announcement_recipient_count(event: Event) -> int:
+    return int(db.session.scalar(select(func.count()).select_from(_recipients_query(event).subquery())) or 0)
 
 
 def send_test_announcement(event: Event, *, subject: str, body: str, actor: User) -> None:
@@ -284,8 +291,12 @@ def send_test_announcement(event: Event, *, subject: str, body: str, actor: User
 
 def send_announcement(event: Event, *, subject: str, body: str, actor: User,
                       now: datetime | None = None) -> AnnouncementMail:
-    """Queue the announcement to every registered person as bulk mail (unsubscribe link; no mail to those who
-    unsubscribed). At most ANNOUNCEMENT_MAIL_LIMIT per hour and event. Flushes."""
+    """Record the announcement and queue the job that queues its mails (`mail.announcement`): bulk mail to
+    every registered person (unsubscribe link; none to those who unsubscribed). At most ANNOUNCEMENT_MAIL_LIMIT
+    per hour and event. Flushes.
+
+    The mails are rendered by the job, not in the request: ten thousand of them (each in its reader's language)
+    would hold the request, and under eventlet the event loop, for seconds."""
     if not has_permission(actor, event, Permission.SEND_ANNOUNCEMENT):
         raise NotAllowed(_("Only organisers may send announcements."))
     subject, body = check_announcement(subject=subject, body=body)
@@ -298,13 +309,42 @@ def send_announcement(event: Event, *, subject: str, body: str, actor: User,
                             "again later.", n=limit))
     record = AnnouncementMail(event_id=event.id, subject=subject, body=body, sent_by_id=actor.id, created_at=now)
     db.session.add(record)
-    for user in announcement_recipients(event):
-        with mail_locale(user, event):
-            if send_mail(to=user.email, to_name=user.name, event_id=event.id, bulk=True, subject=subject,
-                         body=body) is not None:
-                record.recipients += 1
     db.session.flush()
+    jobs.enqueue(ANNOUNCEMENT_JOB, {"announcement_id": record.id}, event_id=event.id,
+                 label=subject, max_attempts=5)
     return record
+
+
+def queue_announcement_mails(announcement_id: int, *, batch: int = ANNOUNCEMENT_BATCH,
+                             pause: Callable[[], Any] = lambda: time.sleep(0)) -> int:
+    """The job: queue the announcement's mails in batches of `batch` recipients by user id, each batch committed
+    with the record's progress (a retry continues after the last committed batch), `pause()` between batches
+    so other work runs. Returns the number queued by this call."""
+    record = db.session.get(AnnouncementMail, announcement_id)
+    event = db.session.get(Event, record.event_id) if record is not None else None
+    if record is None or event is None:
+        raise jobs.JobFailed("the announcement no longer exists")
+    queued = 0
+    while record.queued_at is None:
+        people = db.session.scalars(_recipients_query(event).where(User.id > record.queued_through_user_id)
+                                    .limit(batch)).all()
+        for user in people:
+            with mail_locale(user, event):
+                if send_mail(to=user.email, to_name=user.name, event_id=event.id, bulk=True,
+                             subject=record.subject, body=record.body) is not None:
+                    record.recipients += 1
+                    queued += 1
+            record.queued_through_user_id = user.id
+        if len(people) < batch:
+            record.queued_at = utcnow()
+        db.session.commit()
+        pause()
+    return queued
+
+
+def run_announcement_job(app: Any, payload: dict[str, Any]) -> None:
+    with app.test_request_context():  # mails link back to the site: the same links as from a request
+        queue_announcement_mails(int(payload.get("announcement_id") or 0))
 
 
 def recent_announcement_mails(event: Event, limit: int = 10) -> list[AnnouncementMail]:

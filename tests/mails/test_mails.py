@@ -14,6 +14,7 @@ from sqlalchemy import select
 from conference.agenda import services as agenda_services
 from conference.agenda.models import ConferenceSession, Room
 from conference.auth.models import User
+from conference.core import jobs
 from conference.core.after_commit import commit
 from conference.core.db import utcnow
 from conference.core.mail import OutboxMessage, opt_out, unsubscribe_token
@@ -322,6 +323,7 @@ def test_announcement_preview_then_test_mail_to_oneself_then_everyone_registered
 
     sent = post_announcement(client, token, "send")
     assert sent.status_code == 303
+    jobs.wait_idle(app)  # the mails are queued by the announcement's job
     mails = outbox()[1:]
     assert sorted((m.recipient, m.locale, m.subject) for m in mails) == [
         ("ada@example.org", "en", "Raumwechsel"), ("berta@example.org", "de", "Raumwechsel"),
@@ -338,6 +340,7 @@ def test_announcement_mails_are_limited_per_event_and_hour(
     app.config["ANNOUNCEMENT_MAIL_LIMIT"] = 2
     token = announcing["token"]
     assert [post_announcement(client, token, "send", subject=f"Nr. {n}").status_code for n in (1, 2)] == [303, 303]
+    jobs.wait_idle(app)
     before = len(outbox())
 
     refused = post_announcement(client, token, "send", subject="Nr. 3")
@@ -367,6 +370,7 @@ def test_announcement_arrives_over_real_smtp_with_list_unsubscribe(
     server = smtp_server()
     app.config.update(server.settings())
     assert post_announcement(client, announcing["token"], "send").status_code == 303
+    jobs.wait_idle(app)
 
     report = send_queued(app)
 
@@ -382,6 +386,7 @@ def test_announcement_arrives_over_real_smtp_with_list_unsubscribe(
     # The one-click unsubscribe of the mail program: the next announcement skips Ada.
     assert client.post(f"/mail/unsubscribe/{token}").status_code == 200
     assert post_announcement(client, announcing["token"], "send", subject="Zweite").status_code == 303
+    jobs.wait_idle(app)
     assert sorted(m.recipient for m in outbox() if m.subject == "Zweite") == ["berta@example.org",
                                                                              "orga@example.org"]
 
@@ -391,3 +396,54 @@ def test_announcement_form_body_is_limited_before_it_is_parsed(
     response = post_announcement(client, announcing["token"], "send", body="x" * (70 * 1024))
     assert response.status_code == 413
     assert outbox() == []
+
+
+def test_announcement_job_continues_after_a_failure_and_nobody_gets_it_twice(
+        app: Flask, announcing: dict[str, Any], person: Callable[..., User]) -> None:
+    """The job queues in committed batches; one that fails between batches is retried from where it got."""
+    from conference.mails import services as mail_services
+    from conference.mails.models import AnnouncementMail
+
+    event = announcing["event"]
+    for number in range(5):
+        attendee(person, event, email=f"weitere{number}@example.org")
+    commit()
+    with app.test_request_context():
+        record = mail_services.send_announcement(event, subject="Raumwechsel", body="Raum B",
+                                                 actor=announcing["organiser"])
+        db.session.rollback()  # nothing committed: no record, no job
+    assert db.session.scalar(select(AnnouncementMail)) is None
+    with app.test_request_context():
+        record = mail_services.send_announcement(event, subject="Raumwechsel", body="Raum B",
+                                                 actor=announcing["organiser"])
+        record_id = record.id
+        commit()  # the job is queued; after the commit a runner task takes it
+        jobs.wait_idle(app)
+    # The job ran once already through the runner; queue the same announcement's mails again by hand as a
+    # retry would: nothing new, since every batch was committed with its progress.
+    with app.test_request_context():
+        assert mail_services.queue_announcement_mails(record_id) == 0
+    done = db.session.get(AnnouncementMail, record_id)
+    assert done is not None and done.queued_at is not None and done.recipients == 8  # Olga, Ada, Berta, 5 more
+
+    # A fresh announcement whose job dies after the second batch of two: the retry finishes it, once each.
+    with app.test_request_context():
+        second = AnnouncementMail(event_id=event.id, subject="Zweite", body="Text", sent_by_id=None)
+        db.session.add(second)
+        db.session.commit()
+        batches = []
+
+        def dies_after_two() -> None:
+            batches.append(1)
+            if len(batches) == 2:
+                raise RuntimeError("the process stopped")
+
+        with pytest.raises(RuntimeError):
+            mail_services.queue_announcement_mails(second.id, batch=2, pause=dies_after_two)
+        db.session.rollback()
+        partial = db.session.get(AnnouncementMail, second.id)
+        # Two batches by id: Olga, Ada | Berta, the one who unsubscribed (no mail): three queued.
+        assert partial is not None and partial.recipients == 3 and partial.queued_at is None
+        assert mail_services.queue_announcement_mails(second.id, batch=2) == 5
+    recipients = [m.recipient for m in outbox() if m.subject == "Zweite"]
+    assert len(recipients) == len(set(recipients)) == 8
