@@ -84,6 +84,10 @@
         setText(row.querySelector(".unique"), s.unique_attendees);
         setText(row.querySelector(".peak"), s.peak_concurrent);
         setText(row.querySelector(".average"), s.average_minutes);
+        setText(row.querySelector(".chat"), s.chat_messages);
+        setText(row.querySelector(".questions"), s.questions);
+        setText(row.querySelector(".reactions"), s.reactions);
+        setText(row.querySelector(".downloads"), s.slide_downloads);
       }
     });
     var body = document.querySelector("#table-timeline tbody");

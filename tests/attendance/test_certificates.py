@@ -9,7 +9,6 @@ import time
 import zipfile
 from typing import Any
 
-import pypdfium2 as pdfium
 import pytest
 from sqlalchemy import select
 
@@ -21,14 +20,7 @@ from conference.core.permissions import Role
 from conference.extensions import db
 from tests.attendance.helpers import T0, present, world
 from tests.fixtures.accounts import csrf_token, login
-
-
-def pdf_text(data: bytes) -> str:
-    document = pdfium.PdfDocument(data)
-    try:
-        return "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
-    finally:
-        document.close()
+from tests.support.pdfs import pdf_text
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""PDFs of any size that every reader opens: a header, comment lines as filler, then one blank page.
+"""PDFs of any size that every reader opens: a header, comment lines as filler, then one blank page; and the
+text of a PDF the platform made (certificates), read with pdfium.
 
 Uploads are opened with pikepdf (active content is removed), so test and benchmark files must be real PDFs;
 streamed in pieces, so that a 500 MB upload needs no 500 MB in memory.
@@ -48,3 +49,14 @@ def padded_pdf_stream(size: int, label: str = "filler") -> Iterator[bytes]:
 
 def padded_pdf(size: int, label: str = "filler") -> bytes:
     return b"".join(padded_pdf_stream(size, label))
+
+
+def pdf_text(data: bytes) -> str:
+    """Every page's text, pages joined by a newline."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(data)
+    try:
+        return "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
+    finally:
+        document.close()
