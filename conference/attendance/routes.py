@@ -97,7 +97,7 @@ def live(event: Event) -> Any:
     figures = services.event_figures(event)
     rooms = services.live_rooms(event, live_state().registry)
     return jsonify(
-        rooms=[{key: room[key] for key in ("room", "title", "online", "people")} for room in rooms],
+        rooms=[{key: room[key] for key in ("room", "title", "online", "people", "more")} for room in rooms],
         online=services.online_people(rooms), registered=figures.registered, attended=figures.attended,
         timeline=[{"at": at.isoformat(), "people": people} for at, people in figures.timeline],
         sessions=[{"id": f.session_id, "title": f.title, "unique_attendees": f.unique_attendees,

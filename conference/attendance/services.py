@@ -22,6 +22,7 @@ from conference.live.models import ChatMessage, Question
 
 BUCKET_MINUTES = 5
 MAX_THRESHOLD = 24 * 60
+NAMES_SHOWN = 50  # names per room in "who is where now"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -160,7 +161,9 @@ def online_people(rooms: list[dict[str, Any]]) -> int:
 
 
 def live_rooms(event: Event, registry: Any) -> list[dict[str, Any]]:
-    """Who is where now: per counted room of the event, the people online (deployment-wide with Redis)."""
+    """Who is where now: per counted room of the event, the people online (deployment-wide with Redis); the
+    first NAMES_SHOWN names in alphabetical order and how many more (the page and its poll stay small with
+    thousands online)."""
     rooms = [(lobby_of(event), _("Lobby"))] + [(room_of(s.id), s.title) for s in event_sessions(event)]
     found = []
     user_ids: set[int] = set()
@@ -170,8 +173,12 @@ def live_rooms(event: Event, registry: Any) -> list[dict[str, Any]]:
         found.append((room, title, ids))
     names = {user_id: name for user_id, name in db.session.execute(
         select(User.id, User.name).where(User.id.in_(user_ids)))} if user_ids else {}
-    return [{"room": room, "title": title, "online": len(ids), "ids": ids,
-             "people": sorted(names.get(i, "?") for i in ids)} for room, title, ids in found]
+    rows = []
+    for room, title, ids in found:
+        people = sorted(names.get(i, "?") for i in ids)
+        rows.append({"room": room, "title": title, "online": len(ids), "ids": ids,
+                     "people": people[:NAMES_SHOWN], "more": max(0, len(people) - NAMES_SHOWN)})
+    return rows
 
 
 def set_certificate_threshold(event: Event, *, minutes: int, actor: User) -> None:

@@ -74,7 +74,8 @@
       var row = document.querySelector('#live-rooms tr[data-room="' + room.room + '"]');
       if (row) {
         setText(row.querySelector(".online"), room.online);
-        setText(row.querySelector(".people"), room.people.join(", "));
+        setText(row.querySelector(".people"), room.people.join(", ") +
+          (room.more ? " " + root.dataset.labelMore.replace("{n}", String(room.more)) : ""));
       }
     });
     setText(document.getElementById("figure-online"), data.online);

@@ -12,7 +12,9 @@ from sqlalchemy import select
 from conference.attendance import services
 from conference.attendance.collector import PresenceCollector, collector, minute_of
 from conference.attendance.models import PresenceMinute, ReactionMinute
+from conference.attendance.services import NAMES_SHOWN
 from conference.core.db import utcnow
+from conference.core.permissions import Role
 from conference.extensions import db
 from conference.live import retention
 from conference.live.broadcast import live_state
@@ -182,3 +184,16 @@ def test_reactions_sent_over_the_socket_are_counted_per_minute(app: Any, create_
     sampler.sample()
     assert {f.session_id: f for f in services.session_figures(event)}[first.id].reactions == 3
     assert event.id == db.session.scalar(select(ReactionMinute.event_id))
+
+
+def test_who_is_where_names_the_first_fifty_and_counts_the_rest(app: Any, create_event: Any, create_session: Any,
+                                                               person: Any) -> None:
+    event = create_event("viele")
+    people = [person(event, Role.ATTENDEE, name=f"Person {number:03d}") for number in range(NAMES_SHOWN + 7)]
+    registry = ConnectionRegistry()
+    for user in people:
+        registry.add(f"sid-{user.id}", SocketIdentity(user_id=user.id))
+        registry.enter(f"sid-{user.id}", f"lobby:{event.slug}", event.id)
+    lobby = services.live_rooms(event, registry)[0]
+    assert lobby["online"] == NAMES_SHOWN + 7 and lobby["more"] == 7
+    assert lobby["people"] == [f"Person {number:03d}" for number in range(NAMES_SHOWN)]
