@@ -19,8 +19,7 @@ from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from conference.core.images import (
-    ImageRefused,
-    process_in_child,
+    process_upload,
     remove_stored_file,
     replace_stored_file,
     store_file,
@@ -128,19 +127,8 @@ def process_photo(source: IO[bytes]) -> bytes:
     hidden after the image data. Decoding an untrusted image happens in a sandboxed child
     (`conference.core.images.process_in_child`): a bomb or a decoder bug costs that child, not the server.
     """
-    try:
-        return process_in_child(source, RECIPE, max_bytes=PHOTO_MAX_BYTES)
-    except ImageRefused as refused:
-        messages = {
-            "too_large": _("The photo may be at most %(mb)d MB.", mb=PHOTO_MAX_BYTES // (1024 * 1024)),
-            "empty": _("The photo file is empty."),
-            "too_many_pixels": _("The photo has too many pixels (at most %(n)d megapixels).",
-                                 n=PHOTO_MAX_PIXELS // 1_000_000),
-            "too_complex": _("The photo could not be processed (it needs too much memory or time). Please save "
-                             "it again as JPEG and upload it once more."),
-        }
-        message = messages.get(refused.reason, _("The photo must be a JPEG, PNG, WebP or GIF image."))
-        raise ValidationFailed(message, field="photo") from None
+    return process_upload(source, RECIPE, image=_("The photo"), field="photo", max_bytes=PHOTO_MAX_BYTES,
+                          max_pixels=PHOTO_MAX_PIXELS)
 
 
 def store_photo(source: IO[bytes]) -> str:
