@@ -189,7 +189,8 @@ class PSession:
         return self.kind == SessionKind.BREAK
 
     def has_ended(self, now: datetime) -> bool:
-        return bool(self.slots) and all(slot.end_at <= now for slot in self.slots)
+        end = self.end_at
+        return end is not None and end <= now
 
     def is_on_stage(self, now: datetime) -> bool:
         """Live, or starting within STAGE_LEAD: the session page then puts player and chat first."""

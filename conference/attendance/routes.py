@@ -32,6 +32,7 @@ from conference.attendance.collector import collector
 from conference.attendance.jobs import bulk_path, bulk_state, register_jobs, start_bulk
 from conference.core import after_commit, native
 from conference.core.errors import DomainError, ValidationFailed
+from conference.core.files import attachment_disposition
 from conference.core.mail import external_url, send_mail
 from conference.core.permissions import Permission
 from conference.core.ratelimit import limit_or_429
@@ -71,7 +72,7 @@ def _csv(rows: Iterable[Iterable[Any]], header: Iterable[str]) -> Iterator[str]:
 
 def _csv_response(chunks: Iterator[str], filename: str) -> Response:
     response = Response(stream_with_context(chunks), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment_disposition(filename)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from typing import Any
@@ -12,10 +13,10 @@ from flask import (
     current_app,
     flash,
     jsonify,
-    make_response,
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
@@ -404,9 +405,8 @@ def confirm_address_change(token: str) -> Any:
 def download_data() -> Any:
     """Everything the platform holds about the account, as a JSON file (DSGVO Art. 15 and 20)."""
     body = json.dumps(privacy.export_account_data(current_user), ensure_ascii=False, indent=2)
-    response = make_response(body)
-    response.mimetype = "application/json"
-    response.headers["Content-Disposition"] = "attachment; filename=\"my-data.json\""
+    response = send_file(io.BytesIO(body.encode()), mimetype="application/json", as_attachment=True,
+                         download_name="my-data.json", max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from datetime import datetime
 from typing import IO
+from urllib.parse import quote
 
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import dump_options_header
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import FileWrapper
 
@@ -27,6 +30,22 @@ class FairFile(FileWrapper):
         piece = super().__next__()
         socketio.sleep(0)
         return piece
+
+
+def attachment_disposition(filename: str) -> str:
+    """The `Content-Disposition` of a download named `filename`, built as werkzeug's `send_file` builds it (an
+    ASCII `filename`, plus RFC 5987 `filename*` in UTF-8 when the name is not ASCII), for bodies that
+    `send_file` cannot take (streamed generators). Control characters become `_`: werkzeug would refuse them
+    with an error, and they must never end the header."""
+    name = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in filename)
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        names = {"filename": simple, "filename*": f"UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"}
+    else:
+        names = {"filename": name}
+    return dump_options_header("attachment", names)
 
 
 def file_response(file: IO[bytes], request: Request, *, mimetype: str, etag: str,

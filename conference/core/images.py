@@ -103,6 +103,30 @@ def process_in_child(source: IO[bytes], recipe: str, *, max_bytes: int, **option
         return result.read_bytes()
 
 
+def process_upload(source: IO[bytes], recipe: str, *, image: str, field: str, max_bytes: int, max_pixels: int,
+                   **options: Any) -> bytes:
+    """`process_in_child` for an upload in a form: a refusal becomes `ValidationFailed` on `field`, worded once
+    for every kind of image. `image` names it as the subject of a sentence, translated ("The logo")."""
+    # The sandboxed child imports this module: Flask-Babel and the errors are loaded only when refusing here.
+    from flask_babel import gettext as _
+
+    from conference.core.errors import ValidationFailed
+
+    try:
+        return process_in_child(source, recipe, max_bytes=max_bytes, **options)
+    except ImageRefused as refused:
+        messages = {
+            "too_large": _("%(image)s may be at most %(mb)d MB.", image=image, mb=max_bytes // (1024 * 1024)),
+            "empty": _("%(image)s is an empty file.", image=image),
+            "too_many_pixels": _("%(image)s has too many pixels (at most %(n)d megapixels).", image=image,
+                                 n=max_pixels // 1_000_000),
+            "too_complex": _("%(image)s could not be processed (it needs too much memory or time). Please save "
+                             "it again as JPEG or PNG and upload it once more.", image=image),
+        }
+        message = messages.get(refused.reason, _("%(image)s must be a PNG, JPEG, WebP or GIF image.", image=image))
+        raise ValidationFailed(message, field=field) from None
+
+
 def child_limits(app: Any) -> Any:
     """The limits of an image child: those of every job child (JOB_MEMORY_MB, JOB_TIMEOUT)."""
     from conference.core import jobs

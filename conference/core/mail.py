@@ -23,7 +23,8 @@ from conference.extensions import db
 from conference.settings import get_settings
 
 # Absolute links, and the site paths that mails carry when no EXTERNAL_URL is set.
-LINK_PATTERN = re.compile(r"(https?://[^\s<>\"]+|/(?:events|account|login)\b[^\s<>\"]*)")
+LINK_PATTERN = re.compile(r"https?://[^\s<>\"']+|/(?:events|account|login)\b[^\s<>\"']*")
+TRAILING_PUNCTUATION = ".,;:!?)]'\""
 UNSUBSCRIBE_SALT = "mail-unsubscribe"
 # One plain address and nothing else: no display name, comment, group or list (a comma would add recipients).
 ADDRESS_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\\\"']{1,64}@[^@\s<>()\[\],;:\\\"']{1,189}$")
@@ -215,12 +216,15 @@ def external_url(endpoint: str, **values: object) -> str:
 
 
 def link_segments(body: str) -> list[tuple[str, str]]:
-    """Split a mail body into text and link pieces; the outbox pages escape both and link only the latter."""
+    """Split a mail body into ("text", ...) and ("link", ...) pieces, neither escaped: the caller (the outbox
+    pages, the mail's HTML part) escapes both and links only the latter. A link is an http(s) address or a site
+    path, nothing else (no `javascript:`); a full stop or bracket after it ends the sentence, not the link."""
     pieces: list[tuple[str, str]] = []
     position = 0
     for match in LINK_PATTERN.finditer(body):
+        url = match.group(0).rstrip(TRAILING_PUNCTUATION)
         pieces.append(("text", body[position:match.start()]))
-        pieces.append(("link", match.group(0)))
-        position = match.end()
+        pieces.append(("link", url))
+        position = match.start() + len(url)
     pieces.append(("text", body[position:]))
     return pieces

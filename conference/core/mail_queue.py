@@ -28,7 +28,7 @@ from markupsafe import escape
 from sqlalchemy import func, select, update
 
 from conference.core.db import utcnow
-from conference.core.mail import ADDRESS_PATTERN, MailStatus, OutboxMessage
+from conference.core.mail import ADDRESS_PATTERN, MailStatus, OutboxMessage, link_segments
 from conference.extensions import db
 from conference.settings import settings_of
 
@@ -36,8 +36,6 @@ log = logging.getLogger("conference.mail")
 
 BATCH_LIMIT = 200  # mails per pass; the sender starts the next pass at once when a pass was full
 MAX_QUEUE_PAUSE = timedelta(minutes=30)  # while the server is down, the queue waits at most this long per try
-LINK_PATTERN = re.compile(r"https?://[^\s<>\"']+")
-TRAILING_PUNCTUATION = ".,;:!?)]'\""
 
 Clock = Callable[[], datetime]
 
@@ -162,15 +160,8 @@ def html_body(text: str, *, locale: str, title: str) -> str:
 
 
 def _linkify(line: str) -> str:
-    pieces: list[str] = []
-    position = 0
-    for match in LINK_PATTERN.finditer(line):
-        url = match.group(0).rstrip(TRAILING_PUNCTUATION)  # the full stop ends the sentence, not the link
-        pieces.append(str(escape(line[position:match.start()])))
-        pieces.append(f'<a href="{escape(url)}">{escape(url)}</a>')
-        position = match.start() + len(url)
-    pieces.append(str(escape(line[position:])))
-    return "".join(pieces)
+    return "".join(f'<a href="{escape(piece)}">{escape(piece)}</a>' if kind == "link" else str(escape(piece))
+                   for kind, piece in link_segments(line))
 
 
 # --- SMTP -------------------------------------------------------------------------------------------------

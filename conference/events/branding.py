@@ -16,7 +16,7 @@ from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.contrast import AA_NORMAL_TEXT, COLOR, contrast_ratio
 from conference.core.errors import ValidationFailed
-from conference.core.images import ImageRefused, process_in_child, store_file
+from conference.core.images import process_upload, store_file
 from conference.events.images import (
     HEADER_IMAGE_MAX_BYTES,
     HEADER_IMAGE_MAX_PIXELS,
@@ -69,39 +69,17 @@ def header_images_dir() -> Path:
 def process_logo(source: IO[bytes]) -> bytes:
     """The logo re-encoded as PNG (transparency kept, metadata and trailing data dropped), at most LOGO_SIZE;
     decoded in a sandboxed child (`conference.core.images.process_in_child`)."""
-    try:
-        return process_in_child(source, LOGO_RECIPE, max_bytes=LOGO_MAX_BYTES)
-    except ImageRefused as refused:
-        messages = {
-            "too_large": _("The logo may be at most %(mb)d MB.", mb=LOGO_MAX_BYTES // (1024 * 1024)),
-            "empty": _("The logo file is empty."),
-            "too_many_pixels": _("The logo has too many pixels (at most %(n)d megapixels).",
-                                 n=LOGO_MAX_PIXELS // 1_000_000),
-            "too_complex": _("The logo could not be processed (it needs too much memory or time). Please save "
-                             "it again as PNG or JPEG and upload it once more."),
-        }
-        message = messages.get(refused.reason, _("The logo must be a PNG, JPEG, WebP or GIF image."))
-        raise ValidationFailed(message, field="logo") from None
+    return process_upload(source, LOGO_RECIPE, image=_("The logo"), field="logo", max_bytes=LOGO_MAX_BYTES,
+                          max_pixels=LOGO_MAX_PIXELS)
 
 
 def process_header_image(source: IO[bytes]) -> bytes:
     """The header image re-encoded as WebP (metadata and trailing data dropped): cropped to at most 3:1 around
     its middle, at most HEADER_IMAGE_SIZE; transparency kept only where the image has some. Decoded in a
     sandboxed child."""
-    try:
-        return process_in_child(source, HEADER_RECIPE, max_bytes=HEADER_IMAGE_MAX_BYTES,
-                                target_bytes=HEADER_IMAGE_TARGET_BYTES)
-    except ImageRefused as refused:
-        messages = {
-            "too_large": _("The header image may be at most %(mb)d MB.", mb=HEADER_IMAGE_MAX_BYTES // (1024 * 1024)),
-            "empty": _("The header image file is empty."),
-            "too_many_pixels": _("The header image has too many pixels (at most %(n)d megapixels).",
-                                 n=HEADER_IMAGE_MAX_PIXELS // 1_000_000),
-            "too_complex": _("The header image could not be processed (it needs too much memory or time). "
-                             "Please save it again as JPEG or PNG and upload it once more."),
-        }
-        message = messages.get(refused.reason, _("The header image must be a PNG, JPEG, WebP or GIF image."))
-        raise ValidationFailed(message, field="header_image") from None
+    return process_upload(source, HEADER_RECIPE, image=_("The header image"), field="header_image",
+                          max_bytes=HEADER_IMAGE_MAX_BYTES, max_pixels=HEADER_IMAGE_MAX_PIXELS,
+                          target_bytes=HEADER_IMAGE_TARGET_BYTES)
 
 
 def update_branding(event: Event, *, accent_color: Any, logo: IO[bytes] | None = None, remove_logo: bool = False,

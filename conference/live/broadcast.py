@@ -132,14 +132,25 @@ def live_state(app: Flask | None = None) -> LiveState:
     return state  # type: ignore[no-any-return]
 
 
+def built_live_state(app: Flask | None = None) -> LiveState | None:
+    """The live state if this process has built it (a socket connected), else None, for reactions to changes
+    made elsewhere: a process without one holds no sockets or cached rooms and standings to update. Building it
+    there would start its background tasks and, with Redis, enter the process as a live worker: a CLI command
+    (`conference demo` releases an agenda) left a worker entry that never beat again until its TTL."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return app.extensions.get("conference_live")  # type: ignore[no-any-return]
+
+
 def forget_person(user_id: int) -> None:
     """Drop the cached standings of `user_id` (role change, mute, ban, lift): the next event reloads them."""
-    live_state().standings.forget(lambda key: key[0] == user_id)
+    if (state := built_live_state()) is not None:
+        state.standings.forget(lambda key: key[0] == user_id)
 
 
 def forget_room(room: str) -> None:
     """Drop the cached settings of `room` (slow mode changed)."""
-    live_state().rooms.forget(lambda key: key == room)
+    if (state := built_live_state()) is not None:
+        state.rooms.forget(lambda key: key == room)
 
 
 def chat_message(room: str, payload: dict[str, Any]) -> None:
@@ -172,7 +183,10 @@ def leave_room(sid: str, room: str, *, notify: str | None = None) -> None:
 
 def remove_user_from_event(event_id: int, user_id: int, reason: str) -> None:
     """Take every open socket of `user_id` out of the rooms of `event_id` (ban, lost registration)."""
-    registry = live_state().registry
+    state = built_live_state()
+    if state is None:
+        return
+    registry = state.registry
     for sid in registry.sids_of_user(user_id):
         identity = registry.get(sid)
         if identity is None:

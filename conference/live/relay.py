@@ -241,16 +241,16 @@ def register() -> None:
 
 def replay_chat(app: Flask, since: datetime) -> None:
     """Send this worker's clients the chat messages stored since `since` in the rooms they are in."""
-    from conference.live.broadcast import live_state
+    from conference.live.broadcast import built_live_state
     from conference.live.models import ChatMessage
     from conference.live.payloads import message_payload
 
-    state = app.extensions.get("conference_live")
+    state = built_live_state(app)
     if state is None:
         return
     with app.app_context():
         try:
-            for room in live_state(app).registry.rooms():
+            for room in state.registry.rooms():
                 if not room.startswith(("lobby:", "session:")):
                     continue
                 messages = db.session.scalars(

@@ -159,18 +159,8 @@ def live_room(info: RoomInfo) -> LiveRoom:
     return LiveRoom(info.name, info.kind, event, session)
 
 
-def session_end(session: ConferenceSession) -> datetime | None:
-    """The released end (see `load_room_info`); None while no release names the session."""
-    return released_end(session.event, session.id)
-
-
-def session_has_ended(session: ConferenceSession, now: datetime | None = None) -> bool:
-    end = session_end(session)
-    return end is not None and end <= (now or utcnow())
-
-
 def chat_is_closed(room: LiveRoom, now: datetime | None = None) -> bool:
     if room.session is None:
         return False
-    end = session_end(room.session)
+    end = released_end(room.event, room.session.id)  # the released end, as `load_room_info` takes it
     return end is not None and end + CHAT_CLOSES_AFTER_SESSION <= (now or utcnow())

@@ -12,23 +12,26 @@ from conference.core.permissions import Permission, has_permission
 from conference.events.models import Event
 from conference.extensions import db
 from conference.live import access, broadcast
-from conference.live.broadcast import live_state
+from conference.live.broadcast import built_live_state
 from conference.live.state import SocketIdentity
 
 # These run in the process that handled the change. With several worker processes they must be relayed
-# through the message queue; every receiver below only needs the signal's keyword arguments.
+# through the message queue; every receiver below only needs the signal's keyword arguments. Each acts on the
+# process's live state only if it has one (`built_live_state`): a CLI command never starts the live layer.
 
 def on_login_session_ended(sender: Flask, *, login_token: str | None = None, **kwargs: Any) -> None:
-    if not login_token:
+    state = built_live_state(sender)
+    if not login_token or state is None:
         return
-    sids = live_state(sender).registry.matching(lambda i: i.login_token == login_token)
+    sids = state.registry.matching(lambda i: i.login_token == login_token)
     broadcast.disconnect(sids)
 
 
 def on_api_token_revoked(sender: Flask, *, token_id: int | None = None, **kwargs: Any) -> None:
-    if token_id is None:
+    state = built_live_state(sender)
+    if token_id is None or state is None:
         return
-    sids = live_state(sender).registry.matching(lambda i: i.token_id == token_id)
+    sids = state.registry.matching(lambda i: i.token_id == token_id)
     broadcast.disconnect(sids)
 
 
@@ -37,7 +40,10 @@ def on_logins_ended(sender: Flask, *, user_id: int, login_hash: str | None = Non
     """Close the sockets of ended logins: one login (`login_hash`), or all but `keep_login_hash` and every token's.
 
     Each socket keeps the login token it connected with; ended logins are known here only by their hashes."""
-    registry = live_state(sender).registry
+    state = built_live_state(sender)
+    if state is None:
+        return
+    registry = state.registry
 
     def ended(identity: SocketIdentity) -> bool:
         own_hash = hash_secret(identity.login_token) if identity.login_token else None
@@ -51,7 +57,9 @@ def on_logins_ended(sender: Flask, *, user_id: int, login_hash: str | None = Non
 
 def on_account_erased(sender: Flask, *, user_id: int, **kwargs: Any) -> None:
     """Forget the cached chat payloads that carry the deleted account's name (history answers reuse them)."""
-    state = live_state(sender)
+    state = built_live_state(sender)
+    if state is None:
+        return
     for message_id in [key for key, payload in list(state.payloads.items()) if payload["author"]["id"] == user_id]:
         state.payloads.pop(message_id, None)
     state.standings.forget(lambda key: key[0] == user_id)
@@ -61,7 +69,9 @@ def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwarg
     """Re-check an open socket's rooms of that event: gone registration removes, a new role is told.
 
     The cached standing is dropped first, so the next event of every socket of the person sees the change."""
-    state = live_state(sender)
+    state = built_live_state(sender)
+    if state is None:
+        return
     state.standings.forget(lambda key: key[0] == user_id)
     sids = [sid for sid in state.registry.sids_of_user(user_id)
             if event_id in (state.registry.get(sid) or SocketIdentity(0)).event_ids.values()]
@@ -81,7 +91,8 @@ def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwarg
 
 
 def on_agenda_released(sender: Flask, *, event_id: int, **kwargs: Any) -> None:
-    live_state(sender).rooms.forget(lambda key: True)  # session times (archive times) may have moved
+    if (state := built_live_state(sender)) is not None:
+        state.rooms.forget(lambda key: True)  # session times (archive times) may have moved
     slug = db.session.scalar(select(Event.slug).where(Event.id == event_id))
     if slug is None:
         return
@@ -93,7 +104,8 @@ def on_agenda_released(sender: Flask, *, event_id: int, **kwargs: Any) -> None:
 
 
 def on_session_state_changed(sender: Flask, *, event_id: int, session_id: int, **kwargs: Any) -> None:
-    live_state(sender).rooms.forget(lambda key: key == f"session:{session_id}")
+    if (state := built_live_state(sender)) is not None:
+        state.rooms.forget(lambda key: key == f"session:{session_id}")
     slug = db.session.scalar(select(Event.slug).where(Event.id == event_id))
     if slug is not None:
         broadcast.socketio.emit("agenda:changed", {"event": slug, "reason": "session_state",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, send_file, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -125,8 +126,8 @@ def export_xlsx(event: Event) -> Any:
 
 
 def _download(event: Event, body: bytes, mimetype: str, extension: str) -> Response:
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}-attendees.{extension}"'
+    response = send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True,
+                         download_name=f"{event.slug}-attendees.{extension}", max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask.blueprints import BlueprintSetupState
@@ -11,9 +11,6 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from conference.agenda.models import ConferenceSession, SessionKind
-from conference.agenda.public import released_sessions_of_speaker
-from conference.agenda.schedule import PSession
 from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.db import utcnow
@@ -31,6 +28,10 @@ from conference.settings import get_settings
 from conference.speakers import services
 from conference.speakers.forms import InvitationForm, SpeakerProfileForm
 from conference.speakers.models import SpeakerInvitation, SpeakerProfile
+
+if TYPE_CHECKING:
+    from conference.agenda.models import ConferenceSession
+    from conference.agenda.schedule import PSession
 
 bp = Blueprint("speakers", __name__)
 
@@ -76,7 +77,7 @@ def speaker_page(slug: str, speaker_id: int) -> Any:
     if not services.is_public(profile) and not can_edit:
         raise NotFound(_("No such speaker."))
     return render_template("speakers/speaker.html", event=event, profile=profile, can_edit=can_edit,
-                           sessions=released_sessions_of_speaker(event, profile.id))
+                           sessions=services.released_sessions_of(profile))
 
 
 @bp.route("/events/<slug>/speakers/<int:speaker_id>/photo")
@@ -135,9 +136,7 @@ def edit_profile(slug: str, speaker_id: int) -> Any:
 
 def _invitation_form(event: Event) -> InvitationForm:
     form = InvitationForm()
-    sessions = db.session.scalars(select(ConferenceSession).where(
-        ConferenceSession.event_id == event.id, ConferenceSession.kind != SessionKind.BREAK,
-        ConferenceSession.is_cancelled.is_(False)).order_by(ConferenceSession.title)).all()
+    sessions = services.invitable_sessions(event)
     profiles = db.session.scalars(select(SpeakerProfile).where(SpeakerProfile.event_id == event.id)
                                   .order_by(SpeakerProfile.name)).all()
     form.session_id.choices = [SelectChoice(s.id, s.title) for s in sessions]  # type: ignore[arg-type]
@@ -151,8 +150,7 @@ def _render_manage(event: Event, form: InvitationForm, status: int = 200) -> Any
                                   .order_by(SpeakerProfile.name)).all()
     invitations = db.session.scalars(select(SpeakerInvitation).where(SpeakerInvitation.event_id == event.id)
                                      .order_by(SpeakerInvitation.created_at.desc()).limit(200)).all()
-    sessions = {s.id: s for s in db.session.scalars(select(ConferenceSession).where(
-        ConferenceSession.event_id == event.id))}
+    sessions = services.sessions_by_id(event)
     return render_template("speakers/manage.html", event=event, profiles=profiles, invitations=invitations,
                            sessions=sessions, form=form, now=utcnow()), status
 
@@ -168,7 +166,7 @@ def manage_speakers(event: Event) -> Any:
 def invite(event: Event) -> Any:
     form = _invitation_form(event)
     if form.validate_on_submit():
-        session = db.session.get(ConferenceSession, form.session_id.data)
+        session = services.session_in_event(event, form.session_id.data)
         speaker = db.session.get(SpeakerProfile, form.speaker_id.data) if form.speaker_id.data else None
         try:
             if session is None:
@@ -222,7 +220,7 @@ def invitation(slug: str, token: str) -> Any:
         return redirect(url_for(".edit_profile", slug=slug, speaker_id=profile.id), code=303)
     if request.method == "POST":
         return redirect(url_for("auth.login", next=request.path), code=303)
-    session = db.session.get(ConferenceSession, invitation.session_id)
+    session = services.session_in_event(event, invitation.session_id)
     return render_template("speakers/invitation.html", event=event, invitation=invitation, session=session,
                            form=form)
 

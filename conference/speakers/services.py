@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -13,18 +13,13 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 
-# The agenda's models import SpeakerProfile; the reverse import here (services only) closes no cycle and
-# is needed because accepting an invitation places the speaker in a session.
-from conference.agenda.models import ConferenceSession, SessionSpeaker, SpeakerRole
-from conference.agenda.public import released_speaker_ids
 from conference.auth.models import User
 from conference.auth.services import normalise_email, validate_email
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 from conference.core.images import (
-    ImageRefused,
-    process_in_child,
+    process_upload,
     remove_stored_file,
     replace_stored_file,
     store_file,
@@ -38,6 +33,10 @@ from conference.events.models import Event
 from conference.extensions import db
 from conference.settings import get_settings
 from conference.speakers.models import InvitationRole, SpeakerInvitation, SpeakerProfile
+
+if TYPE_CHECKING:
+    from conference.agenda.models import ConferenceSession
+    from conference.agenda.schedule import PSession
 from conference.speakers.photos import PHOTO_MAX_BYTES, PHOTO_MAX_PIXELS, RECIPE
 
 MAX_LINKS = 10
@@ -128,19 +127,8 @@ def process_photo(source: IO[bytes]) -> bytes:
     hidden after the image data. Decoding an untrusted image happens in a sandboxed child
     (`conference.core.images.process_in_child`): a bomb or a decoder bug costs that child, not the server.
     """
-    try:
-        return process_in_child(source, RECIPE, max_bytes=PHOTO_MAX_BYTES)
-    except ImageRefused as refused:
-        messages = {
-            "too_large": _("The photo may be at most %(mb)d MB.", mb=PHOTO_MAX_BYTES // (1024 * 1024)),
-            "empty": _("The photo file is empty."),
-            "too_many_pixels": _("The photo has too many pixels (at most %(n)d megapixels).",
-                                 n=PHOTO_MAX_PIXELS // 1_000_000),
-            "too_complex": _("The photo could not be processed (it needs too much memory or time). Please save "
-                             "it again as JPEG and upload it once more."),
-        }
-        message = messages.get(refused.reason, _("The photo must be a JPEG, PNG, WebP or GIF image."))
-        raise ValidationFailed(message, field="photo") from None
+    return process_upload(source, RECIPE, image=_("The photo"), field="photo", max_bytes=PHOTO_MAX_BYTES,
+                          max_pixels=PHOTO_MAX_PIXELS)
 
 
 def store_photo(source: IO[bytes]) -> str:
@@ -158,7 +146,7 @@ def profile_for_user(event: Event, user: Any) -> SpeakerProfile | None:
 def public_speakers(event: Event) -> list[SpeakerProfile]:
     """Profiles that a released session (not cancelled) names, by name. Invited or added in the editor only:
     not yet (the agenda's release decides, `conference.agenda.public`)."""
-    ids = released_speaker_ids(event)
+    ids = _released_speaker_ids(event)
     if not ids:
         return []
     return list(db.session.scalars(
@@ -167,7 +155,60 @@ def public_speakers(event: Event) -> list[SpeakerProfile]:
 
 
 def is_public(profile: SpeakerProfile) -> bool:
-    return profile.id in released_speaker_ids(profile.event)
+    return profile.id in _released_speaker_ids(profile.event)
+
+
+# --- the agenda's answers ---------------------------------------------------------------------------------
+# The agenda comes after this domain (its models import SpeakerProfile). What speakers need of it is imported
+# here, when called, and nowhere else: importing conference.speakers never loads the agenda (tests/test_layering).
+
+
+def _released_speaker_ids(event: Event) -> frozenset[int]:
+    from conference.agenda.public import released_speaker_ids
+    return released_speaker_ids(event)
+
+
+def released_sessions_of(profile: SpeakerProfile) -> list[tuple[PSession, str]]:
+    """(session, role) of the released, not cancelled sessions that name the speaker, by start."""
+    from conference.agenda.public import released_sessions_of_speaker
+    return released_sessions_of_speaker(profile.event, profile.id)
+
+
+def invitable_sessions(event: Event) -> list[ConferenceSession]:
+    """The event's sessions (working rows, not breaks, not cancelled) a speaker may be invited to, by title."""
+    from conference.agenda.models import ConferenceSession, SessionKind
+    return list(db.session.scalars(select(ConferenceSession).where(
+        ConferenceSession.event_id == event.id, ConferenceSession.kind != SessionKind.BREAK,
+        ConferenceSession.is_cancelled.is_(False)).order_by(ConferenceSession.title)))
+
+
+def sessions_by_id(event: Event) -> dict[int, ConferenceSession]:
+    from conference.agenda.models import ConferenceSession
+    return {s.id: s for s in db.session.scalars(select(ConferenceSession).where(
+        ConferenceSession.event_id == event.id))}
+
+
+def session_in_event(event: Event, session_id: int | None) -> ConferenceSession | None:
+    from conference.agenda.models import ConferenceSession
+    session = db.session.get(ConferenceSession, session_id) if session_id else None
+    return session if session is not None and session.event_id == event.id else None
+
+
+def _place_in_session(session_id: int, speaker_id: int, *, moderator: bool) -> None:
+    """Name the speaker in the session (last place), unless it already does."""
+    from conference.agenda.models import SessionSpeaker, SpeakerRole
+    existing = db.session.scalar(select(SessionSpeaker).where(SessionSpeaker.session_id == session_id,
+                                                              SessionSpeaker.speaker_id == speaker_id))
+    if existing is None:
+        position = db.session.scalar(select(func.coalesce(func.max(SessionSpeaker.position) + 1, 0))
+                                     .where(SessionSpeaker.session_id == session_id)) or 0
+        db.session.add(SessionSpeaker(session_id=session_id, speaker_id=speaker_id, position=position,
+                                      role=SpeakerRole.MODERATOR if moderator else SpeakerRole.SPEAKER))
+
+
+def _remove_from_sessions(speaker_ids: list[int]) -> None:
+    from conference.agenda.models import SessionSpeaker
+    db.session.execute(delete(SessionSpeaker).where(SessionSpeaker.speaker_id.in_(speaker_ids)))
 
 
 # --- invitations -----------------------------------------------------------------------------------------
@@ -273,14 +314,7 @@ def accept_invitation(invitation: SpeakerInvitation, *, user: User) -> SpeakerPr
         profile = invited
     else:
         profile = own
-    existing = db.session.scalar(select(SessionSpeaker).where(SessionSpeaker.session_id == invitation.session_id,
-                                                              SessionSpeaker.speaker_id == profile.id))
-    if existing is None:
-        position = db.session.scalar(select(func.coalesce(func.max(SessionSpeaker.position) + 1, 0))
-                                     .where(SessionSpeaker.session_id == invitation.session_id)) or 0
-        role = SpeakerRole.MODERATOR if invitation.role == InvitationRole.MODERATOR else SpeakerRole.SPEAKER
-        db.session.add(SessionSpeaker(session_id=invitation.session_id, speaker_id=profile.id, role=role,
-                                      position=position))
+    _place_in_session(invitation.session_id, profile.id, moderator=invitation.role == InvitationRole.MODERATOR)
     invitation.accepted_at = utcnow()
     invitation.accepted_by_id = user.id
     db.session.flush()
@@ -321,7 +355,7 @@ def erase_account(sender: Any, *, user_id: int, **kwargs: Any) -> None:
         return
     photos = [photos_dir() / profile.photo_filename for profile in profiles if profile.photo_filename]
     db.session.execute(delete(SpeakerInvitation).where(SpeakerInvitation.speaker_id.in_(ids)))
-    db.session.execute(delete(SessionSpeaker).where(SessionSpeaker.speaker_id.in_(ids)))
+    _remove_from_sessions(ids)
     for profile in profiles:
         db.session.expire(profile, ["session_links"])
         db.session.delete(profile)

@@ -95,7 +95,8 @@ def test_sessions_csv_parses_and_neutralises_formulas(client: Any, stage: dict[s
     db.session.commit()
     login(client, stage["organiser"].email)
     response = client.get(f"/manage/events/{stage['event'].slug}/attendance/sessions.csv")
-    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == f"attachment; filename={stage['event'].slug}-attendance-sessions.csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0][:6] == ["session_id", "title", "room", "unique_attendees", "peak_concurrent", "average_minutes"]
     by_id = {row[0]: row for row in rows[1:]}

@@ -118,7 +118,7 @@ def test_download_my_data(app: Flask, slides_stage: Stage, socket_for: Callable[
     client = browser(app, "speaker@example.org")
     answer = client.get("/account/data.json")
     assert answer.status_code == 200 and answer.mimetype == "application/json"
-    assert answer.headers["Content-Disposition"] == 'attachment; filename="my-data.json"'
+    assert answer.headers["Content-Disposition"] == "attachment; filename=my-data.json"
     assert answer.headers["Cache-Control"] == "no-store"
     data = json.loads(answer.get_data(as_text=True))
     assert data["profile"]["email"] == "speaker@example.org" and data["profile"]["name"] == "Sam Speaker"

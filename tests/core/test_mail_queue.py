@@ -27,11 +27,12 @@ from conference.core.mail import (
     MailStatus,
     OutboxMessage,
     external_url,
+    link_segments,
     mail_locale,
     recipient_locale,
     send_mail,
 )
-from conference.core.mail_queue import SendReport, send_queued
+from conference.core.mail_queue import SendReport, html_body, send_queued
 from conference.core.permissions import Role
 from conference.extensions import db
 from tests.conftest import settings_for_tests
@@ -577,3 +578,18 @@ def test_outbox_page_is_the_record_of_queued_sent_and_failed_mail(
         assert f'<span class="badge">{state}</span>' in article, subject
     assert "550 5.1.1 No such user here" in page and "452 4.2.2 Mailbox full" in page
     assert "attempts: 1" in page
+
+
+def test_links_in_mail_text_are_escaped_and_only_http_or_site_paths() -> None:
+    body = ('Hi <script>alert(1)</script> see javascript:alert(1) and "https://x.example/a?b=1&c=<2>". '
+            "Then /events/x/invitations/t.")
+    assert link_segments(body) == [
+        ("text", 'Hi <script>alert(1)</script> see javascript:alert(1) and "'),
+        ("link", "https://x.example/a?b=1&c="), ("text", '<2>". Then '),
+        ("link", "/events/x/invitations/t"), ("text", "."),
+    ]
+    page = html_body(body, locale="en", title="t")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'href="javascript' not in page and "see javascript:alert(1) and &#34;" in page
+    assert '<a href="https://x.example/a?b=1&amp;c=">https://x.example/a?b=1&amp;c=</a>&lt;2&gt;&#34;. ' in page
+    assert '<a href="/events/x/invitations/t">/events/x/invitations/t</a>.</p>' in page

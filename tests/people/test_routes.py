@@ -89,7 +89,7 @@ def test_csv_and_xlsx_downloads(app, world) -> None:
     _event, users = world
     client = _client(app, users, "organiser")
     response = client.get("/manage/events/people-event/attendees.csv?sector=Wissenschaft")
-    assert response.headers["Content-Disposition"] == 'attachment; filename="people-event-attendees.csv"'
+    assert response.headers["Content-Disposition"] == "attachment; filename=people-event-attendees.csv"
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert [r[:4] for r in rows[1:]] == [["Anna Attendee", "att@example.org", "'@Stadt", "Wissenschaft"]]
     response = client.get("/manage/events/people-event/attendees.xlsx")

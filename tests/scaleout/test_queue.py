@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ import requests
 
 from conference import __version__
 from tests.conftest import require_service
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer, run_cli, running_server, server_env
 from tests.support.services import REDIS_URL, fresh_postgres_database, redis_available
 from tests.support.sockets import LOBBY, LiveClient, live_clients, refusal
 
@@ -235,16 +236,30 @@ def test_worker_share_of_counts_lives_in_redis(cluster: RunningServer) -> None:
         user_id = str(a.call("join", {"room": LOBBY})["user"]["id"])
         assert client.hget("conference:live:presence:" + LOBBY, user_id) == b"1"
         assert client.hget("conference:live:connections", user_id) == b"1"
-        # Both serving workers publish their share with their first heartbeat (which may still be due). A third,
-        # empty entry can be there for up to LIVE_WORKER_TTL: the `conference demo` run just before built the live
-        # state once (its signal receivers), heartbeat once and exited (seen: its score never moves again).
+        # Both serving workers publish their share with their first heartbeat (which may still be due), and
+        # nothing else: the `conference demo` run just before entered no worker (see the test below).
         deadline = time.monotonic() + 5
         while len(client.zrange("conference:live:workers", 0, -1)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert 2 <= len(client.zrange("conference:live:workers", 0, -1)) <= 3
+        assert len(client.zrange("conference:live:workers", 0, -1)) == 2
     time.sleep(0.3)
     assert client.hget("conference:live:presence:" + LOBBY, user_id) is None
     assert client.hget("conference:live:connections", user_id) is None
+
+
+def test_cli_command_enters_no_live_worker(redis_url: str, tmp_path: Path) -> None:
+    """`conference demo` publishes an agenda release, which the live layer's receivers hear. A CLI process has no
+    sockets: it must not build the live state, whose heartbeat would enter it in Redis as a worker that never
+    beats again (a stale entry until LIVE_WORKER_TTL)."""
+    import redis
+
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    env = server_env(instance, "eventlet", CONFERENCE_MESSAGE_QUEUE=redis_url,
+                     CONFERENCE_DATABASE_URL=f"sqlite:///{instance / 'demo.sqlite3'}")
+    result = run_cli(["demo", "--attendees", "2"], env)
+    assert "orga@demo.invalid" in result.stdout
+    assert redis.Redis.from_url(redis_url).zrange("conference:live:workers", 0, -1) == []
 
 
 def test_metrics_add_up_over_the_workers(cluster: RunningServer) -> None:

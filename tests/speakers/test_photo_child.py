@@ -54,7 +54,7 @@ def truncated_jpeg() -> bytes:
 
 @pytest.mark.parametrize(("payload", "message"), [
     (png_header_only(60_000, 60_000), "too many pixels"),
-    (truncated_jpeg(), "must be a JPEG, PNG, WebP or GIF"),
+    (truncated_jpeg(), "must be a PNG, JPEG, WebP or GIF"),
 ])
 def test_hostile_photo_refused_by_the_child_and_nothing_stored(app: Flask, client: Any, slides_stage: Any,
                                                                child_runs: list[str], payload: bytes,

@@ -123,8 +123,8 @@ def test_photo_reencoded_resized_and_stripped(app: Flask, client, slides_stage) 
 
 @pytest.mark.parametrize(("payload", "message"), [
     (png_header_only(30_000, 30_000), "too many pixels"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "must be a JPEG, PNG, WebP or GIF"),
-    (b"%PDF-1.4 not an image", "must be a JPEG, PNG, WebP or GIF"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "must be a PNG, JPEG, WebP or GIF"),
+    (b"%PDF-1.4 not an image", "must be a PNG, JPEG, WebP or GIF"),
 ])
 def test_bad_photo_refused_and_nothing_stored(app: Flask, client, slides_stage, payload, message) -> None:
     login(client, "speaker@example.org")
