@@ -21,7 +21,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, same_origin, validate_csrf
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
@@ -34,7 +33,7 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
 from conference.core.db import utcnow
-from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed, error_response
+from conference.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed, error_response
 from conference.core.files import file_response
 from conference.core.permissions import Permission
 from conference.core.security import accept_upload, bearer_token, upload_endpoint
@@ -55,7 +54,6 @@ from conference.presentations.storage import (
 bp = Blueprint("presentations", __name__)
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 UPLOAD_ENDPOINTS = ("presentations.api_upload", "presentations.upload_form")
-COMMIT_ATTEMPTS = 5
 
 
 @bp.record_once
@@ -216,25 +214,16 @@ def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]
         except BaseException:
             upload.discard()
             raise
-    for _attempt in range(COMMIT_ATTEMPTS):
-        presentation = None
-        try:
-            presentation = services.add_presentation(session, upload=upload, actor=current_user)
-            after_commit.commit()
-            return presentation, upload.removed
-        except (IntegrityError, OperationalError):
-            # Another upload for this session took the same version number first: take the next one.
-            db.session.rollback()
-            if presentation is not None:
-                services.undo_add(presentation, upload)
-        except BaseException:
-            db.session.rollback()
-            if presentation is not None:
-                services.undo_add(presentation, upload)
-            upload.discard()
-            raise
-    upload.discard()
-    raise Conflict(_("Too many uploads at the same time. Please try again."))
+    presentation = services.add_presentation(session, upload=upload, actor=current_user)
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        after_commit.discard_deferred()
+        services.remove_uncommitted_file(presentation)
+        raise
+    after_commit.run_deferred()  # not in the `try`: once committed, the file stays whatever happens here
+    return presentation, upload.removed
 
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["POST"])
