@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -184,28 +185,7 @@ def _request_body() -> Any:
 def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]]:
     """Permission and limits first (no body read), then stream to disk, check, take active content out of a
     PDF, store as a new version. Returns the version and the kinds of active content removed."""
-    if not current_user.is_authenticated:
-        raise Unauthenticated(_("Log in or send an API token (Authorization: Bearer ...)."))
-    if not services.can_upload(current_user, session):
-        raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
-    limit = services.max_upload_bytes()
-    quota = services.remaining_quota(current_user, session.event)
-    message = _("The file is larger than %(mb)s MB.", mb=f"{limit / (1024 * 1024):g}")
-    if quota is not None and quota < limit:
-        limit, message = quota, _("Your upload quota for this event is used up.")
-    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
-        raise UploadTooLarge(message)
-    accept_upload(limit + MULTIPART_OVERHEAD, check_csrf=False)  # the token comes with the streamed body
-    csrf_pending = bearer_token() is None
-    header_token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
-    if csrf_pending and header_token:
-        _check_csrf(header_token)
-        csrf_pending = False
-
-    def on_file(fields: dict[str, str]) -> None:
-        if csrf_pending:
-            _check_csrf(fields.get("csrf_token"))
-
+    limit, on_file = _admit_upload(session)
     upload = receive_upload(_request_body(), content_type=request.headers.get("Content-Type"), limit=limit,
                             directory=services.presentations_dir(), on_file=on_file)
     if upload.file_type == "pdf":
@@ -224,6 +204,31 @@ def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]
         raise
     after_commit.run_deferred()  # not in the `try`: once committed, the file stays whatever happens here
     return presentation, upload.removed
+
+
+def _admit_upload(session: ConferenceSession) -> tuple[int, Callable[[dict[str, str]], None]]:
+    """Who and how much, before a byte of the body is read: raises the body limit of this request to the
+    caller's and checks a CSRF header. Returns the file's limit and the check of a CSRF token that comes as
+    a form field instead (`receive_upload`'s `on_file`)."""
+    if not current_user.is_authenticated:
+        raise Unauthenticated(_("Log in or send an API token (Authorization: Bearer ...)."))
+    if not services.can_upload(current_user, session):
+        raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
+    limit, message = services.upload_limit(current_user, session.event)
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise UploadTooLarge(message)
+    accept_upload(limit + MULTIPART_OVERHEAD, check_csrf=False)  # the token comes with the streamed body
+    csrf_pending = bearer_token() is None
+    header_token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
+    if csrf_pending and header_token:
+        _check_csrf(header_token)
+        csrf_pending = False
+
+    def on_file(fields: dict[str, str]) -> None:
+        if csrf_pending:
+            _check_csrf(fields.get("csrf_token"))
+
+    return limit, on_file
 
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["POST"])

@@ -158,6 +158,16 @@ def remaining_quota(user: User, event: Event) -> int | None:
     return None if quota is None else max(0, quota - uploaded_bytes(user, event))
 
 
+def upload_limit(user: User, event: Event) -> tuple[int, str]:
+    """The most bytes one upload of `user` may have now, and what to say when it has more: the file size
+    limit, or what is left of the quota when that is less."""
+    limit = max_upload_bytes()
+    quota = remaining_quota(user, event)
+    if quota is not None and quota < limit:
+        return quota, _("Your upload quota for this event is used up.")
+    return limit, _("The file is larger than %(mb)s MB.", mb=f"{limit / (1024 * 1024):g}")
+
+
 def _check_quota_of_new_version(user: User, event: Event) -> None:
     """The quota once more, atomically with the insert of the new version (already flushed).
 
