@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -21,7 +22,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, same_origin, validate_csrf
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
@@ -34,7 +34,7 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
 from conference.core.db import utcnow
-from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed, error_response
+from conference.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed, error_response
 from conference.core.files import file_response
 from conference.core.permissions import Permission
 from conference.core.security import accept_upload, bearer_token, upload_endpoint
@@ -55,7 +55,6 @@ from conference.presentations.storage import (
 bp = Blueprint("presentations", __name__)
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 UPLOAD_ENDPOINTS = ("presentations.api_upload", "presentations.upload_form")
-COMMIT_ATTEMPTS = 5
 
 
 @bp.record_once
@@ -186,15 +185,36 @@ def _request_body() -> Any:
 def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]]:
     """Permission and limits first (no body read), then stream to disk, check, take active content out of a
     PDF, store as a new version. Returns the version and the kinds of active content removed."""
+    limit, on_file = _admit_upload(session)
+    upload = receive_upload(_request_body(), content_type=request.headers.get("Content-Type"), limit=limit,
+                            directory=services.presentations_dir(), on_file=on_file)
+    if upload.file_type == "pdf":
+        try:
+            previews.clean_upload(upload)  # in a sandboxed child; the cleaned file is what is stored
+        except BaseException:
+            upload.discard()
+            raise
+    presentation = services.add_presentation(session, upload=upload, actor=current_user)
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        after_commit.discard_deferred()
+        services.remove_uncommitted_file(presentation)
+        raise
+    after_commit.run_deferred()  # not in the `try`: once committed, the file stays whatever happens here
+    return presentation, upload.removed
+
+
+def _admit_upload(session: ConferenceSession) -> tuple[int, Callable[[dict[str, str]], None]]:
+    """Who and how much, before a byte of the body is read: raises the body limit of this request to the
+    caller's and checks a CSRF header. Returns the file's limit and the check of a CSRF token that comes as
+    a form field instead (`receive_upload`'s `on_file`)."""
     if not current_user.is_authenticated:
         raise Unauthenticated(_("Log in or send an API token (Authorization: Bearer ...)."))
     if not services.can_upload(current_user, session):
         raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
-    limit = services.max_upload_bytes()
-    quota = services.remaining_quota(current_user, session.event)
-    message = _("The file is larger than %(mb)s MB.", mb=f"{limit / (1024 * 1024):g}")
-    if quota is not None and quota < limit:
-        limit, message = quota, _("Your upload quota for this event is used up.")
+    limit, message = services.upload_limit(current_user, session.event)
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
         raise UploadTooLarge(message)
     accept_upload(limit + MULTIPART_OVERHEAD, check_csrf=False)  # the token comes with the streamed body
@@ -208,33 +228,7 @@ def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]
         if csrf_pending:
             _check_csrf(fields.get("csrf_token"))
 
-    upload = receive_upload(_request_body(), content_type=request.headers.get("Content-Type"), limit=limit,
-                            directory=services.presentations_dir(), on_file=on_file)
-    if upload.file_type == "pdf":
-        try:
-            previews.clean_upload(upload)  # in a sandboxed child; the cleaned file is what is stored
-        except BaseException:
-            upload.discard()
-            raise
-    for _attempt in range(COMMIT_ATTEMPTS):
-        presentation = None
-        try:
-            presentation = services.add_presentation(session, upload=upload, actor=current_user)
-            after_commit.commit()
-            return presentation, upload.removed
-        except (IntegrityError, OperationalError):
-            # Another upload for this session took the same version number first: take the next one.
-            db.session.rollback()
-            if presentation is not None:
-                services.undo_add(presentation, upload)
-        except BaseException:
-            db.session.rollback()
-            if presentation is not None:
-                services.undo_add(presentation, upload)
-            upload.discard()
-            raise
-    upload.discard()
-    raise Conflict(_("Too many uploads at the same time. Please try again."))
+    return limit, on_file
 
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["POST"])

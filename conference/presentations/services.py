@@ -1,6 +1,7 @@
 """Slide rules: who may upload, versions, visibility, deletion, previews, reminders, export links.
 
-Services flush, never commit. Files are moved into place before the commit and removed after it.
+Services flush, never commit. Files are moved into place before the commit (and out again if it fails) and
+removed after it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from urllib.parse import quote
 
 from flask import Flask, current_app, has_request_context, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession, SessionSpeaker
@@ -157,14 +158,24 @@ def remaining_quota(user: User, event: Event) -> int | None:
     return None if quota is None else max(0, quota - uploaded_bytes(user, event))
 
 
+def upload_limit(user: User, event: Event) -> tuple[int, str]:
+    """The most bytes one upload of `user` may have now, and what to say when it has more: the file size
+    limit, or what is left of the quota when that is less."""
+    limit = max_upload_bytes()
+    quota = remaining_quota(user, event)
+    if quota is not None and quota < limit:
+        return quota, _("Your upload quota for this event is used up.")
+    return limit, _("The file is larger than %(mb)s MB.", mb=f"{limit / (1024 * 1024):g}")
+
+
 def _check_quota_of_new_version(user: User, event: Event) -> None:
     """The quota once more, atomically with the insert of the new version (already flushed).
 
     The check before the body is read only refuses early: parallel uploads all pass it. Here the uploads of
     one person in one event take turns: PostgreSQL locks the person's membership row of the event until the
-    commit (`FOR UPDATE`, after which a new statement sees every committed version); SQLite has one writer
-    at a time, and the insert before this made this transaction it. The sum then counts every stored version
-    and the new one: the loser is refused (413), its row rolled back and its file never moved into place.
+    commit (`FOR UPDATE`, after which a new statement sees every committed version); on SQLite this
+    transaction is already the one writer (`_lock_versions`). The sum then counts every stored version and
+    the new one: the loser is refused (413), its row rolled back and its file never moved into place.
     """
     quota = user_quota(user, event)
     if quota is None:
@@ -175,24 +186,70 @@ def _check_quota_of_new_version(user: User, event: Event) -> None:
         raise UploadTooLarge(_("Your upload quota for this event is used up."))
 
 
+def _lock_versions(session: ConferenceSession) -> None:
+    """Uploads to one session take turns from here to their commit, so each sees the version before it.
+
+    PostgreSQL: the session's row is locked (`FOR NO KEY UPDATE`: it excludes the other uploads, not the
+    rows that merely refer to the session, such as chat messages); the next statement sees every committed
+    version. SQLite has one writer at a time: a write that changes nothing makes this transaction the writer
+    (waiting for another writer's commit up to the busy timeout), and what it reads after that is current.
+    A lock that cannot be had is an `OperationalError` (503), never a reason to pick another number.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(ConferenceSession).where(ConferenceSession.id == session.id)
+                           .values(updated_at=ConferenceSession.updated_at)  # not even the time changes
+                           .execution_options(synchronize_session=False))
+    else:
+        db.session.execute(select(ConferenceSession.id).where(ConferenceSession.id == session.id)
+                           .with_for_update(key_share=True))
+
+
 # --- changes ---------------------------------------------------------------------------------------------
 
 
 def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor: User) -> Presentation:
-    """Store `upload` as the session's next version. Moves the file into place; the caller commits.
+    """Store `upload` as the session's next version: the number is taken under the session's lock
+    (`_lock_versions`), the file moved into place, the row flushed. The caller commits, and if that fails
+    calls `remove_uncommitted_file`.
 
     Refused with 413 when the new version would pass the uploader's quota (checked atomically, see
-    `_check_quota_of_new_version`). Side effects: the file is renamed into the upload folder now (call
-    `undo_add` if the commit fails); after the commit the session page's cached slides panel is dropped and
-    a PDF gets its preview job (`presentations.previews`), queued in this transaction.
+    `_check_quota_of_new_version`). Whatever fails in here leaves nothing behind: the received file and,
+    once moved, the stored one are removed. Side effects after the commit: the session page's cached slides
+    panel is dropped; a PDF gets its preview job (`presentations.previews`), queued in this transaction.
     """
-    if not can_upload(actor, session):
-        raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
-    if session.is_break:
-        raise ValidationFailed(_("Breaks have no slides."), code="no_slides_for_breaks")
+    try:
+        if not can_upload(actor, session):
+            raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
+        if session.is_break:
+            raise ValidationFailed(_("Breaks have no slides."), code="no_slides_for_breaks")
+        _lock_versions(session)
+        presentation = _new_version(session, upload=upload, actor=actor)
+        db.session.add(presentation)
+        db.session.flush()
+        _check_quota_of_new_version(actor, session.event)
+    except BaseException:
+        upload.discard()
+        raise
+    placed = file_path(presentation)
+    try:
+        os.replace(upload.temp_path, placed)
+        if presentation.file_type == "pdf":
+            from conference.presentations.previews import enqueue_preview
+
+            enqueue_preview(presentation)  # a job in this transaction: it exists exactly when the deck does
+    except BaseException:
+        placed.unlink(missing_ok=True)
+        upload.discard()
+        raise
+    after_commit.defer(pagecache.forget_panels, session.id)
+    after_commit.defer(metrics.upload_stored, "slides", upload.size)
+    return presentation
+
+
+def _new_version(session: ConferenceSession, *, upload: ReceivedFile, actor: User) -> Presentation:
     latest = db.session.scalar(select(Presentation).where(Presentation.session_id == session.id)
                                .order_by(Presentation.version.desc()).limit(1))
-    presentation = Presentation(
+    return Presentation(
         event_id=session.event_id, session_id=session.id, version=(latest.version + 1) if latest else 1,
         original_filename=upload.filename, stored_filename=new_stored_name(upload.file_type),
         file_type=upload.file_type, size_bytes=upload.size, sha256=upload.sha256,
@@ -201,24 +258,11 @@ def add_presentation(session: ConferenceSession, *, upload: ReceivedFile, actor:
         thumbnail_state=ThumbnailState.PENDING if upload.file_type == "pdf" else ThumbnailState.NONE,
         uploaded_by_id=actor.id,
     )
-    db.session.add(presentation)
-    db.session.flush()
-    _check_quota_of_new_version(actor, session.event)
-    os.replace(upload.temp_path, presentations_dir() / presentation.stored_filename)
-    after_commit.defer(pagecache.forget_panels, session.id)
-    after_commit.defer(metrics.upload_stored, "slides", upload.size)
-    if presentation.file_type == "pdf":
-        from conference.presentations.previews import enqueue_preview
-
-        enqueue_preview(presentation)  # a job in this transaction: it exists exactly when the deck does
-    return presentation
 
 
-def undo_add(presentation: Presentation, upload: ReceivedFile) -> None:
-    """After a failed commit: put the file back where it came from, so a retry (or discard) can use it."""
-    placed = presentations_dir() / presentation.stored_filename
-    if placed.exists():
-        os.replace(placed, upload.temp_path)
+def remove_uncommitted_file(presentation: Presentation) -> None:
+    """After the commit of `add_presentation` failed (and was rolled back): its file goes too."""
+    file_path(presentation).unlink(missing_ok=True)
 
 
 def delete_presentation(presentation: Presentation, *, actor: User) -> None:

@@ -217,138 +217,249 @@ def check_filename(raw: str) -> tuple[str, str]:
 
 def receive_upload(stream: IO[bytes], *, content_type: str | None, limit: int, directory: Path,
                    on_file: Callable[[dict[str, str]], None] | None = None) -> ReceivedFile:
-    """Decode a multipart body from `stream`; the part `file` goes to a temporary file in `directory`.
+    """Read a multipart body from `stream` (`MultipartReceiver`) and check the file's content.
 
     `on_file(fields)` runs when the file part begins, with the small fields sent before it (e.g. the CSRF
     token), before a byte of the file is written. More than `limit` file bytes: `UploadTooLarge`, and the
     temporary file is gone.
     """
-    mimetype, options = parse_options_header(content_type or "")
-    boundary = options.get("boundary", "")
-    if mimetype != "multipart/form-data" or not boundary or len(boundary) > 200:
-        raise UploadRefused(_("Send the file as multipart/form-data in the field 'file'."), code="invalid_body")
-    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=CHUNK_SIZE + MULTIPART_OVERHEAD,
-                               max_parts=MAX_FIELDS + 1)
-    fields: dict[str, str] = {}
-    current_field: tuple[str, bytearray] | None = None
-    sink: _PipelinedFile | None = None
-    temp_path: Path | None = None
-    sha256 = ""
-    size = 0
-    display_name = file_type = ""
-    done = False
-    lock: Any = None
-    marker = b"--" + decoder.boundary
-    fast_path = multipart_fast_path()  # a seam with werkzeug's decoder (conference/serving/multipart.py)
-    held_back = len(b"\r\n" + marker)  # a delimiter may begin in this many last bytes of a chunk
-
-    def take_file_data(piece: bytes | memoryview) -> None:
-        nonlocal size
-        size += len(piece)
-        if size > limit:
-            raise UploadTooLarge(_("The file is larger than %(mb)s MB.", mb=_megabytes(limit)))
-        assert sink is not None
-        sink.write(piece)
-
+    receiver = MultipartReceiver(multipart_boundary(content_type), limit=limit, directory=directory,
+                                 on_file=on_file)
     try:
-        while not done:
-            event = decoder.next_event()
-            if isinstance(event, NeedData):
-                chunk = stream.read(CHUNK_SIZE)
-                if not chunk:
-                    if decoder.complete or sink is not None:  # the body ended, or ended inside the file
-                        raise UploadRefused(_("The upload was incomplete."), code="incomplete")
-                    decoder.receive_data(None)
-                elif (fast_path and sink is not None and current_field is None and decoder.state is State.DATA
-                      and len(chunk) > held_back and marker not in chunk
-                      and marker not in bytes(decoder.buffer) + chunk[:len(marker)]):
-                    # Inside the file with no delimiter in sight: the chunk goes straight to the file, without
-                    # the decoder's copies and searches (it costs a third of the upload otherwise). The decoder
-                    # keeps the last bytes, where a delimiter may begin, and finds the end itself.
-                    if decoder.buffer:
-                        take_file_data(bytes(decoder.buffer))
-                    take_file_data(memoryview(chunk)[:-held_back])
-                    decoder.buffer[:] = chunk[-held_back:]
-                else:
-                    decoder.receive_data(_through_delimiter(chunk, marker, stream))
-            elif isinstance(event, File):
-                if event.name != "file" or sink is not None or temp_path is not None:
-                    raise UploadRefused(_("Send exactly one file, in the field 'file'."), code="invalid_body")
-                display_name, file_type = check_filename(event.filename)
-                if on_file is not None:
-                    on_file(fields)
-                handle, temp_name = tempfile.mkstemp(dir=directory, prefix=PART_PREFIX, suffix=PART_SUFFIX)
-                temp_path = Path(temp_name)
-                sink = _PipelinedFile(handle)
-                lock = _hold_part(temp_name)
-            elif isinstance(event, Field):
-                if len(fields) >= MAX_FIELDS:
-                    raise UploadRefused(_("Too many form fields."), code="invalid_body")
-                current_field = (event.name, bytearray())
-            elif isinstance(event, Data):
-                if sink is not None and current_field is None:
-                    take_file_data(event.data)
-                    if not event.more_data:
-                        sink.finish()
-                        sha256, sink = sink.digest.hexdigest(), None
-                elif current_field is not None:
-                    current_field[1].extend(event.data)
-                    if len(current_field[1]) > MAX_FIELD_BYTES:
-                        raise UploadRefused(_("A form field is too long."), code="invalid_body")
-                    if not event.more_data:
-                        fields[current_field[0]] = current_field[1].decode("utf-8", "replace")
-                        current_field = None
-            elif isinstance(event, Epilogue):
-                done = True
-    except RequestEntityTooLarge:
-        _remove(sink, temp_path, lock)
-        raise UploadTooLarge(_("The file is larger than %(mb)s MB.", mb=_megabytes(limit))) from None
+        while not receiver.done:
+            receiver.feed(stream.read(CHUNK_SIZE))
+        received = receiver.finish()
     except ClientDisconnected:
-        _remove(sink, temp_path, lock)
+        receiver.discard()
         raise UploadRefused(_("The upload was incomplete."), code="incomplete") from None
-    except ValueError as error:  # malformed multipart from the decoder
-        _remove(sink, temp_path, lock)
-        raise UploadRefused(_("The upload could not be read: %(error)s", error=str(error)),
-                            code="invalid_body") from None
     except BaseException:
-        _remove(sink, temp_path, lock)
+        receiver.discard()
         raise
-    if temp_path is None or sink is not None:
-        _remove(sink, temp_path, lock)
-        raise UploadRefused(_("Send the file in the multipart field 'file'."), field="file", code="missing_file")
-    received = ReceivedFile(temp_path, display_name, file_type, size, sha256, fields, lock)
     try:
         # Reading an office file's central directory (up to 10,000 entries) is work for a native thread; the
         # copied context carries the request's language into the messages of a refusal.
-        native.submit(contextvars.copy_context().run, check_content, temp_path, file_type, size)()
+        native.submit(contextvars.copy_context().run, check_content, received.temp_path, received.file_type,
+                      received.size)()
     except BaseException:
         received.discard()
         raise
     return received
 
 
-def _through_delimiter(chunk: bytes, marker: bytes, stream: IO[bytes]) -> bytes:
-    """`chunk`, extended while it ends within a few bytes after a delimiter.
+def multipart_boundary(content_type: str | None) -> bytes:
+    """The boundary of a multipart/form-data body, or `UploadRefused`."""
+    mimetype, options = parse_options_header(content_type or "")
+    boundary = options.get("boundary", "")
+    if mimetype != "multipart/form-data" or not boundary or len(boundary) > 200:
+        raise UploadRefused(_("Send the file as multipart/form-data in the field 'file'."), code="invalid_body")
+    return boundary.encode("latin-1")
 
-    Werkzeug's decoder misreads a chunk that ends inside the closing "--" of a delimiter: it keeps the CR of
-    the line break before it as file data (one byte too many). Given the delimiter's whole line it is right.
+
+class MultipartReceiver:
+    """One multipart/form-data body, fed in pieces of any size; knows no request and no stream.
+
+    `feed(piece)` for each piece and `feed(b"")` at the end of the body, until `done`; then `finish()` gives
+    the file. The part `file` streams to a temporary file (`FilePart`); the small fields before and after
+    it are collected (`FormFields`). Any refusal raised from here has removed the temporary file already.
+    `fast_path` (default: the seam's own probe, `conference.serving.multipart`) lets file data that holds no
+    delimiter pass werkzeug's decoder.
     """
-    while (position := chunk.rfind(marker)) != -1 and len(chunk) - position < len(marker) + 8:
-        more = stream.read(64)
+
+    def __init__(self, boundary: bytes, *, limit: int, directory: Path,
+                 on_file: Callable[[dict[str, str]], None] | None = None, fast_path: bool | None = None) -> None:
+        self.decoder = MultipartDecoder(boundary, max_form_memory_size=CHUNK_SIZE + MULTIPART_OVERHEAD,
+                                        max_parts=MAX_FIELDS + 1)
+        self.limit, self.directory, self.on_file = limit, directory, on_file
+        self.fields = FormFields()
+        self.file: FilePart | None = None
+        self.done = False
+        self.fast_path = multipart_fast_path() if fast_path is None else fast_path
+        self._marker = b"--" + self.decoder.boundary
+        self._tail = len(b"\r\n" + self._marker)  # a delimiter may begin in this many last bytes of a piece
+        self._held = b""
+
+    def feed(self, piece: bytes) -> None:
+        """Take the next piece of the body; `b""` says that the body ended."""
+        if self.done:
+            return
+        try:
+            if piece:
+                self._take(piece)
+            else:
+                self._end()
+        except RequestEntityTooLarge:
+            self.discard()
+            raise UploadTooLarge(_("The file is larger than %(mb)s MB.", mb=_megabytes(self.limit))) from None
+        except ValueError as error:  # malformed multipart, from the decoder
+            self.discard()
+            raise UploadRefused(_("The upload could not be read: %(error)s", error=str(error)),
+                                code="invalid_body") from None
+        except BaseException:
+            self.discard()
+            raise
+
+    def finish(self) -> ReceivedFile:
+        """The received file, once the body is `done`; `UploadRefused` (missing_file) if it had none."""
+        if self.file is None or not self.file.complete:
+            self.discard()
+            raise UploadRefused(_("Send the file in the multipart field 'file'."), field="file",
+                                code="missing_file")
+        return self.file.received(self.fields.values)
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.discard()
+
+    def _take(self, piece: bytes) -> None:
+        if self._held:
+            piece = self._held + piece
+        cut = self._delimiter_line_cut(piece)
+        piece, self._held = piece[:cut], piece[cut:]
+        if not piece:
+            return
+        if self._past_decoder(piece):
+            # Inside the file with no delimiter in sight: the piece goes straight to the file, without the
+            # decoder's copies and searches (it costs a third of the upload otherwise). The decoder keeps
+            # the last bytes, where a delimiter may begin, and finds the end itself.
+            assert self.file is not None
+            if self.decoder.buffer:
+                self.file.write(bytes(self.decoder.buffer))
+            self.file.write(memoryview(piece)[:-self._tail])
+            self.decoder.buffer[:] = piece[-self._tail:]
+        else:
+            self.decoder.receive_data(piece)
+            self._next_events()
+
+    def _delimiter_line_cut(self, piece: bytes) -> int:
+        """Where `piece` is cut when the body so far ends within a few bytes after a delimiter (the rest
+        waits for the next piece), else its length.
+
+        Werkzeug's decoder misreads a buffer that ends inside the closing "--" of a delimiter: it takes the CR
+        of the line break before it as data (one byte too many). Given the delimiter's whole line it is right.
+        """
+        near = len(self._marker) + 8
+        window = (bytes(self.decoder.buffer[-near:]) + piece[-near:])[-near:]
+        position = window.rfind(self._marker)
+        if position == -1:
+            return len(piece)
+        return max(0, len(piece) - len(window) + position - 2)  # with the line break before it
+
+    def _past_decoder(self, piece: bytes) -> bool:
+        return (self.fast_path and self.file is not None and not self.file.complete and not self.fields.open
+                and self.decoder.state is State.DATA and len(piece) > self._tail and self._marker not in piece
+                and self._marker not in bytes(self.decoder.buffer) + piece[:len(self._marker)])
+
+    def _end(self) -> None:
+        if self._held:
+            self.decoder.receive_data(self._held)
+            self._held = b""
+            self._next_events()
+        if self.file is not None and not self.file.complete:  # the body ended inside the file
+            raise UploadRefused(_("The upload was incomplete."), code="incomplete")
+        self.decoder.receive_data(None)
+        self._next_events()
+        if not self.done:
+            raise UploadRefused(_("The upload was incomplete."), code="incomplete")
+
+    def _next_events(self) -> None:
+        while not self.done:
+            event = self.decoder.next_event()
+            if isinstance(event, NeedData):
+                return
+            if isinstance(event, Epilogue):
+                self.done = True
+            elif isinstance(event, File):
+                self._begin_file(event)
+            elif isinstance(event, Field):
+                self.fields.begin(event.name)
+            elif isinstance(event, Data):
+                if self.fields.open:
+                    self.fields.add(event.data, more=event.more_data)
+                elif self.file is not None and not self.file.complete:
+                    self.file.write(event.data)
+                    if not event.more_data:
+                        self.file.finish()
+
+    def _begin_file(self, event: File) -> None:
+        if event.name != "file" or self.file is not None:
+            raise UploadRefused(_("Send exactly one file, in the field 'file'."), code="invalid_body")
+        filename, file_type = check_filename(event.filename)
+        if self.on_file is not None:
+            self.on_file(self.fields.values)
+        self.file = FilePart(self.directory, filename=filename, file_type=file_type, limit=self.limit)
+
+
+class FormFields:
+    """The small fields of the form (e.g. `csrf_token`): at most `MAX_FIELDS`, each `MAX_FIELD_BYTES`."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self._current: tuple[str, bytearray] | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._current is not None
+
+    def begin(self, name: str) -> None:
+        if len(self.values) >= MAX_FIELDS:
+            raise UploadRefused(_("Too many form fields."), code="invalid_body")
+        self._current = (name, bytearray())
+
+    def add(self, data: bytes, *, more: bool) -> None:
+        assert self._current is not None
+        name, value = self._current
+        value.extend(data)
+        if len(value) > MAX_FIELD_BYTES:
+            raise UploadRefused(_("A form field is too long."), code="invalid_body")
         if not more:
-            break
-        chunk += more
-    return chunk
+            self.values[name] = value.decode("utf-8", "replace")
+            self._current = None
 
 
-def _remove(sink: _PipelinedFile | None, path: Path | None, lock: Any = None) -> None:
-    if sink is not None:
-        with contextlib.suppress(OSError):  # a full disk fails the final flush too; the file goes anyway
-            sink.close()
-    if path is not None:
-        path.unlink(missing_ok=True)
-    if lock is not None:
-        lock.release()
+class FilePart:
+    """The file's bytes on their way into a temporary file in `directory`: counted against `limit`, hashed,
+    and on the disk once `finish()`ed. `discard()` removes the file (idempotent)."""
+
+    def __init__(self, directory: Path, *, filename: str, file_type: str, limit: int) -> None:
+        self.filename, self.file_type, self.limit = filename, file_type, limit
+        handle, temp_name = tempfile.mkstemp(dir=directory, prefix=PART_PREFIX, suffix=PART_SUFFIX)
+        self.path = Path(temp_name)
+        self.size = 0
+        self.sha256 = ""
+        self._sink: _PipelinedFile | None = _PipelinedFile(handle)
+        try:
+            self._lock = _hold_part(temp_name)
+        except BaseException:
+            self._sink.close()
+            self.path.unlink(missing_ok=True)
+            raise
+
+    @property
+    def complete(self) -> bool:
+        return self._sink is None
+
+    def write(self, piece: bytes | memoryview) -> None:
+        assert self._sink is not None
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise UploadTooLarge(_("The file is larger than %(mb)s MB.", mb=_megabytes(self.limit)))
+        self._sink.write(piece)
+
+    def finish(self) -> None:
+        assert self._sink is not None
+        self._sink.finish()
+        self.sha256, self._sink = self._sink.digest.hexdigest(), None
+
+    def received(self, fields: dict[str, str]) -> ReceivedFile:
+        return ReceivedFile(self.path, self.filename, self.file_type, self.size, self.sha256, fields, self._lock)
+
+    def discard(self) -> None:
+        if self._sink is not None:
+            with contextlib.suppress(OSError):  # a full disk fails the final flush too; the file goes anyway
+                self._sink.close()
+            self._sink = None
+        self.path.unlink(missing_ok=True)
+        self._lock.release()
 
 
 def _megabytes(limit: int) -> str:
