@@ -15,8 +15,9 @@ from conference.core.after_commit import commit
 from conference.events.models import Event
 from conference.extensions import db
 from conference.presentations import services
+from conference.presentations.content_check import check_content
 from conference.presentations.models import Presentation, ThumbnailState, VisibilityMode
-from conference.presentations.storage import check_content, new_stored_name
+from conference.presentations.storage import new_stored_name
 
 
 def _pdf_text(text: str) -> bytes:

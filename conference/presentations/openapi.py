@@ -52,7 +52,7 @@ PATHS: dict[str, Any] = {
                  "tags": ["presentations"], "security": BEARER, "parameters": [SESSION_ID],
                  "requestBody": body("SlideUpload", "multipart/form-data"),
                  "responses": {"201": json_content(ref("Presentation"), "Stored"),
-                               **errors(400, 401, 403, 404, 409, 413, 422),
+                               **errors(400, 401, 403, 404, 413, 422),
                                "507": json_content(ref("Error"), "The server's storage is full; nothing stored")}},
         "get": {"summary": "The versions the caller may see (a session no release names: 404 but for organisers "
                            "and its speakers)", "tags": ["presentations"], "parameters": [SESSION_ID],

@@ -35,7 +35,7 @@ from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed, error_response
-from conference.core.files import file_response
+from conference.core.files import attachment_disposition, file_response
 from conference.core.permissions import Permission
 from conference.core.security import accept_upload, bearer_token, upload_endpoint
 from conference.core.signals import account_data, account_erasing, session_attachments, slides_downloaded
@@ -291,7 +291,7 @@ def download(session_id: int, presentation_id: int) -> Any:
         raise NotFound(_("The file is missing.")) from None
     response = file_response(handle, request, mimetype=presentation.content_type, etag=presentation.sha256,
                              modified=presentation.created_at)
-    response.headers["Content-Disposition"] = services.content_disposition(presentation.original_filename)
+    response.headers["Content-Disposition"] = attachment_disposition(presentation.original_filename)
     if request.method == "GET" and response.status_code == 200:  # not ranges, not revalidations (304)
         slides_downloaded.send(current_app._get_current_object(), presentation_id=presentation.id,  # type: ignore
                                session_id=presentation.session_id, event_id=presentation.event_id)
@@ -391,7 +391,7 @@ def archive(slug: str) -> Any:
         return pending
     response = file_response(found.file, request, mimetype="application/zip", etag=found.key,
                              modified=found.modified)
-    response.headers["Content-Disposition"] = services.content_disposition(f"{event.slug}-slides.zip")
+    response.headers["Content-Disposition"] = attachment_disposition(f"{event.slug}-slides.zip")
     return _private_file_headers(response)
 
 

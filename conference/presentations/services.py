@@ -7,11 +7,9 @@ removed after it.
 from __future__ import annotations
 
 import os
-import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from flask import Flask, current_app, has_request_context, url_for
 from flask_babel import gettext as _
@@ -381,14 +379,6 @@ def presentation_payload(presentation: Presentation, *, now: datetime | None = N
         "created_at": presentation.created_at.isoformat(),
         **urls,
     }
-
-
-def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII fallback `filename` plus `filename*` in UTF-8; nothing can break out of the header."""
-    folded = "".join(unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii") or "_"
-                     for ch in filename)
-    ascii_name = "".join(ch if ch.isalnum() or ch in " ._-()+" else "_" for ch in folded).strip() or "slides"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def published_presentations(event: Event, now: datetime | None = None) -> list[Presentation]:

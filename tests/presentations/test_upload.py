@@ -304,7 +304,8 @@ def test_upload_zip_checks_use_central_directory_only(tmp_path) -> None:
     """The bomb is refused from its declared sizes, in a few milliseconds, without inflating anything."""
     from pathlib import Path
 
-    from conference.presentations.storage import UploadRefused, check_content
+    from conference.presentations.content_check import check_content
+    from conference.presentations.upload_errors import UploadRefused
 
     path = Path(tmp_path) / "bomb.pptx"
     path.write_bytes(office_zip_bomb())
