@@ -27,7 +27,7 @@ from conference.agenda import services
 from conference.agenda.frab_reader import ImportedPerson, ImportedSession, ParsedSchedule
 from conference.agenda.models import ConferenceSession, Room, SessionSpeaker, TimetableSlot, Track
 from conference.agenda.public import released_sessions
-from conference.agenda.schedule import load_sessions
+from conference.agenda.snapshots import load_sessions
 from conference.auth.models import User
 from conference.core.db import utcnow
 from conference.core.errors import Conflict

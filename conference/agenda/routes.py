@@ -35,9 +35,10 @@ from conference.agenda import api, import_routes, manage, pagecache, services  #
 from conference.agenda.blueprint import bp, published_or_404
 from conference.agenda.exports import attachments_by_session, schedule_ics, schedule_json, schedule_xml
 from conference.agenda.forms import KIND_LABELS, LANGUAGE_LABELS, ActionForm
+from conference.agenda.grid import day_grid, default_day, now_and_next, parse_filters
 from conference.agenda.models import Track
 from conference.agenda.players import hls_origins
-from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_next, parse_filters, published_schedule
+from conference.agenda.schedule import Schedule, published_schedule
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import wants_json

@@ -37,7 +37,7 @@ from conference.agenda.models import (
 )
 from conference.agenda.players import StreamAddressError, player_for
 from conference.agenda.public import is_released, released_session
-from conference.agenda.schedule import build_snapshot, diff_snapshots
+from conference.agenda.snapshots import build_snapshot, diff_snapshots
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
