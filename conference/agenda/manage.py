@@ -1,4 +1,4 @@
-"""The organiser's agenda editor under /manage/events/<slug>/agenda: HTML forms, rules in `services`."""
+"""The organiser's agenda editor under /manage/events/<slug>/agenda: HTML forms; rules in the services."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from conference.agenda import services
 from conference.agenda.blueprint import bp
+from conference.agenda.conflicts import Problem, agenda_problems
 from conference.agenda.forms import (
     KIND_LABELS,
     SPEAKER_ROWS,
@@ -23,7 +24,10 @@ from conference.agenda.forms import (
     SlotForm,
     TrackForm,
 )
+from conference.agenda.lookups import room_in_event, session_in_event, slot_in_event, speakers_in_event, track_in_event
 from conference.agenda.models import AgendaRelease, Room, Track
+from conference.agenda.releases import publish_release
+from conference.agenda.rooms import create_room, create_track, delete_room, delete_track, update_room, update_track
 from conference.agenda.schedule import working_schedule
 from conference.core import after_commit
 from conference.core.errors import DomainError
@@ -50,7 +54,7 @@ def _profiles(event: Event) -> list[SpeakerProfile]:
                                    .order_by(SpeakerProfile.name)))
 
 
-def _flash_warnings(warnings: list[services.Problem]) -> None:
+def _flash_warnings(warnings: list[Problem]) -> None:
     for warning in warnings:
         flash(_("Warning: %(message)s", message=warning.message), "warning")
 
@@ -78,7 +82,7 @@ def manage_agenda(event: Event) -> Any:
     form.set_choices(_tracks(event), _profiles(event))
     latest = releases[0] if releases else None
     return render_template(
-        "agenda/manage.html", event=event, schedule=working_schedule(event), problems=services.agenda_problems(event),
+        "agenda/manage.html", event=event, schedule=working_schedule(event), problems=agenda_problems(event),
         releases=[(release, json.loads(release.changes)) for release in releases],
         release_form=ReleaseForm(name=_suggest_name(latest)), session_form=form, action_form=ActionForm(),
         kinds=KIND_LABELS)
@@ -114,14 +118,14 @@ def _session_values(event: Event, form: SessionForm) -> dict[str, Any]:
     entries = [(parse_id(row.speaker.data), row.role.data) for row in form.speakers if row.speaker.data]
     track_id = parse_id(form.track_id.data) if form.track_id.data else None
     return {"title": form.title.data or "", "abstract": form.abstract.data or "", "kind": form.kind.data,
-            "language": form.language.data, "track": services.track_in_event(event, track_id),
-            "speakers": services.speakers_in_event(event, entries)}
+            "language": form.language.data, "track": track_in_event(event, track_id),
+            "speakers": speakers_in_event(event, entries)}
 
 
 @bp.route("/manage/events/<slug>/agenda/sessions/<int:session_id>", methods=["GET", "POST"])
 @event_permission_required(MANAGE)
 def manage_session(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     form = SessionForm(obj=session) if request.method == "GET" else SessionForm()
     if request.method == "GET":
         form.track_id.data = str(session.track_id or "")
@@ -144,17 +148,17 @@ def manage_session(event: Event, session_id: int) -> Any:
             return _session_editor(event, session.id)
     elif form.is_submitted():
         status = 400
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     slot_form = SlotForm()
     slot_form.set_choices(_rooms(event), event.days())
     return render_template("agenda/manage_session.html", event=event, session=session, form=form,
                            slot_form=slot_form, rooms=_rooms(event), action_form=ActionForm(),
-                           problems=[p for p in services.agenda_problems(event) if p.session_id == session.id]
+                           problems=[p for p in agenda_problems(event) if p.session_id == session.id]
                            ), status
 
 
 def _slot_times(event: Event, form: SlotForm) -> tuple[Room, datetime, datetime]:
-    room = services.room_in_event(event, parse_id(form.room_id.data))
+    room = room_in_event(event, parse_id(form.room_id.data))
     day = date.fromisoformat(form.day.data)
     start: time = form.start.data  # type: ignore[assignment]
     end: time = form.end.data  # type: ignore[assignment]
@@ -164,7 +168,7 @@ def _slot_times(event: Event, form: SlotForm) -> tuple[Room, datetime, datetime]
 @bp.route("/manage/events/<slug>/agenda/sessions/<int:session_id>/slots", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_add_slot(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     form = SlotForm()
     form.set_choices(_rooms(event), event.days())
     if not form.validate_on_submit():
@@ -185,7 +189,7 @@ def manage_add_slot(event: Event, session_id: int) -> Any:
 @bp.route("/manage/events/<slug>/agenda/slots/<int:slot_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_move_slot(event: Event, slot_id: int) -> Any:
-    slot = services.slot_in_event(event, slot_id)
+    slot = slot_in_event(event, slot_id)
     session_id = slot.session_id
     form = SlotForm()
     form.set_choices(_rooms(event), event.days())
@@ -206,7 +210,7 @@ def manage_move_slot(event: Event, slot_id: int) -> Any:
 @bp.route("/manage/events/<slug>/agenda/slots/<int:slot_id>/delete", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_delete_slot(event: Event, slot_id: int) -> Any:
-    slot = services.slot_in_event(event, slot_id)
+    slot = slot_in_event(event, slot_id)
     session_id = slot.session_id
     services.delete_slot(slot, actor=current_user)
     after_commit.commit()
@@ -218,7 +222,7 @@ def manage_delete_slot(event: Event, slot_id: int) -> Any:
           methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_session_action(event: Event, session_id: int, action: str) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     try:
         if action == "cancel":
             services.cancel_session(session, actor=current_user)
@@ -239,7 +243,7 @@ def manage_session_action(event: Event, session_id: int, action: str) -> Any:
 @bp.route("/manage/events/<slug>/agenda/sessions/<int:session_id>/delete", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_delete_session(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     title = session.title
     services.delete_session(session, actor=current_user)
     after_commit.commit()
@@ -255,7 +259,7 @@ def manage_publish(event: Event) -> Any:
         flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
         return _editor(event)
     try:
-        release = services.publish_release(event, name=form.name.data, actor=current_user)
+        release = publish_release(event, name=form.name.data, actor=current_user)
     except DomainError as error:
         return _failed(error, _editor(event))
     after_commit.commit()
@@ -274,14 +278,14 @@ def manage_rooms(event: Event) -> Any:
     kind = request.form.get("form")
     try:
         if kind == "room" and room_form.validate_on_submit():
-            services.create_room(event, name=room_form.name.data, stream_kind=room_form.stream_kind.data,
+            create_room(event, name=room_form.name.data, stream_kind=room_form.stream_kind.data,
                                  stream_url=room_form.stream_url.data, position=room_form.position.data,
                                  actor=current_user)
             after_commit.commit()
             flash(_("The room has been added."), "success")
             return redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
         if kind == "track" and track_form.validate_on_submit():
-            services.create_track(event, name=track_form.name.data, color=track_form.color.data, actor=current_user)
+            create_track(event, name=track_form.name.data, color=track_form.color.data, actor=current_user)
             after_commit.commit()
             flash(_("The track has been added."), "success")
             return redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
@@ -302,17 +306,17 @@ def manage_rooms(event: Event) -> Any:
 @bp.route("/manage/events/<slug>/agenda/rooms/<int:room_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_room(event: Event, room_id: int) -> Any:
-    room = services.room_in_event(event, room_id)
+    room = room_in_event(event, room_id)
     target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
     try:
         if request.form.get("action") == "delete":
-            services.delete_room(room, actor=current_user)
+            delete_room(room, actor=current_user)
         else:
             form = RoomForm(prefix=f"room{room.id}")
             if not form.validate_on_submit():
                 flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
                 return target
-            services.update_room(room, name=form.name.data, stream_kind=form.stream_kind.data,
+            update_room(room, name=form.name.data, stream_kind=form.stream_kind.data,
                                  stream_url=form.stream_url.data, position=form.position.data, actor=current_user)
     except DomainError as error:
         return _failed(error, target)
@@ -324,18 +328,18 @@ def manage_room(event: Event, room_id: int) -> Any:
 @bp.route("/manage/events/<slug>/agenda/tracks/<int:track_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_track(event: Event, track_id: int) -> Any:
-    track = services.track_in_event(event, track_id)
+    track = track_in_event(event, track_id)
     assert track is not None
     target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
     try:
         if request.form.get("action") == "delete":
-            services.delete_track(track, actor=current_user)
+            delete_track(track, actor=current_user)
         else:
             form = TrackForm(prefix=f"track{track.id}")
             if not form.validate_on_submit():
                 flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
                 return target
-            services.update_track(track, name=form.name.data, color=form.color.data, actor=current_user)
+            update_track(track, name=form.name.data, color=form.color.data, actor=current_user)
     except DomainError as error:
         return _failed(error, target)
     after_commit.commit()
