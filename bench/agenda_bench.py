@@ -134,7 +134,7 @@ def build_large_event() -> None:
         db.session.flush()
         demo_rooms = db.session.scalars(select(Room).where(Room.event_id == demo.id).order_by(Room.position)).all()
         rooms = {r.id: create_room(large, name=r.name, stream_kind=r.stream_kind, stream_url=r.stream_url,
-                                            position=r.position, actor=None) for r in demo_rooms}
+                                   position=r.position, actor=None) for r in demo_rooms}
         from conference.speakers.models import SpeakerProfile
 
         profiles: dict[int, SpeakerProfile] = {}
@@ -180,7 +180,7 @@ def build_day_event() -> int:
         db.session.add(event)
         db.session.flush()
         rooms = [create_room(event, name=f"Saal {i + 1}", stream_kind=None, stream_url=None, position=i,
-                                      actor=None) for i in range(DAY_ROOMS)]
+                             actor=None) for i in range(DAY_ROOMS)]
         start = datetime(DAY.year, DAY.month, DAY.day, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
         first = 0
         for number in range(DAY_SESSIONS):

@@ -150,6 +150,18 @@ def _place(event: Event, data: dict[str, Any], slot: TimetableSlot | None = None
     return room, start, end
 
 
+def _schedule(event: Event, session: ConferenceSession, data: dict[str, Any]) -> list[Problem]:
+    """Give the session a slot at the request's room_id, start and end; the warnings."""
+    room, start, end = _place(event, data)
+    return services.schedule_session(session, room=room, start_at=start, end_at=end, actor=current_user)[1]
+
+
+def _move(event: Event, slot: TimetableSlot, data: dict[str, Any]) -> list[Problem]:
+    """Move the slot to the request's room_id, start and end (each left out keeps the slot's own); the warnings."""
+    room, start, end = _place(event, data, slot)
+    return services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
+
+
 def _session_response(event: Event, session_id: int, warnings: list[Problem], status: int = 200) -> Any:
     schedule = working_schedule(event, ids=[session_id])
     entry = schedule.session(session_id)
@@ -171,11 +183,7 @@ def api_create_session(event: Event) -> Any:
         abstract=field(data, "abstract", str, required=False, max_length=ABSTRACT_MAX) or "",
         kind="talk" if kind is None else kind, language=event.language if language is None else language,
         track=track, speakers=speakers, actor=current_user)
-    warnings: list[Problem] = []
-    if any(key in data for key in SLOT_FIELDS):
-        room, start, end = _place(event, data)
-        _slot, warnings = services.schedule_session(session, room=room, start_at=start, end_at=end,
-                                                    actor=current_user)
+    warnings = _schedule(event, session, data) if any(key in data for key in SLOT_FIELDS) else []
     after_commit.commit()
     return _session_response(event, session.id, warnings, 201)
 
@@ -217,11 +225,8 @@ def _place_single(event: Event, session: ConferenceSession, data: dict[str, Any]
         if missing:
             raise Unprocessable(_("The session has no slot yet: send room_id, start and end to schedule it."),
                                 field=missing[0], code="not_scheduled")
-        room, start, end = _place(event, data)
-        return services.schedule_session(session, room=room, start_at=start, end_at=end, actor=current_user)[1]
-    slot = session.slots[0]
-    room, start, end = _place(event, data, slot)
-    return services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
+        return _schedule(event, session, data)
+    return _move(event, session.slots[0], data)
 
 
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>", methods=["DELETE"])
@@ -238,8 +243,7 @@ def api_create_slot(event: Event, session_id: int) -> Any:
     session = session_in_event(event, session_id)
     data = json_body()
     _reject_unknown(data, SLOT_FIELDS)
-    room, start, end = _place(event, data)
-    _slot, warnings = services.schedule_session(session, room=room, start_at=start, end_at=end, actor=current_user)
+    warnings = _schedule(event, session, data)
     after_commit.commit()
     return _session_response(event, session.id, warnings, 201)
 
@@ -259,8 +263,7 @@ def api_move_slot(event: Event, slot_id: int) -> Any:
     slot = slot_in_event(event, slot_id)
     data = json_body()
     _reject_unknown(data, SLOT_FIELDS)
-    room, start, end = _place(event, data, slot)
-    warnings = services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
+    warnings = _move(event, slot, data)
     session_id = slot.session_id
     after_commit.commit()
     return _session_response(event, session_id, warnings)
@@ -307,7 +310,7 @@ def api_publish(event: Event) -> Any:
     data = json_body()
     _reject_unknown(data, {"name"})
     release = publish_release(event, name=field(data, "name", str, max_length=RELEASE_NAME_MAX),
-                                       actor=current_user)
+                              actor=current_user)
     after_commit.commit()
     return jsonify(release_payload(release, event.timezone)), 201
 

@@ -312,7 +312,7 @@ def _execute(event: Event, state: AgendaState, schedule: ParsedSchedule, plan: I
             rooms[change.name.casefold()] = create_room(event, name=change.name, actor=actor)
         elif change.kind == "track" and change.action == "create":
             tracks[change.name.casefold()] = create_track(event, name=change.name,
-                                                                   color=change.details[0][2], actor=actor)
+                                                          color=change.details[0][2], actor=actor)
         elif change.kind == "track" and change.action == "update":
             track = tracks[change.name.casefold()]
             update_track(track, name=track.name, color=change.details[0][2], actor=actor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -165,46 +166,47 @@ def _slot_times(event: Event, form: SlotForm) -> tuple[Room, datetime, datetime]
     return room, datetime.combine(day, start, event.zone), datetime.combine(day, end, event.zone)
 
 
+def _submit(target: Any, act: Callable[[], object], done: str, *, form: Any = None,
+            warnings: Sequence[Problem] = ()) -> Any:
+    """Check `form` if there is one (its errors flashed), `act` (a refusal rolled back and flashed), commit, then
+    flash the `warnings` that `act` collected and `done`. Every answer is `target`."""
+    if form is not None and not form.validate_on_submit():
+        flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
+        return target
+    try:
+        act()
+    except DomainError as error:
+        return _failed(error, target)
+    after_commit.commit()
+    _flash_warnings(list(warnings))
+    flash(done, "success")
+    return target
+
+
+def _save_slot(event: Event, session_id: int, place: Callable[[Room, datetime, datetime], list[Problem]],
+               done: str) -> Any:
+    """The slot form of the session editor, for a new slot and a moved one."""
+    form = SlotForm()
+    form.set_choices(_rooms(event), event.days())
+    warnings: list[Problem] = []
+    return _submit(_session_editor(event, session_id), lambda: warnings.extend(place(*_slot_times(event, form))),
+                   done, form=form, warnings=warnings)
+
+
 @bp.route("/manage/events/<slug>/agenda/sessions/<int:session_id>/slots", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_add_slot(event: Event, session_id: int) -> Any:
     session = session_in_event(event, session_id)
-    form = SlotForm()
-    form.set_choices(_rooms(event), event.days())
-    if not form.validate_on_submit():
-        flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-        return _session_editor(event, session.id)
-    try:
-        room, start, end = _slot_times(event, form)
-        _slot, warnings = services.schedule_session(session, room=room, start_at=start, end_at=end,
-                                                    actor=current_user)
-    except DomainError as error:
-        return _failed(error, _session_editor(event, session.id))
-    after_commit.commit()
-    _flash_warnings(warnings)
-    flash(_("The slot has been added."), "success")
-    return _session_editor(event, session.id)
+    return _save_slot(event, session.id, lambda room, start, end: services.schedule_session(
+        session, room=room, start_at=start, end_at=end, actor=current_user)[1], _("The slot has been added."))
 
 
 @bp.route("/manage/events/<slug>/agenda/slots/<int:slot_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_move_slot(event: Event, slot_id: int) -> Any:
     slot = slot_in_event(event, slot_id)
-    session_id = slot.session_id
-    form = SlotForm()
-    form.set_choices(_rooms(event), event.days())
-    if not form.validate_on_submit():
-        flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-        return _session_editor(event, session_id)
-    try:
-        room, start, end = _slot_times(event, form)
-        warnings = services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
-    except DomainError as error:
-        return _failed(error, _session_editor(event, session_id))
-    after_commit.commit()
-    _flash_warnings(warnings)
-    flash(_("The slot has been moved."), "success")
-    return _session_editor(event, session_id)
+    return _save_slot(event, slot.session_id, lambda room, start, end: services.move_slot(
+        slot, room=room, start_at=start, end_at=end, actor=current_user), _("The slot has been moved."))
 
 
 @bp.route("/manage/events/<slug>/agenda/slots/<int:slot_id>/delete", methods=["POST"])
@@ -279,8 +281,8 @@ def manage_rooms(event: Event) -> Any:
     try:
         if kind == "room" and room_form.validate_on_submit():
             create_room(event, name=room_form.name.data, stream_kind=room_form.stream_kind.data,
-                                 stream_url=room_form.stream_url.data, position=room_form.position.data,
-                                 actor=current_user)
+                        stream_url=room_form.stream_url.data, position=room_form.position.data,
+                        actor=current_user)
             after_commit.commit()
             flash(_("The room has been added."), "success")
             return redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
@@ -303,26 +305,25 @@ def manage_rooms(event: Event) -> Any:
                            edit_rooms=edit_rooms, edit_tracks=edit_tracks, action_form=ActionForm()), status
 
 
+def _save_or_delete(event: Event, make_form: Callable[[], Any], delete: Callable[[], object],
+                    update: Callable[[Any], object], done: str) -> Any:
+    """The own form of a room or a track on the rooms page: delete it, or check the form and save it."""
+    target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
+    if request.form.get("action") == "delete":
+        return _submit(target, delete, done)
+    form = make_form()
+    return _submit(target, lambda: update(form), done, form=form)
+
+
 @bp.route("/manage/events/<slug>/agenda/rooms/<int:room_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_room(event: Event, room_id: int) -> Any:
     room = room_in_event(event, room_id)
-    target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
-    try:
-        if request.form.get("action") == "delete":
-            delete_room(room, actor=current_user)
-        else:
-            form = RoomForm(prefix=f"room{room.id}")
-            if not form.validate_on_submit():
-                flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-                return target
-            update_room(room, name=form.name.data, stream_kind=form.stream_kind.data,
-                                 stream_url=form.stream_url.data, position=form.position.data, actor=current_user)
-    except DomainError as error:
-        return _failed(error, target)
-    after_commit.commit()
-    flash(_("The rooms have been saved."), "success")
-    return target
+    return _save_or_delete(
+        event, lambda: RoomForm(prefix=f"room{room.id}"), lambda: delete_room(room, actor=current_user),
+        lambda form: update_room(room, name=form.name.data, stream_kind=form.stream_kind.data,
+                                 stream_url=form.stream_url.data, position=form.position.data, actor=current_user),
+        _("The rooms have been saved."))
 
 
 @bp.route("/manage/events/<slug>/agenda/tracks/<int:track_id>", methods=["POST"])
@@ -330,21 +331,7 @@ def manage_room(event: Event, room_id: int) -> Any:
 def manage_track(event: Event, track_id: int) -> Any:
     track = track_in_event(event, track_id)
     assert track is not None
-    target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
-    try:
-        if request.form.get("action") == "delete":
-            delete_track(track, actor=current_user)
-        else:
-            form = TrackForm(prefix=f"track{track.id}")
-            if not form.validate_on_submit():
-                flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-                return target
-            update_track(track, name=form.name.data, color=form.color.data, actor=current_user)
-    except DomainError as error:
-        return _failed(error, target)
-    after_commit.commit()
-    flash(_("The tracks have been saved."), "success")
-    return target
-
-
-
+    return _save_or_delete(
+        event, lambda: TrackForm(prefix=f"track{track.id}"), lambda: delete_track(track, actor=current_user),
+        lambda form: update_track(track, name=form.name.data, color=form.color.data, actor=current_user),
+        _("The tracks have been saved."))

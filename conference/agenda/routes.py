@@ -295,9 +295,8 @@ def my_agenda(slug: str) -> Any:
 def create_feed(slug: str) -> Any:
     event = load_event(slug)
     personal.create_calendar_feed(event, user=current_user)
-    after_commit.commit()
-    flash(_("Your calendar address is ready. Any previous address no longer works."), "success")
-    return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303)
+    return _feed_changed(event, _("Your calendar address is ready. Any previous address no longer works."),
+                         "success")
 
 
 @bp.route("/events/<slug>/my-agenda/feed/revoke", methods=["POST"])
@@ -305,8 +304,13 @@ def create_feed(slug: str) -> Any:
 def revoke_feed(slug: str) -> Any:
     event = load_event(slug)
     personal.revoke_calendar_feed(event, user=current_user)
+    return _feed_changed(event, _("Your calendar address has been switched off."), "info")
+
+
+def _feed_changed(event: Event, message: str, category: str) -> Any:
+    """After the calendar address was made or switched off: commit, say so, back to the personal agenda."""
     after_commit.commit()
-    flash(_("Your calendar address has been switched off."), "info")
+    flash(message, category)
     return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303)
 
 

@@ -80,7 +80,7 @@ def update_session(session: ConferenceSession, *, actor: User | None, **changes:
         values["title"] = clean_text(changes["title"], field="title", max_length=TITLE_MAX)
     if "abstract" in changes:
         values["abstract"] = clean_text(changes["abstract"] or "", field="abstract", max_length=ABSTRACT_MAX,
-                                         required=False)
+                                        required=False)
     if "kind" in changes:
         values["kind"] = _check_kind(changes["kind"])
         if values["kind"] != SessionKind.BREAK and len(session.slots) > 1:
@@ -101,7 +101,7 @@ def update_session(session: ConferenceSession, *, actor: User | None, **changes:
         ids = [profile.id for profile, _role in speakers]
         for slot in session.slots:
             warnings += refuse_hard(slot_problems(session, room=slot.room, start_at=slot.start_at,
-                                                   end_at=slot.end_at, ignore_slot_id=slot.id, speaker_ids=ids))
+                                                  end_at=slot.end_at, ignore_slot_id=slot.id, speaker_ids=ids))
         _replace_speakers(session, speakers)
     for key, value in values.items():
         setattr(session, key, value)
@@ -133,7 +133,7 @@ def restore_session(session: ConferenceSession, *, actor: User | None) -> list[P
     warnings: list[Problem] = []
     for slot in session.slots:
         warnings += refuse_hard(slot_problems(session, room=slot.room, start_at=slot.start_at,
-                                               end_at=slot.end_at, ignore_slot_id=slot.id))
+                                              end_at=slot.end_at, ignore_slot_id=slot.id))
     session.updated_at = utcnow()
     db.session.flush()
     return unique_problems(warnings)
@@ -173,7 +173,7 @@ def move_slot(slot: TimetableSlot, *, room: Room, start_at: datetime, end_at: da
         raise Unprocessable(_("Unknown room."), field="room_id", code="unknown_room")
     check_times(session.event, start_at, end_at)
     warnings = refuse_hard(slot_problems(session, room=room, start_at=start_at, end_at=end_at,
-                                          ignore_slot_id=slot.id))
+                                         ignore_slot_id=slot.id))
     slot.room_id, slot.start_at, slot.end_at = room.id, start_at, end_at
     slot.room = room
     session.updated_at = utcnow()

@@ -93,8 +93,7 @@ def confirm_registration(sender: Any, *, event_id: int, user_id: int, **kwargs: 
     user = db.session.get(User, user_id)
     if event is None or user is None or not user.is_verified or user.is_disabled:
         return
-    feed = active_calendar_feed(event, user) or create_calendar_feed(event,
-                                                                                                     user=user)
+    feed = active_calendar_feed(event, user) or create_calendar_feed(event, user=user)
     feed_link = external_url("agenda.calendar_feed", slug=event.slug,
                              token=calendar_feed_token(feed))
     agenda_link = external_url("agenda.schedule", slug=event.slug)

@@ -68,14 +68,14 @@ def test_player_for_refuses_with_reason(app, kind: str, url: str, says: str) -> 
 def test_create_room_refuses_unknown_video_address_with_message(agenda_world) -> None:
     with pytest.raises(ValidationFailed) as error:
         create_room(agenda_world.event, name="Bühne", stream_kind="youtube",
-                             stream_url="https://www.youtube.com/channel/UCabc", actor=None)
+                    stream_url="https://www.youtube.com/channel/UCabc", actor=None)
     assert (error.value.field, error.value.code) == ("stream_url", "bad_stream_address")
     assert "YouTube" in error.value.message
 
 
 def test_create_room_keeps_the_organisers_address(agenda_world) -> None:
     room = create_room(agenda_world.event, name="Bühne", stream_kind="vimeo",
-                                stream_url="https://vimeo.com/123456789", actor=None)
+                       stream_url="https://vimeo.com/123456789", actor=None)
     assert room.stream_url == "https://vimeo.com/123456789"
 
 

@@ -331,4 +331,4 @@ def test_demo_loader_publishes_first_release(app) -> None:
     snapshot = json.loads(release.snapshot)
     assert len(snapshot["sessions"]) == 16
     assert conflicts.agenda_problems(event) == [] or all(p.severity == "warning"
-                                                        for p in conflicts.agenda_problems(event))
+                                                         for p in conflicts.agenda_problems(event))

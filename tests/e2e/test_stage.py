@@ -45,7 +45,7 @@ def arrange_live_session() -> None:
         event = events.create_event(slug=SLUG, title="Bühne heute", start_date=(now - timedelta(days=1)).date(),
                                     end_date=(now + timedelta(days=1)).date(), timezone="UTC", is_published=True)
         room = create_room(event, name="Hauptbühne", stream_kind="youtube",
-                                  stream_url="https://www.youtube.com/live/demoBuehne1", actor=None)
+                           stream_url="https://www.youtube.com/live/demoBuehne1", actor=None)
         session = agenda.create_session(event, title="Die Region im Jahr 2040: eine Bühne für alle",
                                         abstract="Ein **Ausblick** mit Fragen aus dem Publikum.", actor=None)
         agenda.schedule_session(session, room=room, start_at=now - timedelta(minutes=10),
