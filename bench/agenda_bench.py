@@ -116,6 +116,8 @@ def build_large_event() -> None:
     from conference import create_app
     from conference.agenda import services
     from conference.agenda.models import ConferenceSession, Room
+    from conference.agenda.releases import publish_release
+    from conference.agenda.rooms import create_room
     from conference.core.after_commit import commit
     from conference.events.models import Event
     from conference.extensions import db
@@ -131,8 +133,8 @@ def build_large_event() -> None:
         db.session.add(large)
         db.session.flush()
         demo_rooms = db.session.scalars(select(Room).where(Room.event_id == demo.id).order_by(Room.position)).all()
-        rooms = {r.id: services.create_room(large, name=r.name, stream_kind=r.stream_kind, stream_url=r.stream_url,
-                                            position=r.position, actor=None) for r in demo_rooms}
+        rooms = {r.id: create_room(large, name=r.name, stream_kind=r.stream_kind, stream_url=r.stream_url,
+                                   position=r.position, actor=None) for r in demo_rooms}
         from conference.speakers.models import SpeakerProfile
 
         profiles: dict[int, SpeakerProfile] = {}
@@ -152,7 +154,7 @@ def build_large_event() -> None:
                     shift = timedelta(days=offset)
                     services.schedule_session(new, room=rooms[slot.room_id], start_at=slot.start_at + shift,
                                               end_at=slot.end_at + shift, actor=None)
-        services.publish_release(large, name="1.0", actor=None)
+        publish_release(large, name="1.0", actor=None)
         commit()
 
 
@@ -162,6 +164,8 @@ def build_day_event() -> int:
 
     from conference import create_app
     from conference.agenda import services
+    from conference.agenda.releases import publish_release
+    from conference.agenda.rooms import create_room
     from conference.core.after_commit import commit
     from conference.events.models import Event
     from conference.extensions import db
@@ -175,8 +179,8 @@ def build_day_event() -> int:
                       is_published=True)
         db.session.add(event)
         db.session.flush()
-        rooms = [services.create_room(event, name=f"Saal {i + 1}", stream_kind=None, stream_url=None, position=i,
-                                      actor=None) for i in range(DAY_ROOMS)]
+        rooms = [create_room(event, name=f"Saal {i + 1}", stream_kind=None, stream_url=None, position=i,
+                             actor=None) for i in range(DAY_ROOMS)]
         start = datetime(DAY.year, DAY.month, DAY.day, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
         first = 0
         for number in range(DAY_SESSIONS):
@@ -190,7 +194,7 @@ def build_day_event() -> int:
             services.schedule_session(session, room=rooms[number % DAY_ROOMS], start_at=begin,
                                       end_at=begin + timedelta(minutes=30), actor=None)
             first = first or session.id
-        services.publish_release(event, name="1.0", actor=None)
+        publish_release(event, name="1.0", actor=None)
         commit()
         return first
 

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from conference.agenda.models import ConferenceSession, Room, SessionKind, SessionSpeaker, TimetableSlot, Track
-from conference.agenda.services import ensure_demo_release
+from conference.agenda.releases import ensure_demo_release
 from conference.auth.models import ApiToken, User, hash_secret
 from conference.auth.services import TOKEN_PREFIX, hash_password
 from conference.core.after_commit import commit

@@ -16,8 +16,20 @@ from sqlalchemy import select
 
 from conference.agenda import openapi, pagecache, services
 from conference.agenda.blueprint import bp
+from conference.agenda.conflicts import Problem
+from conference.agenda.fields import ABSTRACT_MAX, RELEASE_NAME_MAX, TITLE_MAX
+from conference.agenda.lookups import (
+    released_session_in_event,
+    room_in_event,
+    session_in_event,
+    slot_in_event,
+    speakers_in_event,
+    track_in_event,
+)
 from conference.agenda.models import AgendaRelease, ConferenceSession, SpeakerRole, TimetableSlot
+from conference.agenda.personal import star_session, starred_session_ids, unstar_session
 from conference.agenda.public import released_sessions
+from conference.agenda.releases import publish_release
 from conference.agenda.schedule import (
     Schedule,
     latest_release_number,
@@ -113,7 +125,7 @@ def _speakers(event: Event, value: Any) -> list[tuple[SpeakerProfile, str]]:
                             item.get("role", SpeakerRole.SPEAKER.value)))
         else:
             entries.append((require_id(item, field="speakers"), SpeakerRole.SPEAKER.value))
-    return services.speakers_in_event(event, entries)
+    return speakers_in_event(event, entries)
 
 
 def _time(event: Event, data: dict[str, Any], name: str) -> datetime:
@@ -131,14 +143,26 @@ def _time(event: Event, data: dict[str, Any], name: str) -> datetime:
 
 
 def _place(event: Event, data: dict[str, Any], slot: TimetableSlot | None = None) -> tuple[Any, datetime, datetime]:
-    room = services.room_in_event(event, id_field(data, "room_id")) if "room_id" in data or slot is None \
+    room = room_in_event(event, id_field(data, "room_id")) if "room_id" in data or slot is None \
         else slot.room
     start = _time(event, data, "start") if "start" in data or slot is None else slot.start_at
     end = _time(event, data, "end") if "end" in data or slot is None else slot.end_at
     return room, start, end
 
 
-def _session_response(event: Event, session_id: int, warnings: list[services.Problem], status: int = 200) -> Any:
+def _schedule(event: Event, session: ConferenceSession, data: dict[str, Any]) -> list[Problem]:
+    """Give the session a slot at the request's room_id, start and end; the warnings."""
+    room, start, end = _place(event, data)
+    return services.schedule_session(session, room=room, start_at=start, end_at=end, actor=current_user)[1]
+
+
+def _move(event: Event, slot: TimetableSlot, data: dict[str, Any]) -> list[Problem]:
+    """Move the slot to the request's room_id, start and end (each left out keeps the slot's own); the warnings."""
+    room, start, end = _place(event, data, slot)
+    return services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
+
+
+def _session_response(event: Event, session_id: int, warnings: list[Problem], status: int = 200) -> Any:
     schedule = working_schedule(event, ids=[session_id])
     entry = schedule.session(session_id)
     assert entry is not None
@@ -151,19 +175,15 @@ def _session_response(event: Event, session_id: int, warnings: list[services.Pro
 def api_create_session(event: Event) -> Any:
     data = json_body()
     _reject_unknown(data, SESSION_FIELDS - {"cancelled"})
-    track = services.track_in_event(event, id_field(data, "track_id", required=False))
+    track = track_in_event(event, id_field(data, "track_id", required=False))
     speakers = _speakers(event, data["speakers"]) if data.get("speakers") is not None else []
     kind, language = field(data, "kind", str, required=False), field(data, "language", str, required=False)
     session = services.create_session(
-        event, title=field(data, "title", str, max_length=services.TITLE_MAX),
-        abstract=field(data, "abstract", str, required=False, max_length=services.ABSTRACT_MAX) or "",
+        event, title=field(data, "title", str, max_length=TITLE_MAX),
+        abstract=field(data, "abstract", str, required=False, max_length=ABSTRACT_MAX) or "",
         kind="talk" if kind is None else kind, language=event.language if language is None else language,
         track=track, speakers=speakers, actor=current_user)
-    warnings: list[services.Problem] = []
-    if any(key in data for key in SLOT_FIELDS):
-        room, start, end = _place(event, data)
-        _slot, warnings = services.schedule_session(session, room=room, start_at=start, end_at=end,
-                                                    actor=current_user)
+    warnings = _schedule(event, session, data) if any(key in data for key in SLOT_FIELDS) else []
     after_commit.commit()
     return _session_response(event, session.id, warnings, 201)
 
@@ -171,16 +191,16 @@ def api_create_session(event: Event) -> Any:
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>", methods=["PATCH"])
 @event_permission_required(Permission.MANAGE_AGENDA)
 def api_update_session(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     data = json_body()
     _reject_unknown(data, SESSION_FIELDS)
     changes: dict[str, Any] = {}
-    for name, kind, limit in (("title", str, services.TITLE_MAX), ("abstract", str, services.ABSTRACT_MAX),
+    for name, kind, limit in (("title", str, TITLE_MAX), ("abstract", str, ABSTRACT_MAX),
                               ("kind", str, 16), ("language", str, 5)):
         if name in data:
             changes[name] = field(data, name, kind, max_length=limit)
     if "track_id" in data:
-        changes["track"] = services.track_in_event(event, id_field(data, "track_id", required=False))
+        changes["track"] = track_in_event(event, id_field(data, "track_id", required=False))
     if "speakers" in data:
         changes["speakers"] = _speakers(event, data["speakers"])
     warnings = services.update_session(session, actor=current_user, **changes)
@@ -195,7 +215,7 @@ def api_update_session(event: Event, session_id: int) -> Any:
     return _session_response(event, session.id, warnings)
 
 
-def _place_single(event: Event, session: ConferenceSession, data: dict[str, Any]) -> list[services.Problem]:
+def _place_single(event: Event, session: ConferenceSession, data: dict[str, Any]) -> list[Problem]:
     """PATCH with room/start/end: schedule an unscheduled session or move its only slot."""
     if len(session.slots) > 1:
         raise Conflict(_("This session has several slots; change them one by one."), field="room_id",
@@ -205,17 +225,14 @@ def _place_single(event: Event, session: ConferenceSession, data: dict[str, Any]
         if missing:
             raise Unprocessable(_("The session has no slot yet: send room_id, start and end to schedule it."),
                                 field=missing[0], code="not_scheduled")
-        room, start, end = _place(event, data)
-        return services.schedule_session(session, room=room, start_at=start, end_at=end, actor=current_user)[1]
-    slot = session.slots[0]
-    room, start, end = _place(event, data, slot)
-    return services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
+        return _schedule(event, session, data)
+    return _move(event, session.slots[0], data)
 
 
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>", methods=["DELETE"])
 @event_permission_required(Permission.MANAGE_AGENDA)
 def api_delete_session(event: Event, session_id: int) -> Any:
-    services.delete_session(services.session_in_event(event, session_id), actor=current_user)
+    services.delete_session(session_in_event(event, session_id), actor=current_user)
     after_commit.commit()
     return "", 204
 
@@ -223,11 +240,10 @@ def api_delete_session(event: Event, session_id: int) -> Any:
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>/slots", methods=["POST"])
 @event_permission_required(Permission.MANAGE_AGENDA)
 def api_create_slot(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     data = json_body()
     _reject_unknown(data, SLOT_FIELDS)
-    room, start, end = _place(event, data)
-    _slot, warnings = services.schedule_session(session, room=room, start_at=start, end_at=end, actor=current_user)
+    warnings = _schedule(event, session, data)
     after_commit.commit()
     return _session_response(event, session.id, warnings, 201)
 
@@ -235,7 +251,7 @@ def api_create_slot(event: Event, session_id: int) -> Any:
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>/copy-break", methods=["POST"])
 @event_permission_required(Permission.MANAGE_AGENDA)
 def api_copy_break(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     services.copy_break_to_all_rooms(session, actor=current_user)
     after_commit.commit()
     return _session_response(event, session.id, [])
@@ -244,11 +260,10 @@ def api_copy_break(event: Event, session_id: int) -> Any:
 @bp.route("/api/v1/events/<slug>/slots/<int:slot_id>", methods=["PATCH"])
 @event_permission_required(Permission.MANAGE_AGENDA)
 def api_move_slot(event: Event, slot_id: int) -> Any:
-    slot = services.slot_in_event(event, slot_id)
+    slot = slot_in_event(event, slot_id)
     data = json_body()
     _reject_unknown(data, SLOT_FIELDS)
-    room, start, end = _place(event, data, slot)
-    warnings = services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
+    warnings = _move(event, slot, data)
     session_id = slot.session_id
     after_commit.commit()
     return _session_response(event, session_id, warnings)
@@ -257,7 +272,7 @@ def api_move_slot(event: Event, slot_id: int) -> Any:
 @bp.route("/api/v1/events/<slug>/slots/<int:slot_id>", methods=["DELETE"])
 @event_permission_required(Permission.MANAGE_AGENDA)
 def api_delete_slot(event: Event, slot_id: int) -> Any:
-    services.delete_slot(services.slot_in_event(event, slot_id), actor=current_user)
+    services.delete_slot(slot_in_event(event, slot_id), actor=current_user)
     after_commit.commit()
     return "", 204
 
@@ -294,8 +309,8 @@ def api_releases(slug: str) -> Any:
 def api_publish(event: Event) -> Any:
     data = json_body()
     _reject_unknown(data, {"name"})
-    release = services.publish_release(event, name=field(data, "name", str, max_length=services.RELEASE_NAME_MAX),
-                                       actor=current_user)
+    release = publish_release(event, name=field(data, "name", str, max_length=RELEASE_NAME_MAX),
+                              actor=current_user)
     after_commit.commit()
     return jsonify(release_payload(release, event.timezone)), 201
 
@@ -308,17 +323,17 @@ def api_publish(event: Event) -> Any:
 def api_starred(slug: str) -> Any:
     event = load_event(slug)
     released = {entry.id for entry in released_sessions(event)}
-    return jsonify({"sessions": sorted(services.starred_session_ids(event, current_user) & released)})
+    return jsonify({"sessions": sorted(starred_session_ids(event, current_user) & released)})
 
 
 @bp.route("/api/v1/events/<slug>/sessions/<int:session_id>/star", methods=["PUT", "DELETE"])
 @api_login_required
 def api_star(slug: str, session_id: int) -> Any:
     event = load_event(slug)
-    session = services.released_session_in_event(event, session_id)
+    session = released_session_in_event(event, session_id)
     if request.method == "PUT":
-        services.star_session(session, user=current_user)
+        star_session(session, user=current_user)
     else:
-        services.unstar_session(session, user=current_user)
+        unstar_session(session, user=current_user)
     after_commit.commit()
     return "", 204

@@ -16,7 +16,8 @@ from typing import Any
 import icalendar
 from flask import current_app
 
-from conference.agenda.schedule import PSession, Schedule, duration_text, person_guid
+from conference.agenda.schedule import PSession, Schedule
+from conference.agenda.snapshots import person_guid
 from conference.core.rendering import markdown_to_text
 from conference.core.signals import session_attachments
 from conference.events.models import Event
@@ -29,6 +30,11 @@ REFERENCE_TYPES = {"slides", "paper", "web", "blog", "article", "media", "relate
 
 UrlFor = Callable[[int], str]
 Attachments = dict[int, list[dict[str, str]]]
+
+
+def duration_text(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def slugify(text: str, *, fallback: str = "session", max_length: int = 60) -> str:

@@ -1,4 +1,4 @@
-"""Forms of the organiser's agenda editor (server-side rules live in `services`)."""
+"""Forms of the organiser's agenda editor (server-side rules live in `services`, `rooms` and `releases`)."""
 
 from __future__ import annotations
 

@@ -19,15 +19,13 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 from flask_babel import gettext as _
 
+from conference.agenda.fields import ABSTRACT_MAX, COLOR_PATTERN, NAME_MAX, TITLE_MAX  # the editor's limits
+
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_SESSIONS = 5000
 MAX_PERSONS = 20
 MAX_ERRORS = 50
-TITLE_MAX = 200
-ABSTRACT_MAX = 20_000
-NAME_MAX = 120
 GUID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-COLOR_PATTERN = re.compile(r"^#[0-9a-fA-F]{6}$")
 DURATION_PATTERN = re.compile(r"^(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,189}$")
 #: frab `type` values (pretalx: the submission type's name) mapped to our kinds; anything else is a talk.

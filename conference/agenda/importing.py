@@ -24,10 +24,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from conference.agenda import services
+from conference.agenda.conflicts import Problem, agenda_problems, check_times
 from conference.agenda.frab_reader import ImportedPerson, ImportedSession, ParsedSchedule
+from conference.agenda.lookups import session_in_event
 from conference.agenda.models import ConferenceSession, Room, SessionSpeaker, TimetableSlot, Track
 from conference.agenda.public import released_sessions
-from conference.agenda.schedule import load_sessions
+from conference.agenda.rooms import create_room, create_track, update_track
+from conference.agenda.snapshots import load_sessions
 from conference.auth.models import User
 from conference.core.db import utcnow
 from conference.core.errors import Conflict
@@ -259,20 +262,20 @@ def _short(text: str) -> str:
 @dataclass
 class ImportResult:
     plan: ImportPlan
-    new_problems: list[services.Problem]
+    new_problems: list[Problem]
 
 
 def apply_import(event: Event, schedule: ParsedSchedule, *, remove_missing: bool = False,
                  actor: User | None) -> ImportResult:
     """Import `schedule` into the working agenda. Flushes; raises `Conflict` (nothing kept once the caller rolls
     back) when the plan has errors or the result would have a hard conflict the agenda did not have before."""
-    before = {p.message for p in services.agenda_problems(event)}
+    before = {p.message for p in agenda_problems(event)}
     state = load_state(event)
     plan = plan_import(state, schedule, remove_missing=remove_missing)
     if plan.errors:
         raise Conflict(plan.errors[0], code="import_refused")
     _execute(event, state, schedule, plan, actor=actor)
-    new = [p for p in services.agenda_problems(event) if p.message not in before]
+    new = [p for p in agenda_problems(event) if p.message not in before]
     errors = [p for p in new if p.severity == "error"]
     if errors:
         raise Conflict(_("The import would create a conflict: %(message)s", message=errors[0].message),
@@ -287,11 +290,11 @@ def preview_import(event: Event, schedule: ParsedSchedule, *, remove_missing: bo
     plan = plan_import(state, schedule, remove_missing=remove_missing)
     if plan.errors:
         return ImportResult(plan, [])
-    before = {p.message for p in services.agenda_problems(event)}
+    before = {p.message for p in agenda_problems(event)}
     nested = db.session.begin_nested()
     try:
         _execute(event, state, schedule, plan, actor=None)
-        new = [p for p in services.agenda_problems(event) if p.message not in before]
+        new = [p for p in agenda_problems(event) if p.message not in before]
     finally:
         nested.rollback()
     db.session.expire_all()
@@ -306,13 +309,13 @@ def _execute(event: Event, state: AgendaState, schedule: ParsedSchedule, plan: I
     by_guid = {s.guid: s for s in schedule.sessions}
     for change in plan.changes:
         if change.kind == "room" and change.action == "create":
-            rooms[change.name.casefold()] = services.create_room(event, name=change.name, actor=actor)
+            rooms[change.name.casefold()] = create_room(event, name=change.name, actor=actor)
         elif change.kind == "track" and change.action == "create":
-            tracks[change.name.casefold()] = services.create_track(event, name=change.name,
-                                                                   color=change.details[0][2], actor=actor)
+            tracks[change.name.casefold()] = create_track(event, name=change.name,
+                                                          color=change.details[0][2], actor=actor)
         elif change.kind == "track" and change.action == "update":
             track = tracks[change.name.casefold()]
-            services.update_track(track, name=track.name, color=change.details[0][2], actor=actor)
+            update_track(track, name=track.name, color=change.details[0][2], actor=actor)
         elif change.kind == "speaker":
             profile = SpeakerProfile(event_id=event.id, **profile_fields(name=change.name))
             db.session.add(profile)
@@ -322,7 +325,7 @@ def _execute(event: Event, state: AgendaState, schedule: ParsedSchedule, plan: I
         if change.kind != "session" or change.action == "keep":
             continue
         if change.action in ("delete", "cancel"):
-            session = services.session_in_event(event, change.target or 0)
+            session = session_in_event(event, change.target or 0)
             (services.delete_session if change.action == "delete" else services.cancel_session)(session, actor=actor)
             continue
         entry = by_guid[change.key]
@@ -332,7 +335,7 @@ def _execute(event: Event, state: AgendaState, schedule: ParsedSchedule, plan: I
             session = services.create_session(event, title=entry.title, abstract=entry.abstract, kind=entry.kind,
                                               language=entry.language, track=session_track, actor=actor)
         else:
-            session = services.session_in_event(event, change.target or 0)
+            session = session_in_event(event, change.target or 0)
             if any(name == "when" for name, _before, _after in change.details):  # else the slot keeps its id
                 _place(session, rooms[entry.room.casefold()], entry, keep_break_slots=True)
             services.update_session(session, title=entry.title, abstract=entry.abstract, kind=entry.kind,
@@ -357,7 +360,7 @@ def _profile(state: AgendaState, person: ImportedPerson, created: dict[str, Spea
 def _place(session: ConferenceSession, room: Room, entry: ImportedSession, *, keep_break_slots: bool) -> None:
     """One slot at the file's time (a break keeps its other rooms' slots when one of them is that time).
     Conflicts are checked for the whole agenda afterwards: moving one by one would trip over itself."""
-    services.check_times(session.event, entry.start_at, entry.end_at)
+    check_times(session.event, entry.start_at, entry.end_at)
     if keep_break_slots and session.is_break and entry.kind == "break" and any(
             s.room_id == room.id and s.start_at == entry.start_at and s.end_at == entry.end_at for s in session.slots):
         return

@@ -1,8 +1,9 @@
-"""The organiser's agenda editor under /manage/events/<slug>/agenda: HTML forms, rules in `services`."""
+"""The organiser's agenda editor under /manage/events/<slug>/agenda: HTML forms; rules in the services."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from conference.agenda import services
 from conference.agenda.blueprint import bp
+from conference.agenda.conflicts import Problem, agenda_problems
 from conference.agenda.forms import (
     KIND_LABELS,
     SPEAKER_ROWS,
@@ -23,7 +25,10 @@ from conference.agenda.forms import (
     SlotForm,
     TrackForm,
 )
+from conference.agenda.lookups import room_in_event, session_in_event, slot_in_event, speakers_in_event, track_in_event
 from conference.agenda.models import AgendaRelease, Room, Track
+from conference.agenda.releases import publish_release
+from conference.agenda.rooms import create_room, create_track, delete_room, delete_track, update_room, update_track
 from conference.agenda.schedule import working_schedule
 from conference.core import after_commit
 from conference.core.errors import DomainError
@@ -50,7 +55,7 @@ def _profiles(event: Event) -> list[SpeakerProfile]:
                                    .order_by(SpeakerProfile.name)))
 
 
-def _flash_warnings(warnings: list[services.Problem]) -> None:
+def _flash_warnings(warnings: list[Problem]) -> None:
     for warning in warnings:
         flash(_("Warning: %(message)s", message=warning.message), "warning")
 
@@ -78,7 +83,7 @@ def manage_agenda(event: Event) -> Any:
     form.set_choices(_tracks(event), _profiles(event))
     latest = releases[0] if releases else None
     return render_template(
-        "agenda/manage.html", event=event, schedule=working_schedule(event), problems=services.agenda_problems(event),
+        "agenda/manage.html", event=event, schedule=working_schedule(event), problems=agenda_problems(event),
         releases=[(release, json.loads(release.changes)) for release in releases],
         release_form=ReleaseForm(name=_suggest_name(latest)), session_form=form, action_form=ActionForm(),
         kinds=KIND_LABELS)
@@ -114,14 +119,14 @@ def _session_values(event: Event, form: SessionForm) -> dict[str, Any]:
     entries = [(parse_id(row.speaker.data), row.role.data) for row in form.speakers if row.speaker.data]
     track_id = parse_id(form.track_id.data) if form.track_id.data else None
     return {"title": form.title.data or "", "abstract": form.abstract.data or "", "kind": form.kind.data,
-            "language": form.language.data, "track": services.track_in_event(event, track_id),
-            "speakers": services.speakers_in_event(event, entries)}
+            "language": form.language.data, "track": track_in_event(event, track_id),
+            "speakers": speakers_in_event(event, entries)}
 
 
 @bp.route("/manage/events/<slug>/agenda/sessions/<int:session_id>", methods=["GET", "POST"])
 @event_permission_required(MANAGE)
 def manage_session(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     form = SessionForm(obj=session) if request.method == "GET" else SessionForm()
     if request.method == "GET":
         form.track_id.data = str(session.track_id or "")
@@ -144,69 +149,70 @@ def manage_session(event: Event, session_id: int) -> Any:
             return _session_editor(event, session.id)
     elif form.is_submitted():
         status = 400
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     slot_form = SlotForm()
     slot_form.set_choices(_rooms(event), event.days())
     return render_template("agenda/manage_session.html", event=event, session=session, form=form,
                            slot_form=slot_form, rooms=_rooms(event), action_form=ActionForm(),
-                           problems=[p for p in services.agenda_problems(event) if p.session_id == session.id]
+                           problems=[p for p in agenda_problems(event) if p.session_id == session.id]
                            ), status
 
 
 def _slot_times(event: Event, form: SlotForm) -> tuple[Room, datetime, datetime]:
-    room = services.room_in_event(event, parse_id(form.room_id.data))
+    room = room_in_event(event, parse_id(form.room_id.data))
     day = date.fromisoformat(form.day.data)
     start: time = form.start.data  # type: ignore[assignment]
     end: time = form.end.data  # type: ignore[assignment]
     return room, datetime.combine(day, start, event.zone), datetime.combine(day, end, event.zone)
 
 
+def _submit(target: Any, act: Callable[[], object], done: str, *, form: Any = None,
+            warnings: Sequence[Problem] = ()) -> Any:
+    """Check `form` if there is one (its errors flashed), `act` (a refusal rolled back and flashed), commit, then
+    flash the `warnings` that `act` collected and `done`. Every answer is `target`."""
+    if form is not None and not form.validate_on_submit():
+        flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
+        return target
+    try:
+        act()
+    except DomainError as error:
+        return _failed(error, target)
+    after_commit.commit()
+    _flash_warnings(list(warnings))
+    flash(done, "success")
+    return target
+
+
+def _save_slot(event: Event, session_id: int, place: Callable[[Room, datetime, datetime], list[Problem]],
+               done: str) -> Any:
+    """The slot form of the session editor, for a new slot and a moved one."""
+    form = SlotForm()
+    form.set_choices(_rooms(event), event.days())
+    warnings: list[Problem] = []
+    return _submit(_session_editor(event, session_id), lambda: warnings.extend(place(*_slot_times(event, form))),
+                   done, form=form, warnings=warnings)
+
+
 @bp.route("/manage/events/<slug>/agenda/sessions/<int:session_id>/slots", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_add_slot(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
-    form = SlotForm()
-    form.set_choices(_rooms(event), event.days())
-    if not form.validate_on_submit():
-        flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-        return _session_editor(event, session.id)
-    try:
-        room, start, end = _slot_times(event, form)
-        _slot, warnings = services.schedule_session(session, room=room, start_at=start, end_at=end,
-                                                    actor=current_user)
-    except DomainError as error:
-        return _failed(error, _session_editor(event, session.id))
-    after_commit.commit()
-    _flash_warnings(warnings)
-    flash(_("The slot has been added."), "success")
-    return _session_editor(event, session.id)
+    session = session_in_event(event, session_id)
+    return _save_slot(event, session.id, lambda room, start, end: services.schedule_session(
+        session, room=room, start_at=start, end_at=end, actor=current_user)[1], _("The slot has been added."))
 
 
 @bp.route("/manage/events/<slug>/agenda/slots/<int:slot_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_move_slot(event: Event, slot_id: int) -> Any:
-    slot = services.slot_in_event(event, slot_id)
-    session_id = slot.session_id
-    form = SlotForm()
-    form.set_choices(_rooms(event), event.days())
-    if not form.validate_on_submit():
-        flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-        return _session_editor(event, session_id)
-    try:
-        room, start, end = _slot_times(event, form)
-        warnings = services.move_slot(slot, room=room, start_at=start, end_at=end, actor=current_user)
-    except DomainError as error:
-        return _failed(error, _session_editor(event, session_id))
-    after_commit.commit()
-    _flash_warnings(warnings)
-    flash(_("The slot has been moved."), "success")
-    return _session_editor(event, session_id)
+    slot = slot_in_event(event, slot_id)
+    return _save_slot(event, slot.session_id, lambda room, start, end: services.move_slot(
+        slot, room=room, start_at=start, end_at=end, actor=current_user), _("The slot has been moved."))
 
 
 @bp.route("/manage/events/<slug>/agenda/slots/<int:slot_id>/delete", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_delete_slot(event: Event, slot_id: int) -> Any:
-    slot = services.slot_in_event(event, slot_id)
+    slot = slot_in_event(event, slot_id)
     session_id = slot.session_id
     services.delete_slot(slot, actor=current_user)
     after_commit.commit()
@@ -218,7 +224,7 @@ def manage_delete_slot(event: Event, slot_id: int) -> Any:
           methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_session_action(event: Event, session_id: int, action: str) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     try:
         if action == "cancel":
             services.cancel_session(session, actor=current_user)
@@ -239,7 +245,7 @@ def manage_session_action(event: Event, session_id: int, action: str) -> Any:
 @bp.route("/manage/events/<slug>/agenda/sessions/<int:session_id>/delete", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_delete_session(event: Event, session_id: int) -> Any:
-    session = services.session_in_event(event, session_id)
+    session = session_in_event(event, session_id)
     title = session.title
     services.delete_session(session, actor=current_user)
     after_commit.commit()
@@ -255,7 +261,7 @@ def manage_publish(event: Event) -> Any:
         flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
         return _editor(event)
     try:
-        release = services.publish_release(event, name=form.name.data, actor=current_user)
+        release = publish_release(event, name=form.name.data, actor=current_user)
     except DomainError as error:
         return _failed(error, _editor(event))
     after_commit.commit()
@@ -274,14 +280,14 @@ def manage_rooms(event: Event) -> Any:
     kind = request.form.get("form")
     try:
         if kind == "room" and room_form.validate_on_submit():
-            services.create_room(event, name=room_form.name.data, stream_kind=room_form.stream_kind.data,
-                                 stream_url=room_form.stream_url.data, position=room_form.position.data,
-                                 actor=current_user)
+            create_room(event, name=room_form.name.data, stream_kind=room_form.stream_kind.data,
+                        stream_url=room_form.stream_url.data, position=room_form.position.data,
+                        actor=current_user)
             after_commit.commit()
             flash(_("The room has been added."), "success")
             return redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
         if kind == "track" and track_form.validate_on_submit():
-            services.create_track(event, name=track_form.name.data, color=track_form.color.data, actor=current_user)
+            create_track(event, name=track_form.name.data, color=track_form.color.data, actor=current_user)
             after_commit.commit()
             flash(_("The track has been added."), "success")
             return redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
@@ -299,48 +305,33 @@ def manage_rooms(event: Event) -> Any:
                            edit_rooms=edit_rooms, edit_tracks=edit_tracks, action_form=ActionForm()), status
 
 
+def _save_or_delete(event: Event, make_form: Callable[[], Any], delete: Callable[[], object],
+                    update: Callable[[Any], object], done: str) -> Any:
+    """The own form of a room or a track on the rooms page: delete it, or check the form and save it."""
+    target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
+    if request.form.get("action") == "delete":
+        return _submit(target, delete, done)
+    form = make_form()
+    return _submit(target, lambda: update(form), done, form=form)
+
+
 @bp.route("/manage/events/<slug>/agenda/rooms/<int:room_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_room(event: Event, room_id: int) -> Any:
-    room = services.room_in_event(event, room_id)
-    target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
-    try:
-        if request.form.get("action") == "delete":
-            services.delete_room(room, actor=current_user)
-        else:
-            form = RoomForm(prefix=f"room{room.id}")
-            if not form.validate_on_submit():
-                flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-                return target
-            services.update_room(room, name=form.name.data, stream_kind=form.stream_kind.data,
-                                 stream_url=form.stream_url.data, position=form.position.data, actor=current_user)
-    except DomainError as error:
-        return _failed(error, target)
-    after_commit.commit()
-    flash(_("The rooms have been saved."), "success")
-    return target
+    room = room_in_event(event, room_id)
+    return _save_or_delete(
+        event, lambda: RoomForm(prefix=f"room{room.id}"), lambda: delete_room(room, actor=current_user),
+        lambda form: update_room(room, name=form.name.data, stream_kind=form.stream_kind.data,
+                                 stream_url=form.stream_url.data, position=form.position.data, actor=current_user),
+        _("The rooms have been saved."))
 
 
 @bp.route("/manage/events/<slug>/agenda/tracks/<int:track_id>", methods=["POST"])
 @event_permission_required(MANAGE)
 def manage_track(event: Event, track_id: int) -> Any:
-    track = services.track_in_event(event, track_id)
+    track = track_in_event(event, track_id)
     assert track is not None
-    target = redirect(url_for("agenda.manage_rooms", slug=event.slug), code=303)
-    try:
-        if request.form.get("action") == "delete":
-            services.delete_track(track, actor=current_user)
-        else:
-            form = TrackForm(prefix=f"track{track.id}")
-            if not form.validate_on_submit():
-                flash(_("Please check the form: %(errors)s", errors=_form_errors(form)), "error")
-                return target
-            services.update_track(track, name=form.name.data, color=form.color.data, actor=current_user)
-    except DomainError as error:
-        return _failed(error, target)
-    after_commit.commit()
-    flash(_("The tracks have been saved."), "success")
-    return target
-
-
-
+    return _save_or_delete(
+        event, lambda: TrackForm(prefix=f"track{track.id}"), lambda: delete_track(track, actor=current_user),
+        lambda form: update_track(track, name=form.name.data, color=form.color.data, actor=current_user),
+        _("The tracks have been saved."))

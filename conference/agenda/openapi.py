@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from conference.agenda.services import ABSTRACT_MAX, MAX_SPEAKERS, RELEASE_NAME_MAX, TITLE_MAX
+from conference.agenda.fields import ABSTRACT_MAX, MAX_SPEAKERS, RELEASE_NAME_MAX, TITLE_MAX
 from conference.core.openapi import (
     BEARER,
     ID,

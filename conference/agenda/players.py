@@ -51,6 +51,13 @@ def _split(url: str) -> tuple[str, list[str], dict[str, list[str]]]:
     return host, [p for p in parts.path.split("/") if p], parse_qs(parts.query)
 
 
+def _checked_id(video: str | None, pattern: re.Pattern[str], message: Any) -> str:
+    """The video id taken from the address, if it has the provider's form; else `message` for the organiser."""
+    if not video or not pattern.match(video):
+        raise StreamAddressError(str(message))
+    return video
+
+
 def _youtube(url: str) -> Player:
     host, path, query = _split(url)
     if host not in YOUTUBE_HOSTS:
@@ -63,9 +70,8 @@ def _youtube(url: str) -> Player:
         video = (query.get("v") or [""])[0]
     elif len(path) == 2 and path[0] in ("embed", "live", "shorts"):
         video = path[1]
-    if not video or not YOUTUBE_ID.match(video):
-        raise StreamAddressError(str(_l("This is not the address of a YouTube video or live stream (for example "
-                                        "https://www.youtube.com/watch?v=… or https://youtu.be/…).")))
+    video = _checked_id(video, YOUTUBE_ID, _l("This is not the address of a YouTube video or live stream (for "
+                                              "example https://www.youtube.com/watch?v=… or https://youtu.be/…)."))
     return Player("frame", f"https://www.youtube-nocookie.com/embed/{video}", "YouTube")
 
 
@@ -90,9 +96,8 @@ def _peertube(url: str) -> Player:
         video = path[1]
     elif len(path) == 3 and path[0] == "videos" and path[1] in ("watch", "embed"):
         video = path[2]
-    if not video or not PEERTUBE_ID.match(video):
-        raise StreamAddressError(str(_l("This is not the address of a PeerTube video (for example "
-                                        "https://peertube.example/w/… or …/videos/watch/…).")))
+    video = _checked_id(video, PEERTUBE_ID, _l("This is not the address of a PeerTube video (for example "
+                                               "https://peertube.example/w/… or …/videos/watch/…)."))
     return Player("frame", f"https://{host}/videos/embed/{video}", "PeerTube")
 
 

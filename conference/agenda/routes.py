@@ -31,13 +31,14 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from conference.agenda import api, import_routes, manage, pagecache, services  # noqa: F401  (their views register on `bp`)
+from conference.agenda import api, fields, import_routes, lookups, manage, pagecache, personal  # noqa: F401  (their views register on `bp`)
 from conference.agenda.blueprint import bp, published_or_404
 from conference.agenda.exports import attachments_by_session, schedule_ics, schedule_json, schedule_xml
 from conference.agenda.forms import KIND_LABELS, LANGUAGE_LABELS, ActionForm
+from conference.agenda.grid import day_grid, default_day, now_and_next, parse_filters
 from conference.agenda.models import Track
 from conference.agenda.players import hls_origins
-from conference.agenda.schedule import Schedule, day_grid, default_day, now_and_next, parse_filters, published_schedule
+from conference.agenda.schedule import Schedule, published_schedule
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import wants_json
@@ -68,8 +69,8 @@ def _speaker_url(event: Event) -> Any:
 
 @bp.record_once
 def _setup(_state: Any) -> None:
-    account_data.connect(services.account_data)
-    account_erasing.connect(services.erase_account)
+    account_data.connect(personal.account_data)
+    account_erasing.connect(personal.erase_account)
 
 @bp.route("/events/<slug>/agenda")
 def schedule(slug: str) -> Any:
@@ -107,11 +108,11 @@ def schedule(slug: str) -> Any:
 def _grid_html(event: Event, published: Schedule, day: date | None, filters: Any, rows: list[Any]) -> Markup:
     """The grid as HTML. For anonymous visitors it depends only on the release, the event, day, filters,
     language and site address, so it is rendered once and reused (logged-in people get their own stars)."""
-    personal = current_user.is_authenticated
+    signed_in = current_user.is_authenticated
     context = {"event": event, "schedule": published, "rows": rows, "kinds": KIND_LABELS,
-               "starred": services.starred_session_ids(event, current_user) if personal else set(),
-               "action_form": ActionForm() if personal else None}
-    if personal:
+               "starred": personal.starred_session_ids(event, current_user) if signed_in else set(),
+               "action_form": ActionForm() if signed_in else None}
+    if signed_in:
         return Markup(render_template("agenda/_grid.html", **context))  # noqa: S704 - rendered by Jinja
     key = pagecache.release_key(event, published, "grid-html", day, filters)
     return pagecache.cached(key, lambda: Markup(  # noqa: S704 - rendered by Jinja
@@ -132,7 +133,7 @@ def track_styles(slug: str) -> Any:
         tracks = published.tracks if published is not None else []
         cache_control = "no-cache"
     css = "".join(f".track-{t.id}{{--track-color:{t.color}}}\n" for t in tracks
-                  if services.COLOR_PATTERN.match(t.color))
+                  if fields.COLOR_PATTERN.match(t.color))
     response = Response(css, mimetype="text/css")
     response.headers["Cache-Control"] = cache_control
     # The public sheet is asked for again on every page (a changed colour shows at once): 304 while the same.
@@ -155,11 +156,11 @@ def session_page(slug: str, session_id: int) -> Any:
     event = load_event(slug)
     published = published_or_404(event)
     entry = published.session(session_id)
-    session = services.session_in_event(event, session_id) if entry is not None else None
+    session = lookups.session_in_event(event, session_id) if entry is not None else None
     if entry is None or session is None:
         abort(404)
     cacheable(shared=False)
-    starred = session_id in services.starred_session_ids(event, current_user)
+    starred = session_id in personal.starred_session_ids(event, current_user)
     context = {"event": event, "session": session, "entry": entry, "schedule": published, "is_starred": starred,
                "kinds": KIND_LABELS, "action_form": ActionForm() if current_user.is_authenticated else None,
                "show_links": may_see_links(current_user, event), "on_stage": entry.is_on_stage(utcnow()),
@@ -256,12 +257,12 @@ def _back(event: Event, session_id: int) -> Any:
 @login_required
 def star(slug: str, session_id: int) -> Any:
     event = load_event(slug)
-    session = services.released_session_in_event(event, session_id)
+    session = lookups.released_session_in_event(event, session_id)
     if request.form.get("action") == "unstar":
-        services.unstar_session(session, user=current_user)
+        personal.unstar_session(session, user=current_user)
         message = _("Removed from your agenda.")
     else:
-        services.star_session(session, user=current_user)
+        personal.star_session(session, user=current_user)
         message = _("Added to your agenda.")
     after_commit.commit()
     if wants_json():  # agenda.js stars in place: no reload, no jump to the top of a long agenda
@@ -275,10 +276,10 @@ def star(slug: str, session_id: int) -> Any:
 def my_agenda(slug: str) -> Any:
     event = load_event(slug)
     published = published_schedule(event)
-    starred = services.starred_session_ids(event, current_user)
+    starred = personal.starred_session_ids(event, current_user)
     entries = [s for s in published.sessions if s.id in starred] if published else []
-    feed = services.active_calendar_feed(event, current_user)
-    feed_url = url_for("agenda.calendar_feed", slug=event.slug, token=services.calendar_feed_token(feed),
+    feed = personal.active_calendar_feed(event, current_user)
+    feed_url = url_for("agenda.calendar_feed", slug=event.slug, token=personal.calendar_feed_token(feed),
                        _external=True) if feed else None
     from conference.mails.models import DEFAULT_REMINDER_MINUTES  # a layer above: only for the page
     from conference.mails.services import REMINDER_CHOICES, preference_of
@@ -293,19 +294,23 @@ def my_agenda(slug: str) -> Any:
 @login_required
 def create_feed(slug: str) -> Any:
     event = load_event(slug)
-    services.create_calendar_feed(event, user=current_user)
-    after_commit.commit()
-    flash(_("Your calendar address is ready. Any previous address no longer works."), "success")
-    return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303)
+    personal.create_calendar_feed(event, user=current_user)
+    return _feed_changed(event, _("Your calendar address is ready. Any previous address no longer works."),
+                         "success")
 
 
 @bp.route("/events/<slug>/my-agenda/feed/revoke", methods=["POST"])
 @login_required
 def revoke_feed(slug: str) -> Any:
     event = load_event(slug)
-    services.revoke_calendar_feed(event, user=current_user)
+    personal.revoke_calendar_feed(event, user=current_user)
+    return _feed_changed(event, _("Your calendar address has been switched off."), "info")
+
+
+def _feed_changed(event: Event, message: str, category: str) -> Any:
+    """After the calendar address was made or switched off: commit, say so, back to the personal agenda."""
     after_commit.commit()
-    flash(_("Your calendar address has been switched off."), "info")
+    flash(message, category)
     return redirect(url_for("agenda.my_agenda", slug=event.slug), code=303)
 
 
@@ -313,10 +318,10 @@ def revoke_feed(slug: str) -> Any:
 @login_required
 def feed_qr(slug: str) -> Any:
     event = load_event(slug)
-    feed = services.active_calendar_feed(event, current_user)
+    feed = personal.active_calendar_feed(event, current_user)
     if feed is None:
         abort(404)
-    url = url_for("agenda.calendar_feed", slug=event.slug, token=services.calendar_feed_token(feed),
+    url = url_for("agenda.calendar_feed", slug=event.slug, token=personal.calendar_feed_token(feed),
                   _external=True)
     image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     buffer = io.BytesIO()
@@ -328,11 +333,11 @@ def feed_qr(slug: str) -> Any:
 def calendar_feed(slug: str, token: str) -> Any:
     """The secret personal feed: no login (calendar apps cannot log in); the token is the credential."""
     event = load_event(slug)
-    feed = services.calendar_feed_for_token(event, token)
+    feed = personal.calendar_feed_for_token(event, token)
     if feed is None:
         abort(404)
     published = published_schedule(event)
-    starred = services.starred_session_ids(event, feed.user)
+    starred = personal.starred_session_ids(event, feed.user)
     entries = [s for s in published.sessions if s.id in starred] if published else []
     stamp = published.published_at if published and published.published_at else utcnow()
     body = schedule_ics(event, published or _empty(event), entries,

@@ -1,15 +1,14 @@
-"""The read side of the agenda: snapshots of the programme, the published schedule, payloads and the day grid.
+"""The read side of the agenda: the schedule as objects, the published schedule (cached) and the session payload.
 
-A release stores the programme as a JSON snapshot. Public pages, exports and the API read the latest
-snapshot (parsed once per process and cached by release id: releases never change), so a page costs the
-same few queries whatever the number of sessions.
+A release stores the programme as a JSON snapshot (`snapshots`). Public pages, exports and the API read the
+latest snapshot (parsed once per process and cached by release id: releases never change), so a page costs the
+same few queries whatever the number of sessions. The day grid and filters are in `grid`.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,17 +17,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from conference.agenda.models import (
-    AgendaRelease,
-    ConferenceSession,
-    Room,
-    SessionKind,
-    SessionSpeaker,
-    Track,
-)
-from conference.core.ids import parse_id
+from conference.agenda.models import AgendaRelease, SessionKind
+from conference.agenda.snapshots import build_snapshot, frame_snapshot, load_sessions, room_guid, snapshot_session
 from conference.core.timeutil import isoformat
 from conference.events.models import Event
 from conference.extensions import db
@@ -36,96 +27,6 @@ from conference.extensions import db
 CACHE_SIZE = 32
 #: How long before its start a session page switches to the stage (player and chat first, details below).
 STAGE_LEAD = timedelta(minutes=15)
-
-
-# --- building a snapshot from the working agenda --------------------------------------------------
-
-
-def _utc(value: datetime) -> str:
-    return isoformat(value, "UTC")
-
-
-def room_guid(event_slug: str, room_id: int) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"conference:{event_slug}/rooms/{room_id}"))
-
-
-def person_guid(event_slug: str, speaker_id: int) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"conference:{event_slug}/speakers/{speaker_id}"))
-
-
-def snapshot_session(session: ConferenceSession) -> dict[str, Any]:
-    """One session as plain data (UTC times); the same shape in releases and in the working agenda."""
-    return {
-        "id": session.id,
-        "guid": session.guid,
-        "title": session.title,
-        "abstract": session.abstract or "",
-        "kind": session.kind,
-        "language": session.language,
-        "track_id": session.track_id,
-        "cancelled": bool(session.is_cancelled),
-        "speakers": [{"id": link.speaker.id, "name": link.speaker.name,
-                      "display_name": link.speaker.display_name, "role": link.role,
-                      "organisation": link.speaker.organisation, "position": link.speaker.position}
-                     for link in session.speakers],
-        **({"recording_url": session.recording_url} if session.recording_url else {}),  # older releases lack it
-        "slots": [{"id": slot.id, "room_id": slot.room_id, "start": _utc(slot.start_at), "end": _utc(slot.end_at)}
-                  for slot in sorted(session.slots, key=lambda s: (s.start_at, s.room_id))],
-    }
-
-
-def load_sessions(event: Event, *, ids: list[int] | None = None) -> list[ConferenceSession]:
-    """Sessions of the event with speakers and slots, in a constant number of queries."""
-    query = (select(ConferenceSession).where(ConferenceSession.event_id == event.id)
-             .options(selectinload(ConferenceSession.speakers).selectinload(SessionSpeaker.speaker),
-                      selectinload(ConferenceSession.slots)))
-    if ids is not None:
-        query = query.where(ConferenceSession.id.in_(ids))
-    return list(db.session.scalars(query.order_by(ConferenceSession.id)))
-
-
-def build_snapshot(event: Event, *, include_unscheduled: bool = False) -> dict[str, Any]:
-    """The working agenda as plain data. Releases hold only scheduled sessions."""
-    rooms = db.session.scalars(select(Room).where(Room.event_id == event.id).order_by(Room.position, Room.id))
-    tracks = db.session.scalars(select(Track).where(Track.event_id == event.id).order_by(Track.name, Track.id))
-    sessions = [snapshot_session(s) for s in load_sessions(event)]
-    if not include_unscheduled:
-        sessions = [s for s in sessions if s["slots"]]
-    sessions.sort(key=lambda s: (s["slots"][0]["start"] if s["slots"] else "~", s["id"]))
-    return {
-        "rooms": [{"id": r.id, "name": r.name, "position": r.position, "stream_kind": r.stream_kind,
-                   "stream_url": r.stream_url} for r in rooms],
-        "tracks": [{"id": t.id, "name": t.name, "color": t.color} for t in tracks],
-        "sessions": sessions,
-    }
-
-
-def diff_snapshots(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Change log: sessions added, moved (time or room), changed (content), cancelled or removed."""
-    changes: dict[str, list[dict[str, Any]]] = {"added": [], "moved": [], "changed": [], "cancelled": [],
-                                                "removed": []}
-    before = {s["id"]: s for s in (old or {}).get("sessions", [])}
-    after = {s["id"]: s for s in new["sessions"]}
-    for session_id, entry in after.items():
-        item = {"id": session_id, "title": entry["title"]}
-        previous = before.get(session_id)
-        if previous is None:
-            changes["added"].append(item)
-            continue
-        if entry["cancelled"] and not previous["cancelled"]:
-            changes["cancelled"].append(item)
-            continue
-        place = [(s["room_id"], s["start"], s["end"]) for s in entry["slots"]]
-        if place != [(s["room_id"], s["start"], s["end"]) for s in previous["slots"]]:
-            changes["moved"].append(item)
-        content_keys = ("title", "abstract", "kind", "language", "track_id", "speakers", "cancelled")
-        if any(entry[key] != previous[key] for key in content_keys) or \
-                entry.get("recording_url") != previous.get("recording_url"):
-            changes["changed"].append(item)
-    for session_id, entry in before.items():
-        if session_id not in after:
-            changes["removed"].append({"id": session_id, "title": entry["title"]})
-    return changes
 
 
 # --- the schedule as objects for pages, exports and the API -------------------------------------
@@ -350,12 +251,7 @@ def working_schedule(event: Event, *, ids: list[int] | None = None) -> Schedule:
     if ids is None:
         data = build_snapshot(event, include_unscheduled=True)
     else:
-        rooms = db.session.scalars(select(Room).where(Room.event_id == event.id))
-        tracks = db.session.scalars(select(Track).where(Track.event_id == event.id))
-        data = {"rooms": [{"id": r.id, "name": r.name, "position": r.position, "stream_kind": r.stream_kind,
-                           "stream_url": r.stream_url} for r in rooms],
-                "tracks": [{"id": t.id, "name": t.name, "color": t.color} for t in tracks],
-                "sessions": [snapshot_session(s) for s in load_sessions(event, ids=ids)]}
+        data = {**frame_snapshot(event), "sessions": [snapshot_session(s) for s in load_sessions(event, ids=ids)]}
     return schedule_from_snapshot(data, event_slug=event.slug, timezone=event.timezone, version=None,
                                   published_at=None)
 
@@ -385,116 +281,3 @@ def session_payload(entry: PSession, schedule: Schedule) -> dict[str, Any]:
                    "end": isoformat(s.end_at, tz)} for s in entry.slots],
     }
 
-
-# --- filters and the day grid -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Filters:
-    track: int | None = None
-    language: str | None = None
-    kind: str | None = None
-    query: str = ""
-
-    @property
-    def active(self) -> bool:
-        return bool(self.track or self.language or self.kind or self.query)
-
-    def matches(self, entry: PSession) -> bool:
-        if self.track is not None and (entry.track is None or entry.track.id != self.track):
-            return False
-        if self.language and entry.language != self.language:
-            return False
-        if self.kind and entry.kind != self.kind:
-            return False
-        return not self.query or all(word in entry.search_text for word in self.query.casefold().split())
-
-
-def parse_filters(args: Any) -> Filters:
-    """Filters from query parameters; unknown or malformed values (a `track` that is not an id, see
-    `conference.core.ids`) are ignored: a filter narrows a public page, it never fails it."""
-    track = args.get("track", "")
-    language = args.get("language", "")
-    kind = args.get("kind", "")
-    return Filters(track=parse_id(track),
-                   language=language if language in ("de", "en") else None,
-                   kind=kind if kind in set(SessionKind) else None,
-                   query=args.get("q", "")[:100].strip())
-
-
-@dataclass
-class GridCell:
-    entries: list[tuple[PSession, PSlot]]
-    rowspan: int
-
-
-@dataclass
-class GridRow:
-    start_at: datetime
-    end_at: datetime
-    cells: list[GridCell | None]  # None: covered by a cell of an earlier row (rowspan)
-
-
-def day_grid(schedule: Schedule, day: date, filters: Filters) -> list[GridRow]:
-    """Rows between consecutive start/end times of the day; a session cell spans the rows it covers."""
-    rooms = schedule.rooms
-    column = {room.id: i for i, room in enumerate(rooms)}
-    placed = [(entry, slot) for entry in schedule.sessions_on(day) if filters.matches(entry)
-              for slot in entry.slots if schedule.local_day(slot.start_at) == day]
-    if not placed:
-        return []
-    bounds = sorted({t for _e, slot in placed for t in (slot.start_at, slot.end_at)})
-    index = {t: i for i, t in enumerate(bounds)}
-    rows = [GridRow(bounds[i], bounds[i + 1], [GridCell([], 1) for _ in rooms]) for i in range(len(bounds) - 1)]
-    taken: dict[tuple[int, int], GridCell] = {}
-    for entry, slot in sorted(placed, key=lambda p: (p[1].start_at, p[1].end_at)):
-        col, first, last = column[slot.room.id], index[slot.start_at], index[slot.end_at]
-        owner = taken.get((first, col))
-        if owner is not None:  # an overlap (not in a published release): show both in one cell
-            owner.entries.append((entry, slot))
-            continue
-        cell = rows[first].cells[col]
-        assert cell is not None
-        cell.entries.append((entry, slot))
-        cell.rowspan = last - first
-        for r in range(first, last):
-            taken[(r, col)] = cell
-            if r > first:
-                rows[r].cells[col] = None
-    return rows
-
-
-def now_and_next(schedule: Schedule, now: datetime) -> list[tuple[PRoom, PSession | None, PSession | None]]:
-    """Per room: the session running at `now` and the next one starting after it (same day or later)."""
-    result = []
-    for room in schedule.rooms:
-        current: PSession | None = None
-        upcoming: PSession | None = None
-        for entry in schedule.sessions:
-            if entry.cancelled:
-                continue
-            for slot in entry.slots:
-                if slot.room.id != room.id:
-                    continue
-                if slot.start_at <= now < slot.end_at:
-                    current = entry
-                elif slot.start_at >= now and (upcoming is None or slot.start_at < _start_in(upcoming, room)):
-                    upcoming = entry
-        result.append((room, current, upcoming))
-    return result
-
-
-def _start_in(entry: PSession, room: PRoom) -> datetime:
-    return min(s.start_at for s in entry.slots if s.room.id == room.id)
-
-
-def default_day(schedule: Schedule, today: date) -> date | None:
-    days = schedule.days()
-    if not days:
-        return None
-    return today if today in days else days[0]
-
-
-def duration_text(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"

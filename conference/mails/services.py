@@ -17,8 +17,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from conference.agenda import services as agenda_services
 from conference.agenda.models import StarredSession
+from conference.agenda.personal import active_calendar_feed, calendar_feed_token, create_calendar_feed
 from conference.agenda.schedule import PSession, published_schedule
 from conference.auth.models import User
 from conference.core import jobs
@@ -93,10 +93,9 @@ def confirm_registration(sender: Any, *, event_id: int, user_id: int, **kwargs: 
     user = db.session.get(User, user_id)
     if event is None or user is None or not user.is_verified or user.is_disabled:
         return
-    feed = agenda_services.active_calendar_feed(event, user) or agenda_services.create_calendar_feed(event,
-                                                                                                     user=user)
+    feed = active_calendar_feed(event, user) or create_calendar_feed(event, user=user)
     feed_link = external_url("agenda.calendar_feed", slug=event.slug,
-                             token=agenda_services.calendar_feed_token(feed))
+                             token=calendar_feed_token(feed))
     agenda_link = external_url("agenda.schedule", slug=event.slug)
     with mail_locale(user, event):
         dates = format_day(event.start_date) if event.start_date == event.end_date else \

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conference.agenda import services
 from conference.agenda.models import ConferenceSession
+from conference.agenda.releases import latest_release
 from conference.core import after_commit
 from conference.core.permissions import Role
 from conference.extensions import db
@@ -64,7 +64,7 @@ def test_upload_preview_apply(client, event, organiser) -> None:
     response = apply(client, event.slug, html)
     assert response.status_code == 303
     assert len(titles(event)) == 5
-    assert services.latest_release(event) is None
+    assert latest_release(event) is None
     # The same preview cannot be applied twice.
     again = apply(client, event.slug, html)
     assert again.status_code == 404 and "expired" in again.get_data(as_text=True)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conference.agenda import services
 from conference.agenda.frab_reader import ScheduleFileError, parse_schedule
 from conference.agenda.importing import apply_import, load_state, plan_import, preview_import
 from conference.agenda.models import ConferenceSession, Room, SessionKind, Track
+from conference.agenda.releases import latest_release, publish_release
 from conference.core import after_commit
 from conference.core.errors import Conflict
 from conference.events.models import Event
@@ -82,7 +82,7 @@ def test_pretalx_export_imports_rooms_tracks_speakers_and_times(create_event) ->
         "Bernd Berg", "Clara Cramer"]
     assert by_title["Abschluss Tag 2"].slots[0].start_at == at(event, "16:00", date(2027, 3, 19))
     # Nothing is published by an import.
-    assert services.latest_release(event) is None
+    assert latest_release(event) is None
 
 
 def test_pretalx_reimport_updates_moves_and_reports_removed(create_event) -> None:
@@ -267,7 +267,7 @@ def test_demo_programme_round_trip_is_identical_and_valid(client, create_event) 
     copy = create_event("demo-copy", start=demo.start_date, end=demo.end_date, timezone=demo.timezone)
     result = run_import(copy, first)
     assert result.plan.count("create") == 13
-    services.publish_release(copy, name="1.0", actor=None)
+    publish_release(copy, name="1.0", actor=None)
     after_commit.commit()
     second = client.get("/events/demo-copy/schedule.xml").data
     xmlschema.XMLSchema(str(FORMATS / "schedule.xml.xsd")).validate(second.decode())
@@ -291,7 +291,7 @@ def test_pretalx_schedule_re_exported_by_us_shows_the_same_programme(client, cre
     source = (FIXTURES / "schedule-v1.0.xml").read_bytes()
     event = create_event("from-pretalx", end=date(2027, 3, 19))
     run_import(event, source)
-    services.publish_release(event, name="v1.0", actor=None)
+    publish_release(event, name="v1.0", actor=None)
     after_commit.commit()
     ours = client.get("/events/from-pretalx/schedule.xml").data
     xmlschema.XMLSchema(str(FORMATS / "schedule.xml.xsd")).validate(ours.decode())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conference.agenda import services
 from conference.agenda.players import Player, StreamAddressError, hls_origins, player_for, player_or_none
+from conference.agenda.rooms import create_room
 from conference.core.errors import ValidationFailed
 from conference.core.security import CONTENT_SECURITY_POLICY, policy_with_connect_origins
 
@@ -67,20 +67,20 @@ def test_player_for_refuses_with_reason(app, kind: str, url: str, says: str) -> 
 
 def test_create_room_refuses_unknown_video_address_with_message(agenda_world) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.create_room(agenda_world.event, name="Bühne", stream_kind="youtube",
-                             stream_url="https://www.youtube.com/channel/UCabc", actor=None)
+        create_room(agenda_world.event, name="Bühne", stream_kind="youtube",
+                    stream_url="https://www.youtube.com/channel/UCabc", actor=None)
     assert (error.value.field, error.value.code) == ("stream_url", "bad_stream_address")
     assert "YouTube" in error.value.message
 
 
 def test_create_room_keeps_the_organisers_address(agenda_world) -> None:
-    room = services.create_room(agenda_world.event, name="Bühne", stream_kind="vimeo",
-                                stream_url="https://vimeo.com/123456789", actor=None)
+    room = create_room(agenda_world.event, name="Bühne", stream_kind="vimeo",
+                       stream_url="https://vimeo.com/123456789", actor=None)
     assert room.stream_url == "https://vimeo.com/123456789"
 
 
 def test_hls_origin_allowed_for_fetch_only_on_its_page(agenda_world) -> None:
-    rooms = [services.create_room(agenda_world.event, name=f"R{i}", stream_kind=kind, stream_url=url, actor=None)
+    rooms = [create_room(agenda_world.event, name=f"R{i}", stream_kind=kind, stream_url=url, actor=None)
              for i, (kind, url) in enumerate([("hls", "https://CDN.example.org/live/a.m3u8"),
                                               ("hls", "https://files.example.org/talk.mp4"),
                                               ("youtube", "https://youtu.be/abcDEF12_-x")])]

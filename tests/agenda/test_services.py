@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from conference.agenda import services
+from conference.agenda import conflicts, releases, rooms, services
 from conference.agenda.models import AgendaRelease, ConferenceSession, SessionKind, TimetableSlot
 from conference.core import after_commit
 from conference.core.errors import Conflict, ValidationFailed
@@ -204,7 +204,7 @@ def test_delete_room_in_use_refused(agenda_world, create_agenda_session) -> None
     w = agenda_world
     create_agenda_session(w.event, "Vortrag", room=w.rooms[0])
     with pytest.raises(Conflict) as error:
-        services.delete_room(w.rooms[0], actor=None)
+        rooms.delete_room(w.rooms[0], actor=None)
     assert error.value.code == "room_in_use"
 
 
@@ -216,7 +216,7 @@ def test_delete_room_in_use_refused(agenda_world, create_agenda_session) -> None
 ])
 def test_create_room_bad_stream_refused(agenda_world, kind, url, field) -> None:
     with pytest.raises(ValidationFailed) as error:
-        services.create_room(agenda_world.event, name="X", stream_kind=kind, stream_url=url, actor=None)
+        rooms.create_room(agenda_world.event, name="X", stream_kind=kind, stream_url=url, actor=None)
     assert error.value.field == field
 
 
@@ -224,7 +224,7 @@ def test_agenda_problems_reports_warnings(agenda_world, create_agenda_session) -
     w = agenda_world
     create_agenda_session(w.event, "Keynote", room=w.rooms[0], start="09:00", end="10:00", speakers=[w.speakers[0]])
     create_agenda_session(w.event, "Workshop", room=w.rooms[1], start="10:00", end="11:00", speakers=[w.speakers[0]])
-    problems = services.agenda_problems(w.event)
+    problems = conflicts.agenda_problems(w.event)
     assert [(p.code, p.severity) for p in problems] == [("speaker_back_to_back", "warning")]
 
 
@@ -260,7 +260,7 @@ def test_publish_release_without_changes_refused(agenda_world, create_agenda_ses
     create_agenda_session(w.event, "Vortrag", room=w.rooms[0])
     publish(w.event, "1.0")
     with pytest.raises(Conflict) as error:
-        services.publish_release(w.event, name="1.1", actor=None)
+        releases.publish_release(w.event, name="1.1", actor=None)
     assert error.value.code == "no_changes"
 
 
@@ -270,7 +270,7 @@ def test_publish_release_duplicate_name_refused(agenda_world, create_agenda_sess
     publish(w.event, "1.0")
     create_agenda_session(w.event, "Noch einer", room=w.rooms[1])
     with pytest.raises(Conflict) as error:
-        services.publish_release(w.event, name="1.0", actor=None)
+        releases.publish_release(w.event, name="1.0", actor=None)
     assert error.value.code == "duplicate_name"
 
 
@@ -282,7 +282,7 @@ def test_publish_release_with_hard_conflict_refused(agenda_world, create_agenda_
     w.event.end_date = w.event.start_date
     after_commit.commit()
     with pytest.raises(Conflict) as error:
-        services.publish_release(w.event, name="1.0", actor=None)
+        releases.publish_release(w.event, name="1.0", actor=None)
     assert error.value.code == "agenda_has_conflicts"
     assert talk.title in error.value.message
 
@@ -297,13 +297,13 @@ def test_publish_release_signal_only_after_commit(app, agenda_world, create_agen
 
     agenda_released.connect(receiver)
     try:
-        services.publish_release(w.event, name="rolled-back", actor=None)
+        releases.publish_release(w.event, name="rolled-back", actor=None)
         db.session.rollback()
         from conference.core.after_commit import discard_deferred
 
         discard_deferred()
         assert received == []
-        services.publish_release(w.event, name="1.0", actor=None)
+        releases.publish_release(w.event, name="1.0", actor=None)
         after_commit.commit()
     finally:
         agenda_released.disconnect(receiver)
@@ -314,10 +314,10 @@ def test_publish_release_signal_only_after_commit(app, agenda_world, create_agen
 def test_ensure_demo_release_publishes_once(agenda_world, create_agenda_session) -> None:
     w = agenda_world
     create_agenda_session(w.event, "Vortrag", room=w.rooms[0])
-    first = services.ensure_demo_release(w.event)
+    first = releases.ensure_demo_release(w.event)
     after_commit.commit()
     assert first is not None and first.name == "1.0"
-    assert services.ensure_demo_release(w.event) is None
+    assert releases.ensure_demo_release(w.event) is None
 
 
 def test_demo_loader_publishes_first_release(app) -> None:
@@ -326,9 +326,9 @@ def test_demo_loader_publishes_first_release(app) -> None:
 
     load_demo(attendees=2)
     event = db.session.query(Event).filter_by(slug=DEMO_SLUG).one()
-    release = services.latest_release(event)
+    release = releases.latest_release(event)
     assert release is not None and release.name == "1.0"
     snapshot = json.loads(release.snapshot)
     assert len(snapshot["sessions"]) == 16
-    assert services.agenda_problems(event) == [] or all(p.severity == "warning"
-                                                        for p in services.agenda_problems(event))
+    assert conflicts.agenda_problems(event) == [] or all(p.severity == "warning"
+                                                         for p in conflicts.agenda_problems(event))

@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from conference.agenda import services as agenda_services
 from conference.agenda.models import SessionSpeaker, StarredSession
+from conference.agenda.personal import star_session
 from conference.auth.models import ApiToken, LoginSession, User
 from conference.core.after_commit import commit
 from conference.core.mail import OutboxMessage
@@ -57,7 +57,7 @@ def take_part(stage: Stage, socket_for: Callable[..., Any]) -> Any:
     assert socket.emit("join", {"room": room}, callback=True)["ok"] is True
     assert socket.emit("qa:ask", {"room": room, "text": "Gibt es die Folien?", "client_id": "q1"},
                        callback=True)["ok"] is True
-    agenda_services.star_session(stage.session, user=stage.speaker)
+    star_session(stage.session, user=stage.speaker)
     commit()
     token = api_token_for(stage.speaker)
     for name in ("entwurf.pdf", "final.pdf"):

@@ -39,6 +39,8 @@ def arrange_after_the_day() -> None:
     from conference import create_app
     from conference.agenda import services as agenda
     from conference.agenda.models import SessionSpeaker
+    from conference.agenda.releases import publish_release
+    from conference.agenda.rooms import create_room
     from conference.auth.models import User
     from conference.core.db import utcnow
     from conference.core.permissions import Role
@@ -56,7 +58,7 @@ def arrange_after_the_day() -> None:
                 for email in (ORGANISER, ATTENDEE, ATTENDEE2, SPEAKER)}
         events.set_role(event, user=user[ORGANISER], role=Role.ORGANISER)
         events.set_role(event, user=user[SPEAKER], role=Role.SPEAKER)
-        room = agenda.create_room(event, name="Saal", actor=None)
+        room = create_room(event, name="Saal", actor=None)
         session = agenda.create_session(event, title="Offene Daten in der Verwaltung", actor=None)
         agenda.schedule_session(session, room=room, start_at=now - timedelta(minutes=30),
                                 end_at=now + timedelta(minutes=30), actor=None)
@@ -65,7 +67,7 @@ def arrange_after_the_day() -> None:
         db.session.flush()
         session.speakers.append(SessionSpeaker(speaker_id=profile.id))
         db.session.flush()
-        agenda.publish_release(event, name="Stand heute", actor=None)
+        publish_release(event, name="Stand heute", actor=None)
         people.update_settings(event, asks_organisation=True, asks_sector=True,
                                sectors="Wirtschaft\nWissenschaft\nPolitik und Verwaltung\nSonstiges",
                                asks_listing_consent=True, has_public_list=True)

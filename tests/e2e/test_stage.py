@@ -32,6 +32,8 @@ def arrange_live_session() -> None:
 
     from conference import create_app
     from conference.agenda import services as agenda
+    from conference.agenda.releases import publish_release
+    from conference.agenda.rooms import create_room
     from conference.auth.models import User
     from conference.core.db import utcnow
     from conference.events import services as events
@@ -42,13 +44,13 @@ def arrange_live_session() -> None:
         now = utcnow().replace(second=0, microsecond=0)
         event = events.create_event(slug=SLUG, title="Bühne heute", start_date=(now - timedelta(days=1)).date(),
                                     end_date=(now + timedelta(days=1)).date(), timezone="UTC", is_published=True)
-        room = agenda.create_room(event, name="Hauptbühne", stream_kind="youtube",
-                                  stream_url="https://www.youtube.com/live/demoBuehne1", actor=None)
+        room = create_room(event, name="Hauptbühne", stream_kind="youtube",
+                           stream_url="https://www.youtube.com/live/demoBuehne1", actor=None)
         session = agenda.create_session(event, title="Die Region im Jahr 2040: eine Bühne für alle",
                                         abstract="Ein **Ausblick** mit Fragen aus dem Publikum.", actor=None)
         agenda.schedule_session(session, room=room, start_at=now - timedelta(minutes=10),
                                 end_at=now + timedelta(minutes=50), actor=None)
-        agenda.publish_release(event, name="Stand heute", actor=None)
+        publish_release(event, name="Stand heute", actor=None)
         user = db.session.scalar(select(User).where(User.email == ATTENDEE))
         assert user is not None
         events.register_attendee(event, user=user)

@@ -80,6 +80,8 @@ def arrange_video_session() -> None:
 
     from conference import create_app
     from conference.agenda import services as agenda
+    from conference.agenda.releases import publish_release
+    from conference.agenda.rooms import create_room
     from conference.auth.models import User
     from conference.core.db import utcnow
     from conference.events import branding
@@ -97,12 +99,12 @@ def arrange_video_session() -> None:
         event = events.create_event(slug=SLUG, title="Bühne mit Video", start_date=(now - timedelta(days=1)).date(),
                                     end_date=(now + timedelta(days=1)).date(), timezone="UTC", is_published=True)
         branding.update_branding(event, accent_color="#1d4f91", header_image=header, actor=None)
-        room = agenda.create_room(event, name="Videobühne", stream_kind="hls", stream_url=PLAYLIST, actor=None)
+        room = create_room(event, name="Videobühne", stream_kind="hls", stream_url=PLAYLIST, actor=None)
         session = agenda.create_session(event, title="Bewegte Bilder aus der Region", abstract="Ein Video.",
                                         actor=None)
         agenda.schedule_session(session, room=room, start_at=now - timedelta(minutes=10),
                                 end_at=now + timedelta(minutes=50), actor=None)
-        agenda.publish_release(event, name="Stand heute", actor=None)
+        publish_release(event, name="Stand heute", actor=None)
         user = db.session.scalar(select(User).where(User.email == ATTENDEE))
         assert user is not None
         events.register_attendee(event, user=user)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from conference.agenda import services as agenda_services
 from conference.agenda.models import ConferenceSession, Room
+from conference.agenda.personal import active_calendar_feed, calendar_feed_token, star_session
 from conference.auth.models import User
 from conference.core import jobs
 from conference.core.after_commit import commit
@@ -50,7 +51,7 @@ def attendee(person: Callable[..., User], event: Event, *, locale: str | None = 
     user = person(event, Role.ATTENDEE, **kwargs)
     user.locale = locale
     if star is not None:
-        agenda_services.star_session(star, user=user)
+        star_session(star, user=user)
     if reminder is not None or slides:
         services.set_preferences(event, user=user, reminder_minutes=reminder, wants_slides_notice=slides)
     commit()
@@ -76,9 +77,9 @@ def test_registration_confirmation_is_queued_once_in_the_recipients_language_wit
     mails = outbox()
     assert [(m.recipient, m.locale, m.subject) for m in mails] == [
         ("ada@example.org", "en", "You are registered for Mailkonferenz")]
-    feed = agenda_services.active_calendar_feed(event, user)
+    feed = active_calendar_feed(event, user)
     assert feed is not None
-    feed_url = f"http://localhost/events/mails-test/calendar/{agenda_services.calendar_feed_token(feed)}.ics"
+    feed_url = f"http://localhost/events/mails-test/calendar/{calendar_feed_token(feed)}.ics"
     assert "http://localhost/events/mails-test/agenda\n" in mails[0].body
     assert f"{feed_url}\n" in mails[0].body
     assert "Mar 18, 2027" in mails[0].body
@@ -169,7 +170,7 @@ def test_no_reminder_for_a_started_cancelled_or_draft_session(
     event, talk = world["event"], world["talk"]
     draft = create_agenda_session(event, "Entwurf", room=world["room"], start="10:00", end="10:30")
     attendee(person, event, star=talk, reminder=15, email="ada@example.org")
-    agenda_services.star_session(draft, user=db.session.scalar(select(User).where(User.email == "ada@example.org")))
+    star_session(draft, user=db.session.scalar(select(User).where(User.email == "ada@example.org")))
     commit()
 
     started = services.send_due_mails(at(event, "09:00"))

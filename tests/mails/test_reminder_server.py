@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from conference import create_app
-from conference.agenda import services as agenda_services
 from conference.agenda.models import ConferenceSession, TimetableSlot
+from conference.agenda.personal import star_session
 from conference.auth.models import User
 from conference.core.after_commit import commit
 from conference.core.db import utcnow
@@ -40,7 +40,7 @@ def test_reminder_pass_queues_a_due_reminder_on_the_real_server(tmp_path: Path, 
         length = slot.end_at - slot.start_at
         slot.start_at = utcnow() + timedelta(minutes=10)  # due now with a 15-minute lead
         slot.end_at = slot.start_at + length
-        agenda_services.star_session(slot.session, user=user)
+        star_session(slot.session, user=user)
         services.set_preferences(event, user=user, reminder_minutes=15, wants_slides_notice=False)
         commit()
         record_release(event)

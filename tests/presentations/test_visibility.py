@@ -280,7 +280,7 @@ def test_published_slides_of_unpublished_event_stay_hidden(app: Flask, client, s
 def test_agenda_session_page_includes_slides_partial(client, slides_stage) -> None:
     if "agenda.session_page" not in client.application.view_functions:
         pytest.skip("the agenda has no session page in this build")
-    from conference.agenda.services import ensure_demo_release
+    from conference.agenda.releases import ensure_demo_release
 
     body = put_slides(client, slides_stage)
     end_session(slides_stage.session)

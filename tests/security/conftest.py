@@ -21,8 +21,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
-from conference.agenda import services as agenda_services
 from conference.agenda.models import ConferenceSession, Room, SessionSpeaker, TimetableSlot, Track
+from conference.agenda.releases import publish_release
 from conference.auth.models import User
 from conference.auth.services import start_login_session
 from conference.core.after_commit import commit
@@ -293,7 +293,7 @@ def world(app: Flask, create_user: Callable[..., User], grant: Callable[..., Non
     assert response.status_code == 201, response.get_data(as_text=True)
     presentation_services.wait_for_background_tasks()
     for released in (event, other):  # the programme is announced: its sessions are public
-        agenda_services.publish_release(released, name="1.0", actor=None)
+        publish_release(released, name="1.0", actor=None)
     commit()
     yield World(app, event, other, users, tokens, room, track, sessions[0], sessions[1], sessions[2], own_profile,
                 foreign_profile, response.get_json()["id"], message, report, sanction, invitation, question)

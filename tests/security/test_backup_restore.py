@@ -20,8 +20,8 @@ import requests
 from sqlalchemy import select
 
 from conference import create_app
-from conference.agenda import services as agenda_services
 from conference.agenda.models import ConferenceSession
+from conference.agenda.personal import calendar_feed_token, create_calendar_feed, star_session
 from conference.auth import services as auth_services
 from conference.auth.models import User
 from conference.events.models import Event
@@ -59,12 +59,12 @@ def build_instance_a(tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
         talk = db.session.scalars(select(ConferenceSession).where(ConferenceSession.event_id == event.id,
                                                                   ConferenceSession.kind == "talk")).first()
         assert talk is not None
-        agenda_services.star_session(talk, user=attendee)
-        feed = agenda_services.create_calendar_feed(event, user=attendee)
+        star_session(talk, user=attendee)
+        feed = create_calendar_feed(event, user=attendee)
         invitation = speaker_services.invite_speaker(event, session=talk, email="neu.sprecherin@example.org",
                                                      actor=organiser, name="Neue Sprecherin")
         db.session.flush()
-        facts.update(feed=f"/events/{SLUG}/calendar/{agenda_services.calendar_feed_token(feed)}.ics",
+        facts.update(feed=f"/events/{SLUG}/calendar/{calendar_feed_token(feed)}.ics",
                      invitation=f"/events/{SLUG}/invitations/{speaker_services.invitation_token(invitation)}",
                      token=auth_services.issue_api_token(attendee, name="backup test"),
                      organiser_token=auth_services.issue_api_token(organiser, name="backup test"),

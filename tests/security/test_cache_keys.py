@@ -29,6 +29,8 @@ from werkzeug.http import parse_cache_control_header
 
 from conference.agenda import services as agenda
 from conference.agenda.models import ConferenceSession, Room, Track
+from conference.agenda.releases import publish_release
+from conference.agenda.rooms import update_room, update_track
 from conference.auth.models import User
 from conference.core.after_commit import commit
 from conference.core.db import utcnow
@@ -82,7 +84,7 @@ class Ctx:
 
     def release(self) -> None:
         self.releases += 1
-        agenda.publish_release(self.event, name=f"1.{self.releases}", actor=None)
+        publish_release(self.event, name=f"1.{self.releases}", actor=None)
         commit()
 
     def bearer(self) -> dict[str, str]:
@@ -137,7 +139,7 @@ def ctx(app: Flask, agenda_world: AgendaWorld, create_track: Callable[..., Track
                                   abstract="Über Daten.")
     second = create_agenda_session(event, "Offene Netze", room=agenda_world.rooms[1], start="10:00", end="11:00",
                                    speakers=[agenda_world.speakers[1]])
-    agenda.publish_release(event, name="1.1", actor=None)
+    publish_release(event, name="1.1", actor=None)
     commit()
     result = Ctx(app, event, agenda_world.rooms, [agenda_world.track, culture], agenda_world.speakers, first,
                  second, person(event, Role.ORGANISER, email="orga@example.org"),
@@ -201,18 +203,18 @@ CHANGES = [
     Change("speaker added", lambda c: agenda.update_session(
         c.s1, speakers=[(c.speakers[0], "speaker"), (c.speakers[2], "speaker")], actor=None),
         frozenset({PAGE}), release=True, appears="Clara Cramer", appears_in=ALL_TEXT),
-    Change("room name", lambda c: agenda.update_room(c.rooms[0], name="Kuppelsaal", actor=None),
+    Change("room name", lambda c: update_room(c.rooms[0], name="Kuppelsaal", actor=None),
            frozenset({PAGE}), release=True, appears="Kuppelsaal", appears_in=ALL_TEXT),
-    Change("room stream", lambda c: agenda.update_room(c.rooms[0], name=c.rooms[0].name, stream_kind="hls",
-                                                        stream_url="https://stream.example.org/kuppel.m3u8",
-                                                        actor=None),
+    Change("room stream", lambda c: update_room(c.rooms[0], name=c.rooms[0].name, stream_kind="hls",
+                                                stream_url="https://stream.example.org/kuppel.m3u8",
+                                                actor=None),
            frozenset({PAGE}), release=True, appears="https://stream.example.org/kuppel.m3u8",
            appears_in=frozenset({PAGE})),
-    Change("track name", lambda c: agenda.update_track(c.tracks[0], name="Gesellschaft",
-                                                       color=c.tracks[0].color, actor=None),
+    Change("track name", lambda c: update_track(c.tracks[0], name="Gesellschaft",
+                                                color=c.tracks[0].color, actor=None),
            frozenset({PAGE}), release=True, appears="Gesellschaft", appears_in=ALL_TEXT),
-    Change("track colour", lambda c: agenda.update_track(c.tracks[0], name=c.tracks[0].name, color="#aa3300",
-                                                         actor=None),
+    Change("track colour", lambda c: update_track(c.tracks[0], name=c.tracks[0].name, color="#aa3300",
+                                                  actor=None),
            frozenset(), release=True, appears="#aa3300", appears_in=frozenset({XML, JSON})),
     Change("session track", lambda c: agenda.update_session(c.s2, track=c.tracks[1], actor=None),
            frozenset(), release=True),
@@ -319,7 +321,7 @@ def test_cached_outputs_follow_a_session_ending(app: Flask, create_event: Callab
         agenda.schedule_session(session, room=room, start_at=start, end_at=end, actor=None)
         talks.append(session)
     commit()
-    agenda.publish_release(event, name="1.0", actor=None)
+    publish_release(event, name="1.0", actor=None)
     commit()
     ctx = Ctx(app, event, [room], [], [], talks[1], talks[0], person(event, Role.ORGANISER), person(event, None),
               {}, app.test_client())

@@ -32,6 +32,9 @@ from sqlalchemy import select
 from conference import create_app
 from conference.agenda import services as agenda_services
 from conference.agenda.models import ConferenceSession, Room, TimetableSlot
+from conference.agenda.personal import calendar_feed_token, create_calendar_feed, star_session
+from conference.agenda.releases import publish_release
+from conference.agenda.rooms import create_room
 from conference.auth.models import User
 from conference.core.after_commit import commit
 from conference.extensions import db, socketio
@@ -114,11 +117,11 @@ def draft(world: World, create_user: Callable[..., User]) -> Iterator[Draft]:
     room = db.session.get(Room, world.room.id)
     room.stream_kind, room.stream_url = "jitsi", stream_url
     commit()
-    agenda_services.publish_release(event, name="2.0", actor=organiser)
+    publish_release(event, name="2.0", actor=organiser)
     commit()
 
     # The next version, prepared in the editor and never released.
-    draft_room = agenda_services.create_room(event, name=f"Raum{tag}r", actor=organiser)
+    draft_room = create_room(event, name=f"Raum{tag}r", actor=organiser)
     draft_speaker = speaker_services.create_profile(event, actor=organiser, name=f"Redner{tag}n")
     speaker_services.update_profile(draft_speaker, actor=organiser, photo=io.BytesIO(jpeg_with_exif((300, 300))),
                                     name=draft_speaker.name)
@@ -143,10 +146,10 @@ def draft(world: World, create_user: Callable[..., User]) -> Iterator[Draft]:
         commit()
     attendee = db.session.get(User, world.users["attendee"].id)
     for starred in (session, moved):
-        agenda_services.star_session(starred, user=attendee)
-    feed = agenda_services.create_calendar_feed(event, user=attendee)
+        star_session(starred, user=attendee)
+    feed = create_calendar_feed(event, user=attendee)
     commit()
-    feed_token = agenda_services.calendar_feed_token(feed)
+    feed_token = calendar_feed_token(feed)
     deck = upload(world.app.test_client(), session.id, f"folien{tag}d.pdf", pdf_bytes(f"Entwurf{tag}t"),
                   token=world.tokens["organiser"])
     assert deck.status_code == 201, deck.get_data(as_text=True)

@@ -11,7 +11,7 @@ from flask import url_for
 from flask_socketio import SocketIOTestClient
 from sqlalchemy import func, select
 
-from conference.agenda.services import ensure_demo_release
+from conference.agenda.releases import ensure_demo_release
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
 from conference.extensions import db, socketio
