@@ -17,8 +17,8 @@ from sqlalchemy import delete, func, select
 # is needed because accepting an invitation places the speaker in a session.
 from conference.agenda.models import ConferenceSession, SessionSpeaker, SpeakerRole
 from conference.agenda.public import released_speaker_ids
+from conference.auth.accounts import normalise_email, validate_email
 from conference.auth.models import User
-from conference.auth.services import normalise_email, validate_email
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
