@@ -34,7 +34,7 @@ def main() -> int:
     from conference.agenda.models import ConferenceSession, Room, TimetableSlot
     from conference.attendance import certificates
     from conference.attendance.collector import minute_of, record_presence
-    from conference.auth import services as auth_services
+    from conference.auth import accounts
     from conference.core.mail import external_url
     from conference.core.permissions import Role
     from conference.events import services as event_services
@@ -66,7 +66,7 @@ def main() -> int:
             sessions.append((session, minute_of(begins.timestamp())))
         people = []
         for number in range(args.people):
-            user = auth_services.create_user(email=f"p{number}@example.org", name=f"Jörg Müller-Weiß {number}",
+            user = accounts.create_user(email=f"p{number}@example.org", name=f"Jörg Müller-Weiß {number}",
                                              password="x" * 12, verified=True)
             event_services.set_role(event, user=user, role=Role.ATTENDEE)
             people.append(user)

@@ -73,7 +73,7 @@ def prepare_instance(settings: dict[str, str]) -> tuple[str, int]:
 
     from conference import create_app
     from conference.agenda.models import ConferenceSession, Room, TimetableSlot
-    from conference.auth import services as auth_services
+    from conference.auth import accounts, logins
     from conference.core.after_commit import commit
     from conference.events import services as event_services
     from conference.extensions import db
@@ -81,7 +81,7 @@ def prepare_instance(settings: dict[str, str]) -> tuple[str, int]:
     app = create_app({**settings, "ASYNC_MODE": "threading"})
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory, revision="heads")
-        user = auth_services.create_user(email="bench@example.org", name="Bench", password="bench-password-1",
+        user = accounts.create_user(email="bench@example.org", name="Bench", password="bench-password-1",
                                          is_admin=True, verified=True)
         event = event_services.create_event(slug="bench-event", title="Bench", start_date=date(2027, 3, 18),
                                             end_date=date(2027, 3, 18), is_published=True)
@@ -92,7 +92,7 @@ def prepare_instance(settings: dict[str, str]) -> tuple[str, int]:
         start = datetime(2027, 3, 18, 9, tzinfo=UTC)
         db.session.add(TimetableSlot(session_id=session.id, room_id=room.id, start_at=start,
                                      end_at=start.replace(hour=10)))
-        token = auth_services.issue_api_token(user, name="bench")
+        token = logins.issue_api_token(user, name="bench")
         commit()
         session_id = session.id
         db.engine.dispose()

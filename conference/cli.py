@@ -143,7 +143,7 @@ users = click.Group("users", help="Create, list, import users and issue API toke
 @with_appcontext
 def users_create(email: str, name: str, event_slug: str | None, role: str | None, admin: bool) -> None:
     """Create a user; the password is read from standard input (one line)."""
-    from conference.auth import services as auth_services
+    from conference.auth import accounts
     from conference.core.after_commit import commit
     from conference.core.errors import DomainError
     from conference.events import services as event_services
@@ -154,7 +154,7 @@ def users_create(email: str, name: str, event_slug: str | None, role: str | None
         if role and event is None:
             raise click.UsageError("--role needs --event")
         # The operator vouches for the address of an account made here.
-        user = auth_services.create_user(email=email, name=name, password=password, is_admin=admin, verified=True)
+        user = accounts.create_user(email=email, name=name, password=password, is_admin=admin, verified=True)
         if event is not None:
             event_services.set_role(event, user=user, role=role or Role.ATTENDEE)
         commit()
@@ -197,13 +197,13 @@ def users_list(event_slug: str | None, role: str | None, as_json: bool) -> None:
 @with_appcontext
 def users_verify(email: str) -> None:
     """Count the user's address as confirmed (the operator vouches for it); waiting roles apply."""
-    from conference.auth import services as auth_services
+    from conference.auth import accounts, registration
     from conference.core.after_commit import commit
 
-    user = auth_services.find_user_by_email(email)
+    user = accounts.find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"No user with e-mail {email}")
-    changed = auth_services.verify_address(user)
+    changed = registration.verify_address(user)
     commit()
     click.echo(f"Confirmed <{user.email}>." if changed else f"<{user.email}> was confirmed already.")
 
@@ -216,13 +216,13 @@ def users_reset_password(email: str) -> None:
 
     The operator passes the link on by a channel they trust and never learns the password. The link works
     once and for PASSWORD_RESET_MAX_AGE seconds; it voids every older reset link of the account."""
-    from conference.auth import services as auth_services
+    from conference.auth import accounts, passwords
     from conference.core.after_commit import commit
 
-    user = auth_services.find_user_by_email(email)
+    user = accounts.find_user_by_email(email)
     if user is None or user.is_disabled:
         raise click.ClickException(f"No enabled user with e-mail {email}")
-    link = auth_services.password_reset_link(user)
+    link = passwords.password_reset_link(user)
     commit()
     click.echo(link)
 
@@ -233,13 +233,13 @@ def users_reset_password(email: str) -> None:
 @with_appcontext
 def users_token(email: str, name: str) -> None:
     """Print a fresh API token for a user."""
-    from conference.auth import services as auth_services
+    from conference.auth import accounts, logins
     from conference.core.after_commit import commit
 
-    user = auth_services.find_user_by_email(email)
+    user = accounts.find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"No user with e-mail {email}")
-    token = auth_services.issue_api_token(user, name=name)
+    token = logins.issue_api_token(user, name=name)
     commit()
     click.echo(token)
 

@@ -18,8 +18,9 @@ from sqlalchemy import insert, select
 
 from conference.agenda.models import ConferenceSession, Room, SessionKind, SessionSpeaker, TimetableSlot, Track
 from conference.agenda.releases import ensure_demo_release
+from conference.auth.accounts import hash_password
+from conference.auth.logins import TOKEN_PREFIX
 from conference.auth.models import ApiToken, User, hash_secret
-from conference.auth.services import TOKEN_PREFIX, hash_password
 from conference.core.after_commit import commit
 from conference.core.db import utcnow
 from conference.core.permissions import Role

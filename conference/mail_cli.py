@@ -15,7 +15,8 @@ mail = click.Group("mail", help="The mail queue.")
 @with_appcontext
 def send_queued_command() -> None:
     """Deliver every queued mail that is due now over SMTP, then print what happened."""
-    from conference.core.mail_queue import BATCH_LIMIT, MailSettings, SendReport, send_queued
+    from conference.core.mail_queue import BATCH_LIMIT, SendReport, send_queued
+    from conference.core.mail_smtp import MailSettings
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not get_settings(app).mail_server:

@@ -20,7 +20,7 @@ def test_users_create_with_role_reads_password_from_stdin(runner, create_event) 
     assert user.email == "orga@example.org"
     assert user.email_verified_at is not None  # the operator vouches for the address
     assert user.role_in(event) == Role.ORGANISER
-    from conference.auth.services import authenticate
+    from conference.auth.accounts import authenticate
 
     assert authenticate("orga@example.org", "long-enough-pw") is not None
 

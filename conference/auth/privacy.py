@@ -11,8 +11,9 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
+from conference.auth.accounts import verify_password
+from conference.auth.logins import end_logins
 from conference.auth.models import ApiToken, LoginSession, User
-from conference.auth.services import end_logins, verify_password
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import ValidationFailed

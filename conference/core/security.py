@@ -43,20 +43,20 @@ def bearer_token() -> str | None:
 
 def install_login_loaders() -> None:
     """Cookie logins resolve through the server-side login session; API calls through bearer tokens."""
-    from conference.auth import services
+    from conference.auth import logins
 
     @login_manager.user_loader
     def load_user(token: str) -> Any:
         if bearer_token() is not None:
             return None  # an explicit bearer token decides alone; the cookie does not count then
-        return services.user_for_login_token(token)
+        return logins.user_for_login_token(token)
 
     @login_manager.request_loader
     def load_user_from_request(req: Any) -> Any:
         token = bearer_token()
         if token is None:
             return None
-        user = services.user_for_api_token(token)
+        user = logins.user_for_api_token(token)
         if user is not None:
             g.authenticated_by_token = True
         return user

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from conference.auth import services as auth_services
+from conference.auth import accounts
 from conference.auth.models import User
 from conference.core.errors import DomainError
 from conference.core.permissions import Role
@@ -58,7 +58,7 @@ def import_registrations(event: Event, rows: Iterable[list[str]]) -> ImportRepor
             try:
                 user = existing.get(row.email)
                 if user is None:
-                    user = auth_services.create_user(email=row.email, name=row.name, verified=True,
+                    user = accounts.create_user(email=row.email, name=row.name, verified=True,
                                                      password=row.password or secrets.token_urlsafe(24))
                     report.created += 1
                 else:
@@ -95,8 +95,8 @@ def _parse(rows: Iterable[list[str]]) -> list[Registration]:
             raise ImportFailed(f"line {line}: expected {len(header)} columns, found {len(values)}")
         record = dict(zip(header, (v.strip() for v in values), strict=True))
         try:
-            email = auth_services.validate_email(record["email"])
-            name = auth_services.validate_name(record["name"])
+            email = accounts.validate_email(record["email"])
+            name = accounts.validate_name(record["name"])
         except DomainError as error:
             raise ImportFailed(f"line {line}: {error.message}") from None
         role = (record.get("role") or Role.ATTENDEE).lower()
@@ -108,7 +108,7 @@ def _parse(rows: Iterable[list[str]]) -> list[Registration]:
         password = record.get("password") or ""
         if password:
             try:
-                auth_services.validate_password(password)
+                accounts.validate_password(password)
             except DomainError as error:
                 raise ImportFailed(f"line {line}: {error.message}") from None
         parsed.append(Registration(line, email, name, role, password))

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from conference.auth.services import find_user_by_email
+from conference.auth.accounts import find_user_by_email
 from conference.core import after_commit
 from conference.core.contrast import COLOR
 from conference.core.errors import DomainError, NotFound

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from conference.agenda.models import ConferenceSession
 from conference.agenda.public import released_sessions
-from conference.auth.services import find_user_by_email
+from conference.auth.accounts import find_user_by_email
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound, ValidationFailed
 from conference.core.ids import parse_count, require_id

@@ -13,7 +13,7 @@ from flask_socketio import SocketIO
 from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefused
 from sqlalchemy import select
 
-from conference.auth import services as auth_services
+from conference.auth import logins
 from conference.auth.models import User
 from conference.core import metrics
 from conference.core.permissions import Permission
@@ -64,7 +64,7 @@ def _identify(auth: Any) -> SocketIdentity | None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or len(auth) != 1:
             return None
-        owner = auth_services.api_token_owner(token)
+        owner = logins.api_token_owner(token)
         if owner is None:
             return None
         user_id, token_id = owner
@@ -75,7 +75,7 @@ def _identify(auth: Any) -> SocketIdentity | None:
     login_token = session.get("_user_id")
     if not isinstance(login_token, str):
         return None
-    user = auth_services.user_for_login_token(login_token)
+    user = logins.user_for_login_token(login_token)
     if user is None or pending_privacy_notice(user.id) is not None:
         return None  # a browser login that has not accepted the current privacy notice may not chat yet
     return SocketIdentity(user_id=user.id, login_token=login_token)

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from conference.auth import services as auth_services
+from conference.auth import passwords
 from conference.auth.models import LoginSession, User
 from conference.core.mail import OutboxMessage
 from conference.extensions import db
@@ -39,7 +39,7 @@ def mails_to(address: str) -> list[OutboxMessage]:
 
 def ask_for_reset(client: FlaskClient, email: str) -> Any:
     answer = client.post("/login/forgot", data={"csrf_token": csrf_token(client, "/login/forgot"), "email": email})
-    auth_services.wait_for_reset_jobs()  # the lookup and the mail run after the answer
+    passwords.wait_for_reset_jobs()  # the lookup and the mail run after the answer
     return answer
 
 
@@ -115,7 +115,7 @@ def test_known_and_unknown_addresses_get_the_same_answer(
             started = time.perf_counter()
             answer = client.post("/login/forgot", data={"csrf_token": token, "email": address})
             timings[address].append(time.perf_counter() - started)
-            auth_services.wait_for_reset_jobs()
+            passwords.wait_for_reset_jobs()
             answers[address].add((answer.status_code, answer.headers["Location"]))
     assert answers["known@example.org"] == answers["nobody@example.org"] == {(303, "/login/forgot/sent")}
     assert len(mails_to("known@example.org")) == 9 and mails_to("nobody@example.org") == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from conference.auth import services
+from conference.auth import logins
 from conference.auth.models import ApiToken, hash_secret
 from conference.core.after_commit import commit
 from conference.extensions import db
@@ -120,17 +120,17 @@ def test_bearer_request_needs_no_csrf_but_cookie_request_does(client, create_use
 
 def test_api_token_owner_answers_only_for_active_tokens_of_enabled_accounts(app, create_user) -> None:
     user, other = create_user(), create_user()
-    token, second = services.issue_api_token(user), services.issue_api_token(other)
+    token, second = logins.issue_api_token(user), logins.issue_api_token(other)
     commit()
     token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == user.id))
-    assert services.api_token_owner(token) == (user.id, token_id)
-    assert services.api_token_owner(second)[0] == other.id
-    assert services.api_token_owner(token + "x") is None
-    assert services.api_token_owner("not-a-token") is None
-    assert services.api_token_owner(services.TOKEN_PREFIX + "x" * 200) is None
-    services.revoke_api_token(user, token_id=token_id)
+    assert logins.api_token_owner(token) == (user.id, token_id)
+    assert logins.api_token_owner(second)[0] == other.id
+    assert logins.api_token_owner(token + "x") is None
+    assert logins.api_token_owner("not-a-token") is None
+    assert logins.api_token_owner(logins.TOKEN_PREFIX + "x" * 200) is None
+    logins.revoke_api_token(user, token_id=token_id)
     commit()
-    assert services.api_token_owner(token) is None
+    assert logins.api_token_owner(token) is None
     other.is_disabled = True
     commit()
-    assert services.api_token_owner(second) is None
+    assert logins.api_token_owner(second) is None

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event as sa_event
 
-from conference.auth import services as auth_services
+from conference.auth import accounts
 from conference.auth.models import User
 from conference.core import after_commit
 from conference.extensions import db
@@ -15,7 +15,7 @@ from conference.extensions import db
 
 def test_deferred_calls_run_after_the_commit_and_see_its_rows(app: Any) -> None:
     seen: list[int] = []
-    auth_services.create_user(email="a@example.org", name="A", password="lang-genug-123", verified=True)
+    accounts.create_user(email="a@example.org", name="A", password="lang-genug-123", verified=True)
     after_commit.defer(lambda: seen.append(db.session.query(User).count()))
     assert seen == []
     after_commit.commit()
@@ -24,7 +24,7 @@ def test_deferred_calls_run_after_the_commit_and_see_its_rows(app: Any) -> None:
 
 def test_a_failed_commit_drops_the_deferred_calls(app: Any) -> None:
     seen: list[str] = []
-    auth_services.create_user(email="b@example.org", name="B", password="lang-genug-123", verified=True)
+    accounts.create_user(email="b@example.org", name="B", password="lang-genug-123", verified=True)
     after_commit.commit()
     db.session.add(User(email="b@example.org", name="B again", password_hash="x"))  # the same e-mail address
     after_commit.defer(seen.append, "must not run")

@@ -32,7 +32,8 @@ from conference.core.mail import (
     recipient_locale,
     send_mail,
 )
-from conference.core.mail_queue import SendReport, html_body, send_queued
+from conference.core.mail_queue import SendReport, send_queued
+from conference.core.mail_smtp import html_body
 from conference.core.permissions import Role
 from conference.extensions import db
 from tests.conftest import settings_for_tests

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conference.auth.services import validate_name
+from conference.auth.accounts import validate_name
 from conference.core.errors import ValidationFailed
 from conference.core.text import has_forbidden_line_text, has_forbidden_text
 from conference.live.inputs import clean_text

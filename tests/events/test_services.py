@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from conference.auth import services as auth_services
+from conference.auth import registration
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
 from conference.events import services
@@ -27,12 +27,12 @@ def test_role_for_unconfirmed_account_waits_and_applies_at_confirmation(create_e
     commit()
     assert isinstance(held, PendingRole) and held.granted_by_id == organiser.id
     assert roles(event) == {} and user.role_in(event) is None
-    assert auth_services.verify_address(user) is True
+    assert registration.verify_address(user) is True
     commit()
     assert roles(event) == {"late@example.org": "organiser"}
     assert roles(other) == {"late@example.org": "speaker"}
     assert db.session.query(PendingRole).count() == 0
-    assert auth_services.verify_address(user) is False
+    assert registration.verify_address(user) is False
 
 
 def test_unconfirmed_account_keeps_what_it_holds_and_lowering_applies_at_once(create_event, create_user) -> None:
@@ -47,7 +47,7 @@ def test_unconfirmed_account_keeps_what_it_holds_and_lowering_applies_at_once(cr
     assert isinstance(services.set_role(event, user=user, role=Role.ATTENDEE), EventMembership)
     commit()
     assert services.pending_role_of(event, user) is None
-    auth_services.verify_address(user)
+    registration.verify_address(user)
     commit()
     assert roles(event) == {"late@example.org": "attendee"}
 
@@ -59,6 +59,6 @@ def test_waiting_import_role_never_lowers_a_role_given_meanwhile(create_event, c
     services.set_role(event, user=user, role=Role.ATTENDEE, keep_higher=True)  # a second list
     commit()
     assert services.pending_role_of(event, user).role == "speaker"
-    auth_services.verify_address(user)
+    registration.verify_address(user)
     commit()
     assert roles(event) == {"late@example.org": "speaker"}

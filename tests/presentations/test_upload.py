@@ -11,7 +11,7 @@ import zipfile
 import pytest
 from flask import Flask
 
-from conference.auth.services import issue_api_token
+from conference.auth.logins import issue_api_token
 from conference.core.after_commit import commit
 from conference.extensions import db
 from conference.presentations.models import Presentation

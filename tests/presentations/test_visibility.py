@@ -14,7 +14,7 @@ from sqlalchemy import select
 from werkzeug.http import parse_options_header
 
 from conference.agenda.models import TimetableSlot
-from conference.auth.services import issue_api_token
+from conference.auth.logins import issue_api_token
 from conference.core.after_commit import commit
 from conference.core.db import utcnow
 from conference.core.mail import OutboxMessage

@@ -23,8 +23,8 @@ from sqlalchemy import func, select, text
 
 from conference.agenda.models import ConferenceSession, Room, SessionSpeaker, TimetableSlot, Track
 from conference.agenda.releases import publish_release
+from conference.auth.logins import start_login_session
 from conference.auth.models import User
-from conference.auth.services import start_login_session
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
 from conference.events.models import Event

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from conference.auth import services as auth_services
+from conference.auth import passwords
 from conference.auth.models import User
 from conference.core.mail import OutboxMessage
 from conference.extensions import db
@@ -38,7 +38,7 @@ def link_in(mail: OutboxMessage, prefix: str) -> str:
 
 def ask_for_reset(client: FlaskClient, email: str) -> Any:
     answer = client.post("/login/forgot", data={"csrf_token": csrf_token(client, "/login/forgot"), "email": email})
-    auth_services.wait_for_reset_jobs()  # the lookup and the mail run after the answer
+    passwords.wait_for_reset_jobs()  # the lookup and the mail run after the answer
     return answer
 
 

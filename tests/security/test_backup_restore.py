@@ -22,7 +22,7 @@ from sqlalchemy import select
 from conference import create_app
 from conference.agenda.models import ConferenceSession
 from conference.agenda.personal import calendar_feed_token, create_calendar_feed, star_session
-from conference.auth import services as auth_services
+from conference.auth import logins
 from conference.auth.models import User
 from conference.events.models import Event
 from conference.extensions import db, socketio
@@ -66,8 +66,8 @@ def build_instance_a(tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
         db.session.flush()
         facts.update(feed=f"/events/{SLUG}/calendar/{calendar_feed_token(feed)}.ics",
                      invitation=f"/events/{SLUG}/invitations/{speaker_services.invitation_token(invitation)}",
-                     token=auth_services.issue_api_token(attendee, name="backup test"),
-                     organiser_token=auth_services.issue_api_token(organiser, name="backup test"),
+                     token=logins.issue_api_token(attendee, name="backup test"),
+                     organiser_token=logins.issue_api_token(organiser, name="backup test"),
                      talk=talk.id, talk_title=talk.title)
         db.session.commit()
     client = app.test_client()

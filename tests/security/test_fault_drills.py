@@ -290,7 +290,7 @@ def test_disk_full_during_upload_is_a_clear_error_and_leaves_nothing(small_disk:
         from datetime import date
 
         from conference.agenda.models import ConferenceSession
-        from conference.auth import services as auth_services
+        from conference.auth import accounts, logins
         from conference.core.after_commit import commit
         from conference.events.models import Event
         from conference.events.services import set_role
@@ -299,13 +299,13 @@ def test_disk_full_during_upload_is_a_clear_error_and_leaves_nothing(small_disk:
                       is_published=True)
         db.session.add(event)
         db.session.flush()
-        user = auth_services.create_user(email="orga@example.org", name="Orga", password="long-enough-pass-1",
+        user = accounts.create_user(email="orga@example.org", name="Orga", password="long-enough-pass-1",
                                          verified=True)
         set_role(event, user=user, role="organiser")
         session = ConferenceSession(event_id=event.id, title="Vortrag")
         db.session.add(session)
         commit()
-        token = auth_services.issue_api_token(user, name="t")
+        token = logins.issue_api_token(user, name="t")
         commit()
         client = app.test_client()
         before = sorted(p.name for p in small_disk.rglob("*") if p.is_file())

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from conference import create_app
-from conference.auth import services as auth_services
+from conference.auth import accounts
 from conference.auth.models import ApiToken, LoginSession, User
 from conference.core.after_commit import commit
 from conference.core.permissions import Role
@@ -63,7 +63,7 @@ def assert_429(response: Any, message: str) -> None:
 
 def test_200_correct_logins_from_one_address_all_get_in(world: World, evidence: Evidence) -> None:
     """Successful logins never count; a few typos of colleagues on the way do not add up to a refusal."""
-    colleagues = [auth_services.create_user(email=f"kollege{n}@firma.example", name=f"Kollege {n}",
+    colleagues = [accounts.create_user(email=f"kollege{n}@firma.example", name=f"Kollege {n}",
                                             password=PASSWORD, verified=True) for n in range(20)]
     commit()
     statuses = []
@@ -119,12 +119,12 @@ def test_an_ipv6_subscriber_counts_as_one_address(world: World, evidence: Eviden
     """One IPv6 subscriber holds a whole /64: rotating addresses inside it buys no fresh address."""
     world.app.config["LOGIN_FAILURE_LIMIT_ADDRESS"] = (3, 900)
     client = world.app.test_client()
-    accounts = ["outsider@example.org", "attendee@example.org", "speaker@example.org"]
-    for n, email in enumerate(accounts):
+    emails = ["outsider@example.org", "attendee@example.org", "speaker@example.org"]
+    for n, email in enumerate(emails):
         assert post_login(client, email, "falsch-123", address=f"2001:db8:7:8::{n + 1:x}").status_code == 400
     evidence.add("variants", 5)
-    assert post_login(client, accounts[0], "falsch-456", address="2001:db8:7:8:ffff:1:2:3").status_code == 429
-    assert post_login(client, accounts[0], "falsch-456", address="2001:db8:7:9::1").status_code == 400
+    assert post_login(client, emails[0], "falsch-456", address="2001:db8:7:8:ffff:1:2:3").status_code == 429
+    assert post_login(client, emails[0], "falsch-456", address="2001:db8:7:9::1").status_code == 400
     assert correct_login(world.app.test_client(), "moderator@example.org", evidence,
                          address="2001:db8:7:8::99").status_code == 302
 
@@ -334,7 +334,7 @@ def _app_on(tmp_path: Path, redis_url: str) -> Iterator[Flask]:
     assert isinstance(app.extensions["conference_rate_limits"], RedisRateLimitStore)
     with app.app_context():
         db.create_all()
-        auth_services.create_user(email="geteilt@example.org", name="Geteilt", password=PASSWORD, verified=True)
+        accounts.create_user(email="geteilt@example.org", name="Geteilt", password=PASSWORD, verified=True)
         commit()
         db.session.remove()
     yield app
@@ -438,7 +438,7 @@ else:
     import gevent as green
 from werkzeug.security import check_password_hash
 from conference import create_app
-from conference.auth import services
+from conference.auth import accounts
 from conference.core.after_commit import commit
 from conference.extensions import db
 
@@ -446,7 +446,7 @@ app = create_app({"INSTANCE_PATH": instance, "SECRET_KEY": "x", "ASYNC_MODE": mo
                   "DATABASE_URL": f"sqlite:///{instance}/probe.sqlite3"})
 with app.app_context():
     db.create_all()
-    user = services.create_user(email="probe@example.org", name="Probe", password="demo-passwort-2027", verified=True)
+    user = accounts.create_user(email="probe@example.org", name="Probe", password="demo-passwort-2027", verified=True)
     commit()
     started = time.perf_counter()
     check_password_hash(user.password_hash, "demo-passwort-2027")  # on the loop: what a login used to cost it
@@ -465,7 +465,7 @@ with app.app_context():
     green.sleep(0.05)
     started = time.perf_counter()
     for password in ("demo-passwort-2027", "falsch") * 3:
-        services.authenticate("probe@example.org", password)
+        accounts.authenticate("probe@example.org", password)
     checks = time.perf_counter() - started
     running = False
     ticker.wait() if mode == "eventlet" else ticker.join()

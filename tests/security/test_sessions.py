@@ -202,13 +202,13 @@ def test_session_cookie_flags_over_http(world: World, evidence: Evidence) -> Non
 
 def test_session_cookie_is_secure_behind_an_https_proxy(tmp_path: Any, evidence: Evidence) -> None:
     from conference import create_app
-    from conference.auth import services as auth_services
+    from conference.auth import accounts
     from conference.core.after_commit import commit
 
     proxied = create_app(settings_for_tests(tmp_path / "proxied", TRUSTED_PROXY_COUNT=1))
     with proxied.app_context():
         db.create_all()
-        auth_services.create_user(email="attendee@example.org", name="Anna", password=PASSWORD, verified=True)
+        accounts.create_user(email="attendee@example.org", name="Anna", password=PASSWORD, verified=True)
         commit()
         client = proxied.test_client()
         https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.1"}

@@ -57,12 +57,12 @@ def test_unauthenticated_connect_is_refused(auth: Any, world: World, evidence: E
 
 
 def test_revoked_token_and_disabled_account_cannot_connect(world: World, evidence: Evidence) -> None:
-    from conference.auth import services as auth_services
+    from conference.auth import logins
     from conference.auth.models import ApiToken, User
     from conference.core.after_commit import commit
 
     token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == world.users["attendee"].id))
-    auth_services.revoke_api_token(world.users["attendee"], token_id=token_id)
+    logins.revoke_api_token(world.users["attendee"], token_id=token_id)
     user = db.session.get(User, world.users["outsider"].id)
     user.is_disabled = True
     commit()
