@@ -1,7 +1,11 @@
-"""Who may do what in a live room: the cached `Standing` snapshot (role, mute, ban) and the join/write checks."""
+"""Who may do what in a live room: the cached `Standing` snapshot (role, mute, ban) and the checks on it.
+
+Chat, Q&A, reactions and moderation decide "may this person do X here" only through these functions.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -14,14 +18,14 @@ from sqlalchemy.orm import aliased
 from conference.auth.models import User
 from conference.core.db import utcnow
 from conference.core.errors import NotAllowed
-from conference.core.permissions import Permission, Role, has_permission, permissions_for
-from conference.events.models import Event, EventMembership
+from conference.core.permissions import Permission, Role, permissions_for
+from conference.events.models import EventMembership
 from conference.extensions import db
+from conference.live.broadcast import LiveState, live_state
 from conference.live.models import (
     LiveSanction,
     SanctionKind,
 )
-from conference.live.rooms import LiveRoom
 
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 
@@ -47,12 +51,6 @@ class Standing:
     def is_authenticated(self) -> bool:
         return not self.is_disabled
 
-    def role_in(self, event: Event) -> Role | None:
-        """`has_permission` protocol; a standing only knows its own event."""
-        if event.id != self.event_id:
-            raise ValueError("a standing belongs to one event")
-        return self.role
-
     def may(self, permission: Permission) -> bool:
         """The same answer as `has_permission(user, event, permission)`, from the snapshot."""
         if self.is_disabled:
@@ -61,21 +59,13 @@ class Standing:
 
     @property
     def shown_role(self) -> str:
-        if self.role is not None:
-            return str(self.role)
-        return "admin" if self.is_admin else Role.ATTENDEE.value
+        return shown_role(self.role, is_admin=self.is_admin)
 
     def is_muted(self, now: datetime) -> bool:
         return self.mute_ends is not None and self.mute_ends > now
 
     def is_banned(self, now: datetime) -> bool:
         return self.ban_ends is not None and self.ban_ends > now
-
-
-def _sanction_ends(event_id: int, user_id: int) -> dict[str, datetime]:
-    rows = db.session.execute(select(LiveSanction.kind, LiveSanction.until).where(
-        LiveSanction.event_id == event_id, LiveSanction.user_id == user_id))
-    return {kind: until or _FOREVER for kind, until in rows}
 
 
 @lru_cache(maxsize=1)
@@ -106,11 +96,37 @@ def load_standing(user_id: int, event_id: int) -> Standing | None:
                     (mute_until or _FOREVER) if mute_id else None, (ban_until or _FOREVER) if ban_id else None)
 
 
-def standing_of(user: User, event: Event) -> Standing:
-    """The snapshot for an already loaded user (HTTP views, rare socket actions)."""
-    ends = _sanction_ends(event.id, user.id)
-    return Standing(user.id, event.id, user.name, user.is_admin, user.is_disabled, user.role_in(event),
-                    ends.get(SanctionKind.MUTE), ends.get(SanctionKind.BAN))
+def cached_standing(user_id: int, event_id: int, state: LiveState | None = None) -> Standing | None:
+    """The snapshot as the live layer uses it: cached per process for a few seconds (`LiveState.standings`),
+    loaded on a miss, dropped at once by `broadcast.forget_person`; None if the account is gone."""
+    state = state or live_state()
+    return state.standings.get((user_id, event_id),  # type: ignore[no-any-return]
+                               lambda: load_standing(user_id, event_id))
+
+
+def shown_role(role: Role | None, *, is_admin: bool) -> str:
+    """The role other people see next to a name (chat messages, the participants list)."""
+    if role is not None:
+        return str(role)
+    return "admin" if is_admin else Role.ATTENDEE.value
+
+
+def shown_roles(event_id: int, user_ids: Collection[int]) -> list[tuple[int, str, str]]:
+    """(id, name, shown role) of these people in the event, by name (the participants list)."""
+    if not user_ids:
+        return []
+    rows = db.session.execute(
+        select(User.id, User.name, User.is_admin, EventMembership.role)
+        .outerjoin(EventMembership, (EventMembership.user_id == User.id) & (EventMembership.event_id == event_id))
+        .where(User.id.in_(user_ids)).order_by(User.name))
+    return [(user_id, name, shown_role(Role(role) if role else None, is_admin=bool(is_admin)))
+            for user_id, name, is_admin, role in rows]
+
+
+def require(standing: Standing, permission: Permission) -> None:
+    """Moderation and announcements: the event permission only (mutes and bans do not apply)."""
+    if not standing.may(permission):
+        raise NotAllowed(_("You do not have permission to do this."))
 
 
 def require_join(standing: Standing, now: datetime | None = None) -> None:
@@ -129,26 +145,3 @@ def require_write(standing: Standing, now: datetime | None = None) -> None:
         raise NotAllowed(_("You may not write here."), code="forbidden")
     if not standing.may(Permission.MODERATE) and standing.is_muted(now):
         raise NotAllowed(_("You have been muted in this event."), code="muted")
-
-
-# --- the same checks for an already loaded user (HTTP views, rare socket actions) -----------------------
-
-def check_can_join(room: LiveRoom, user: User) -> None:
-    """Registered people (any role) and site administrators may join; banned people may not."""
-    require_join(standing_of(user, room.event))
-
-
-def check_can_write(room: LiveRoom, user: User) -> None:
-    """Chat, questions, votes, reactions: needs the chat permission and no mute."""
-    require_write(standing_of(user, room.event))
-
-
-def is_moderator(user: User, event: Event) -> bool:
-    return has_permission(user, event, Permission.MODERATE)
-
-
-def shown_role(user: User, event: Event) -> str:
-    role = user.role_in(event)
-    if role is not None:
-        return str(role)
-    return "admin" if user.is_admin else Role.ATTENDEE.value

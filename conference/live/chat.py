@@ -15,7 +15,6 @@ from flask_babel import gettext as _
 from sqlalchemy import Insert, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import execute_committed, utcnow
 from conference.core.errors import NotAllowed, NotFound, RateLimited, ValidationFailed
@@ -38,11 +37,9 @@ HISTORY_PAGE = 100
 HISTORY_DELETED_LIMIT = 500  # deleted ids reported by one chat:history answer (deletions are rare)
 
 
-def find_message_by_client_id(room: LiveRoom | RoomInfo, *, author: User | Standing,
-                              client_id: str) -> ChatMessage | None:
-    author_id = author.user_id if isinstance(author, Standing) else author.id
+def find_message_by_client_id(room: RoomInfo, *, author: Standing, client_id: str) -> ChatMessage | None:
     return db.session.scalar(select(ChatMessage).where(
-        ChatMessage.author_id == author_id, ChatMessage.room == room.name, ChatMessage.client_id == client_id))
+        ChatMessage.author_id == author.user_id, ChatMessage.room == room.name, ChatMessage.client_id == client_id))
 
 
 _MESSAGE_COLUMNS = ("event_id", "room", "author_id", "author_name", "author_role", "text", "client_id", "created_at")
@@ -132,7 +129,7 @@ def _check_slow_mode(room: RoomInfo, author: Standing, now: datetime) -> None:
                           code="slow_mode")
 
 
-def history(room: LiveRoom, *, after_id: int | None = None, limit: int = HISTORY_PAGE) -> list[ChatMessage]:
+def history(room: RoomInfo | LiveRoom, *, after_id: int | None = None, limit: int = HISTORY_PAGE) -> list[ChatMessage]:
     """Visible messages of the room in id order: after `after_id`, or else the latest `limit`."""
     query = select(ChatMessage).where(ChatMessage.room == room.name, ChatMessage.deleted_at.is_(None))
     if after_id is not None:
@@ -205,24 +202,24 @@ def message_in_event(message_id: int, event: Event | None = None) -> ChatMessage
     return message
 
 
-def delete_message(message: ChatMessage, *, actor: User) -> None:
+def delete_message(message: ChatMessage, *, actor: Standing) -> None:
     """Hide a message for everyone and resolve its reports. After commit: `chat:deleted` to the room."""
     if message.deleted_at is not None:
         return
     message.deleted_at = utcnow()
-    message.deleted_by_id = actor.id
+    message.deleted_by_id = actor.user_id
     for report in db.session.scalars(select(ChatReport).where(ChatReport.message_id == message.id,
                                                               ChatReport.resolved_at.is_(None))):
         report.resolved_at = message.deleted_at
-        report.resolved_by_id = actor.id
+        report.resolved_by_id = actor.user_id
     db.session.flush()
     after_commit.defer(broadcast.emit_to_room, message.room, "chat:deleted", {"room": message.room, "id": message.id})
 
 
-def report_message(message: ChatMessage, *, reporter: User, reason: str) -> ChatReport:
+def report_message(message: ChatMessage, *, reporter: Standing, reason: str) -> ChatReport:
     """Put a message into the moderators' queue (once per reporter)."""
     if message.deleted_at is not None:
         raise NotFound(_("There is no such message."), field="message_id")
-    if message.author_id == reporter.id:
+    if message.author_id == reporter.user_id:
         raise ValidationFailed(_("You cannot report your own message."), code="own_message")
     return reports.file_report(message.event_id, reporter=reporter, reason=reason, message_id=message.id)

@@ -1,4 +1,5 @@
-"""Live rooms: a client-given room name resolved (`LiveRoom`, the cached `RoomInfo`), release and closing."""
+"""Live rooms: a client-given room name resolved to the cached `RoomInfo` snapshot (or the ORM `LiveRoom`), release
+and closing."""
 
 from __future__ import annotations
 
@@ -62,21 +63,6 @@ def _split_name(name: Any) -> tuple[str, str]:
         raise _no_room()
     kind, key = match.groups()
     return kind, key
-
-
-def resolve_room(name: Any) -> LiveRoom:
-    """The room for a client-given name; unknown or malformed names are errors, never created."""
-    kind, key = _split_name(name)
-    if kind == "session":
-        session_id = parse_id(key)
-        session = db.session.get(ConferenceSession, session_id) if session_id is not None else None
-        if session is None or session.event is None:
-            raise _no_room()
-        return LiveRoom(name, kind, session.event, session)
-    event = db.session.scalar(select(Event).where(Event.slug == key))
-    if event is None:
-        raise _no_room()
-    return LiveRoom(name, kind, event)
 
 
 # --- the snapshot for the frequent events: a room's settings as plain values ------------------------------

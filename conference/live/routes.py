@@ -61,16 +61,24 @@ def api_history(slug: str) -> Any:
     """Chat history for bots and exports: `?room=...&after_id=...` (the same payloads as the socket)."""
     event = load_event(slug)
     require(event, Permission.JOIN_LIVE)
-    room = rooms.resolve_room(request.args.get("room"))
-    if room.event.id != event.id:
+    room = rooms.load_room_info(request.args.get("room"))
+    if room.event_id != event.id:
         raise NotFound(_("There is no such room."), code="unknown_room", field="room")
-    rooms.require_released_room(rooms.load_room_info(room.name), may_manage_agenda=has_permission(
-        current_user, event, Permission.MANAGE_AGENDA))
-    access.check_can_join(room, current_user)
+    standing = _standing(event)
+    rooms.require_released_room(room, may_manage_agenda=standing.may(Permission.MANAGE_AGENDA))
+    access.require_join(standing)
     after_id = require_id(request.args["after_id"], field="after_id", minimum=0, text=True) \
         if "after_id" in request.args else None
     messages = chat.history(room, after_id=after_id)
     return jsonify({"ok": True, "room": room.name, "messages": [payloads.message_payload(m) for m in messages]})
+
+
+def _standing(event: Event) -> access.Standing:
+    """The signed-in person's standing in the event: the cached snapshot the socket handlers use too."""
+    standing = access.cached_standing(current_user.id, event.id)
+    if standing is None:
+        abort(403)
+    return standing
 
 
 # --- moderation page -------------------------------------------------------------------------------------
@@ -127,14 +135,14 @@ def _run(event: Event, action: Any, success: str, back: str | None = None) -> An
 def delete_reported(event: Event, report_id: int) -> Any:
     report = _report(event, report_id)
     done = _("The message has been deleted.") if report.message is not None else _("The question is hidden.")
-    return _run(event, lambda: moderation.remove_reported(report, actor=current_user), done)
+    return _run(event, lambda: moderation.remove_reported(report, actor=_standing(event)), done)
 
 
 @bp.route("/manage/events/<slug>/live/reports/<int:report_id>/dismiss", methods=["POST"])
 @event_permission_required(Permission.MODERATE)
 def dismiss_report(event: Event, report_id: int) -> Any:
     report = _report(event, report_id)
-    return _run(event, lambda: reports.dismiss_report(report, actor=current_user), _("The report is dismissed."))
+    return _run(event, lambda: reports.dismiss_report(report, actor=_standing(event)), _("The report is dismissed."))
 
 
 def _question_back(event: Event, question: Question) -> str | None:
@@ -148,7 +156,7 @@ def _question_back(event: Event, question: Question) -> str | None:
 @event_permission_required(Permission.MODERATE)
 def hide_question(event: Event, question_id: int) -> Any:
     question = qa.question_in_event(event, question_id)
-    return _run(event, lambda: qa.hide_question(question, actor=current_user), _("The question is hidden."),
+    return _run(event, lambda: qa.hide_question(question, actor=_standing(event)), _("The question is hidden."),
                 _question_back(event, question))
 
 
@@ -156,7 +164,7 @@ def hide_question(event: Event, question_id: int) -> Any:
 @event_permission_required(Permission.MODERATE)
 def restore_question(event: Event, question_id: int) -> Any:
     question = qa.question_in_event(event, question_id)
-    return _run(event, lambda: qa.restore_question(question, actor=current_user),
+    return _run(event, lambda: qa.restore_question(question, actor=_standing(event)),
                 _("The question is shown again."), _question_back(event, question))
 
 
@@ -165,14 +173,15 @@ def restore_question(event: Event, question_id: int) -> Any:
 def add_sanction(event: Event) -> Any:
     def action() -> None:
         user = find_user_by_email(request.form.get("email", "")[:254])
-        if user is None:
+        target = access.load_standing(user.id, event.id) if user is not None else None
+        if target is None:
             raise NotFound(_("No account with this e-mail address."), field="email")
         minutes_text = request.form.get("minutes", "").strip()
         minutes = parse_count(minutes_text) if minutes_text else None
         if minutes_text and minutes is None:
             raise ValidationFailed(_("The duration must be a whole number of minutes."), field="minutes")
-        moderation.sanction_user(event, user=user, kind=request.form.get("kind", ""), minutes=minutes,
-                                 actor=current_user)
+        moderation.sanction_user(target, kind=request.form.get("kind", ""), minutes=minutes,
+                                 actor=_standing(event))
 
     return _run(event, action, _("Saved."))
 
@@ -183,20 +192,20 @@ def lift_sanction(event: Event, sanction_id: int) -> Any:
     sanction = db.session.get(LiveSanction, sanction_id)
     if sanction is None or sanction.event_id != event.id:
         abort(404)
-    return _run(event, lambda: moderation.lift_sanction(sanction, actor=current_user), _("Lifted."))
+    return _run(event, lambda: moderation.lift_sanction(sanction, actor=_standing(event)), _("Lifted."))
 
 
 @bp.route("/manage/events/<slug>/live/slow-mode", methods=["POST"])
 @event_permission_required(Permission.MODERATE)
 def slow_mode(event: Event) -> Any:
     def action() -> None:
-        room = rooms.resolve_room(request.form.get("room", ""))
-        if room.event.id != event.id:
+        room = rooms.load_room_info(request.form.get("room", ""))
+        if room.event_id != event.id:
             raise NotFound(_("There is no such room."), field="room")
         seconds = parse_count(request.form.get("seconds", "").strip())
         if seconds is None:
             raise ValidationFailed(_("Slow mode needs a whole number of seconds."), field="seconds")
-        moderation.set_slow_mode(room, seconds=seconds, actor=current_user)
+        moderation.set_slow_mode(room, seconds=seconds, actor=_standing(event))
 
     return _run(event, action, _("Slow mode saved."))
 
@@ -250,7 +259,7 @@ def session_context(event: Event, session: ConferenceSession) -> dict[str, Any]:
         "can_moderate": moderator,
         "is_closed": closed,
         "archive": chat.history(room, limit=500) if member and closed else [],
-        "questions": qa.questions_for(session, include_hidden=moderator),
+        "questions": qa.questions_for(session.id, include_hidden=moderator),
     }
 
 

@@ -17,8 +17,7 @@ from conference.auth.models import User
 from conference.core import after_commit, metrics
 from conference.core.errors import DomainError, NotAllowed, ValidationFailed
 from conference.core.ids import require_id
-from conference.core.permissions import Permission, has_permission
-from conference.events.models import Event
+from conference.core.permissions import Permission
 from conference.extensions import db
 from conference.live import access, broadcast, inputs, rooms
 from conference.live.broadcast import LiveState, live_state
@@ -35,8 +34,9 @@ class SocketCall:
     """One incoming event: who sent it (from the server's own records), its payload and its room.
 
     The room and the sender's standing in the room's event come from short-lived per-process snapshots,
-    so the frequent events (chat:send, join, chat:history) need no query before their own work. The ORM
-    `user` and `room` are loaded only by the handlers that use them.
+    so the frequent events (chat:send, join, chat:history) need no query before their own work; chat, Q&A,
+    reactions and moderation take these snapshots (`room_info`, `standing`) as their only input. The ORM
+    `user` (the account check of handlers without a room) and `room` (announcements) are loaded on demand.
     """
 
     def __init__(self, sid: str, identity: SocketIdentity, state: LiveState, data: dict[str, Any]) -> None:
@@ -64,20 +64,31 @@ class SocketCall:
 
     @cached_property
     def standing(self) -> access.Standing:
-        """The sender's standing in the room's event (cached per process; see `LiveState.standings`)."""
-        user_id, event_id = self.identity.user_id, self.room_info.event_id
-        standing = self.state.standings.get((user_id, event_id), lambda: access.load_standing(user_id, event_id))
+        """The sender's standing in the room's event (cached per process; see `access.cached_standing`)."""
+        standing = access.cached_standing(self.identity.user_id, self.room_info.event_id, self.state)
         if standing is None or standing.is_disabled:
             raise LoggedOut
-        return standing  # type: ignore[no-any-return]
+        return standing
+
+    def room_of(self, name: str) -> rooms.RoomInfo:
+        """For handlers that find their room through an object (a message, a question): the room's snapshot,
+        whose event `standing` then refers to."""
+        self.info = _room_info(self.state, name)
+        return self.info
 
     def id(self, name: str, *, minimum: int = 1) -> int:
         """The payload's id field `name` (`conference.core.ids`: a number within 1..2^63-1), or a 400 ack."""
         return require_id(self.data.get(name), field=name, minimum=minimum)
 
-    def require(self, event: Event, permission: Permission) -> None:
-        if not has_permission(self.user, event, permission):
-            raise NotAllowed(_("You do not have permission to do this."))
+    def require(self, permission: Permission) -> None:
+        access.require(self.standing, permission)
+
+    def written(self, limit: int) -> tuple[str, str]:
+        """The `text` and `client_id` of a chat message or question, once the sender is within the chat rate."""
+        text = text_field(self.data, "text", limit)
+        client_id = inputs.clean_client_id(self.data.get("client_id"))
+        self.rate("chat", self.state.chat_rate)
+        return text, client_id
 
     def rate(self, action: str, limit: tuple[int, int]) -> None:
         store = current_app.extensions["conference_rate_limits"]
@@ -130,8 +141,8 @@ def socket_event(*, permission: Permission | None = None, room: bool = False,
                     standing = call.standing  # a gone or disabled account is refused here
                     rooms.require_released_room(call.info,
                                                 may_manage_agenda=standing.may(Permission.MANAGE_AGENDA))
-                    if permission is not None and not standing.may(permission):
-                        raise NotAllowed(_("You do not have permission to do this."))
+                    if permission is not None:
+                        access.require(standing, permission)
                 else:
                     call.user  # noqa: B018 - loads and checks the account
                 result = handler(call)

@@ -8,16 +8,14 @@ from flask_babel import gettext as _
 
 from conference.core.errors import ValidationFailed
 from conference.core.permissions import Permission
-from conference.live import access, chat, inputs, rooms
+from conference.live import access, chat, inputs
 from conference.live.models import CHAT_TEXT_LIMIT
-from conference.live.socket_calls import SocketCall, report_reason, socket_event, text_field
+from conference.live.socket_calls import SocketCall, report_reason, socket_event
 
 
 @socket_event(room=True, joined=True, permission=Permission.CHAT)
 def on_chat_send(call: SocketCall) -> dict[str, Any]:
-    text = text_field(call.data, "text", CHAT_TEXT_LIMIT)
-    client_id = inputs.clean_client_id(call.data.get("client_id"))
-    call.rate("chat", call.state.chat_rate)
+    text, client_id = call.written(CHAT_TEXT_LIMIT)
     message, _created = chat.post_message(call.room_info, author=call.standing, text=text, client_id=client_id)
     return {"message": message}
 
@@ -44,30 +42,29 @@ def on_chat_history(call: SocketCall) -> dict[str, Any]:
 @socket_event()
 def on_chat_delete(call: SocketCall) -> dict[str, Any]:
     message = chat.message_in_event(call.id("message_id"))
-    room = rooms.resolve_room(message.room)
-    call.require(room.event, Permission.MODERATE)
-    chat.delete_message(message, actor=call.user)
+    call.room_of(message.room)
+    call.require(Permission.MODERATE)
+    chat.delete_message(message, actor=call.standing)
     return {"id": message.id}
 
 
 @socket_event()
 def on_chat_report(call: SocketCall) -> dict[str, Any]:
     message = chat.message_in_event(call.id("message_id"))
-    room = rooms.resolve_room(message.room)
-    access.check_can_join(room, call.user)
+    call.room_of(message.room)
+    access.require_join(call.standing)
     reason = report_reason(call.data)
     call.rate("report", call.state.action_rate)
-    report = chat.report_message(message, reporter=call.user, reason=reason)
+    report = chat.report_message(message, reporter=call.standing, reason=reason)
     return {"report_id": report.id}
 
 
 @socket_event(room=True, joined=True, permission=Permission.CHAT)
 def on_react(call: SocketCall) -> dict[str, Any]:
-    room = call.room
     reaction = call.data.get("reaction")
     if reaction not in inputs.REACTIONS:
         raise ValidationFailed(_("Unknown reaction."), field="reaction")
-    access.check_can_write(room, call.user)
+    access.require_write(call.standing)
     call.rate("action", call.state.action_rate)
-    call.state.reactions.touch(room.name, str(reaction))
+    call.state.reactions.touch(call.room_info.name, str(reaction))
     return {}

@@ -8,18 +8,17 @@ from flask_babel import gettext as _
 
 from conference.core.errors import ValidationFailed
 from conference.core.permissions import Permission
-from conference.live import announcements, inputs, moderation, payloads, rooms
+from conference.live import announcements, inputs, moderation, payloads
 from conference.live.socket_calls import SocketCall, socket_event, text_field
 
 
 def _sanction(call: SocketCall, kind: str) -> dict[str, Any]:
-    room = call.room
-    target = moderation.user_in_event(room.event, call.id("user_id"))
+    target = moderation.member_standing(call.room_info.event_id, call.id("user_id"))
     minutes = call.data.get("minutes")
     if minutes is not None:
         minutes = inputs.clean_number(minutes, field="minutes")
-    moderation.sanction_user(room.event, user=target, kind=kind, minutes=minutes, actor=call.user)
-    return {"user_id": target.id, "kind": kind}
+    moderation.sanction_user(target, kind=kind, minutes=minutes, actor=call.standing)
+    return {"user_id": target.user_id, "kind": kind}
 
 
 @socket_event(room=True, permission=Permission.MODERATE)
@@ -35,8 +34,8 @@ def on_mod_ban(call: SocketCall) -> dict[str, Any]:
 @socket_event(room=True, permission=Permission.MODERATE)
 def on_mod_slow_mode(call: SocketCall) -> dict[str, Any]:
     seconds = inputs.clean_number(call.data.get("seconds"), field="seconds")
-    moderation.set_slow_mode(call.room, seconds=seconds, actor=call.user)
-    return {"room": call.room.name, "slow_mode_seconds": seconds}
+    moderation.set_slow_mode(call.room_info, seconds=seconds, actor=call.standing)
+    return {"room": call.room_info.name, "slow_mode_seconds": seconds}
 
 
 # --- announcements -------------------------------------------------------------------------------------
@@ -46,8 +45,9 @@ def on_announce(call: SocketCall) -> dict[str, Any]:
     slug = call.data.get("event")
     if not isinstance(slug, str):
         raise ValidationFailed(_("The field 'event' is required."), field="event")
-    room = rooms.resolve_room(f"event:{slug}")
-    call.require(room.event, Permission.SEND_ANNOUNCEMENT)
+    call.room_of(f"event:{slug}")
+    call.require(Permission.SEND_ANNOUNCEMENT)
     text = text_field(call.data, "text", announcements.ANNOUNCEMENT_LIMIT)
-    announcement = announcements.announce(room.event, text=text, actor=call.user)
-    return {"announcement": payloads.announcement_payload(announcement, room.event.slug)}
+    event = call.room.event
+    announcement = announcements.announce(event, text=text, actor=call.user)
+    return {"announcement": payloads.announcement_payload(announcement, event.slug)}

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from conference.auth.models import User, hash_secret
-from conference.core.permissions import Permission, has_permission
+from conference.auth.models import hash_secret
+from conference.core.permissions import Permission
 from conference.events.models import Event
 from conference.extensions import db
 from conference.live import access, broadcast
@@ -77,15 +77,14 @@ def on_membership_changed(sender: Flask, *, user_id: int, event_id: int, **kwarg
             if event_id in (state.registry.get(sid) or SocketIdentity(0)).event_ids.values()]
     if not sids:
         return
-    user, event = db.session.get(User, user_id), db.session.get(Event, event_id)
-    if user is None or event is None:
+    standing = access.load_standing(user_id, event_id)  # fresh: the change may not be committed yet
+    slug = db.session.scalar(select(Event.slug).where(Event.id == event_id))
+    if standing is None or slug is None:
         return
-    user.forget_roles()
-    if not has_permission(user, event, Permission.JOIN_LIVE):
+    if not standing.may(Permission.JOIN_LIVE):
         broadcast.remove_user_from_event(event_id, user_id, "not_registered")
         return
-    payload = {"event": event.slug, "role": access.shown_role(user, event),
-               "is_moderator": access.is_moderator(user, event)}
+    payload = {"event": slug, "role": standing.shown_role, "is_moderator": standing.may(Permission.MODERATE)}
     for sid in sids:
         broadcast.socketio.emit("live:role", payload, to=sid)
 

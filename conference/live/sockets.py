@@ -11,10 +11,8 @@ from flask import request, session
 from flask_babel import gettext as _
 from flask_socketio import SocketIO
 from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefused
-from sqlalchemy import select
 
 from conference.auth import logins
-from conference.auth.models import User
 from conference.core import metrics
 from conference.core.permissions import Permission
 from conference.core.signals import (
@@ -142,11 +140,10 @@ def on_leave(call: SocketCall) -> dict[str, Any]:
 
 @socket_event(room=True, joined=True, permission=Permission.SEE_PARTICIPANTS)
 def on_presence_who(call: SocketCall) -> dict[str, Any]:
-    room = call.room
-    ids = call.state.registry.online_users(room.name)
-    users: Any = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.name)) if ids else []
-    return {"room": room.name, "users": [{"id": u.id, "name": u.name,
-                                          "role": access.shown_role(u, room.event)} for u in users]}
+    info = call.room_info
+    people = access.shown_roles(info.event_id, call.state.registry.online_users(info.name))
+    return {"room": info.name, "users": [{"id": user_id, "name": name, "role": role}
+                                         for user_id, name, role in people]}
 
 
 HANDLERS: dict[str, Callable[..., Any]] = {

@@ -14,6 +14,7 @@ from conference.live import moderation, qa
 from conference.live import rooms as live_rooms
 from conference.live.models import Announcement, ChatMessage, Question
 from tests.fixtures.accounts import csrf_token, login
+from tests.fixtures.live import standing
 
 
 def test_lobby_access(client: Any, create_event: Any, person: Any, create_user: Any) -> None:
@@ -125,14 +126,15 @@ def test_anonymous_session_page_shows_answered_question_at_once(client: Any, cre
     page = f"/events/{event.slug}/sessions/{session.id}"
     author = person(event, Role.ATTENDEE, name="Fragende Person")
     moderator = person(event, Role.MODERATOR, name="Moderation")
-    room = live_rooms.resolve_room(live_rooms.room_for(session))
+    room = live_rooms.load_room_info(live_rooms.room_for(session))
     assert "Wer bezahlt das?" not in client.get(page).get_data(as_text=True)
-    question, _created = qa.ask_question(room, author=author, text="Wer bezahlt das?", client_id="q1")
+    question, _created = qa.ask_question(room, author=standing(author, event), text="Wer bezahlt das?",
+                                         client_id="q1")
     commit()
     assert "Wer bezahlt das?" in client.get(page).get_data(as_text=True)
     assert "Answered" not in client.get(page).get_data(as_text=True)
     assert len(pagecache.panel_cache(client.application)) == 1
-    qa.answer_question(question, room, actor=moderator, answer="Der Bund.")
+    qa.answer_question(question, room, actor=standing(moderator, event), answer="Der Bund.")
     commit()
     html = client.get(page).get_data(as_text=True)
     assert "Answered" in html and "Der Bund." in html
@@ -184,11 +186,12 @@ def test_manage_page_lists_question_reports_and_hidden_questions(client: Any, cr
     session = create_session(event, title="Keynote")
     author, reporter = person(event, Role.ATTENDEE, name="Fragesteller"), person(event, Role.ATTENDEE)
     moderator = person(event, Role.MODERATOR, name="Mia Moderation")
-    room = live_rooms.resolve_room(live_rooms.room_for(session))
-    question, _created = qa.ask_question(room, author=author, text="Spam-Frage", client_id="s")
-    other, _created = qa.ask_question(room, author=author, text="Zweite Frage", client_id="t")
-    report = qa.report_question(question, reporter=reporter, reason="Werbung")
-    second = qa.report_question(other, reporter=reporter, reason="doppelt")
+    room = live_rooms.load_room_info(live_rooms.room_for(session))
+    asker, reporting = standing(author, event), standing(reporter, event)
+    question, _created = qa.ask_question(room, author=asker, text="Spam-Frage", client_id="s")
+    other, _created = qa.ask_question(room, author=asker, text="Zweite Frage", client_id="t")
+    report = qa.report_question(question, reporter=reporting, reason="Werbung")
+    second = qa.report_question(other, reporter=reporting, reason="doppelt")
     from conference.core.after_commit import commit
 
     commit()

@@ -140,7 +140,7 @@ def test_mute_and_lift_apply_to_the_next_message(socket_for: Any, event: Any, pe
     assert send(a, "zwei", "m2")["error"] == "muted"
     sanction = db.session.scalar(select(LiveSanction).where(LiveSanction.user_id == victim.id))
     moderator = db.session.get(User, sanction.created_by_id)
-    moderation.lift_sanction(sanction, actor=moderator)
+    moderation.lift_sanction(sanction, actor=access.load_standing(moderator.id, event.id))
     commit()
     assert send(a, "drei", "m3")["ok"] is True
 

@@ -16,14 +16,15 @@ from conference.extensions import db
 from conference.live import broadcast, chat, moderation, reports, rooms
 from conference.live import qa as live_qa
 from conference.live.models import ChatMessage, ChatReport, Question, QuestionVote
+from tests.fixtures.live import standing
 
 
 @pytest.fixture
 def qa(create_event: Any, create_session: Any, person: Any) -> dict[str, Any]:
     event = create_event("rules")
     session = create_session(event)
-    people = {role: person(event, role) for role in (Role.ATTENDEE, Role.SPEAKER, Role.MODERATOR)}
-    room = rooms.resolve_room(rooms.room_for(session))
+    people = {role: standing(person(event, role), event) for role in (Role.ATTENDEE, Role.SPEAKER, Role.MODERATOR)}
+    room = rooms.load_room_info(rooms.room_for(session))
     question, _created = live_qa.ask_question(room, author=people[Role.ATTENDEE], text="Darf ich?", client_id="a")
     other, _created = live_qa.ask_question(room, author=people[Role.SPEAKER], text="Und ich?", client_id="b")
     commit()
@@ -39,7 +40,7 @@ def deferred_events() -> list[str]:
 def test_hide_flushes_and_broadcasts_only_after_commit(qa: dict[str, Any]) -> None:
     question, moderator = qa["question"], qa["moderator"]
     live_qa.hide_question(question, actor=moderator)
-    assert question.is_hidden and question.hidden_by_id == moderator.id
+    assert question.is_hidden and question.hidden_by_id == moderator.user_id
     assert deferred_events() == ["qa:hidden"]
     db.session.rollback()  # the service did not commit: nothing stays, nobody hears of it
     g.pop("_after_commit", None)
@@ -49,10 +50,10 @@ def test_hide_flushes_and_broadcasts_only_after_commit(qa: dict[str, Any]) -> No
 
 def test_hide_resolves_only_the_open_reports_of_that_question(qa: dict[str, Any], person: Any) -> None:
     question, other, moderator = qa["question"], qa["other"], qa["moderator"]
-    reporters = [person(qa["event"], Role.ATTENDEE) for _ in range(2)]
+    reporters = [standing(person(qa["event"], Role.ATTENDEE), qa["event"]) for _ in range(2)]
     mine = [live_qa.report_question(question, reporter=r, reason="x") for r in reporters]
     theirs = live_qa.report_question(other, reporter=reporters[0], reason="y")
-    message = ChatMessage(event_id=qa["event"].id, room="lobby:rules", author_id=qa["author"].id, author_name="A",
+    message = ChatMessage(event_id=qa["event"].id, room="lobby:rules", author_id=qa["author"].user_id, author_name="A",
                           author_role="attendee", text="Hallo", client_id="m")
     db.session.add(message)
     db.session.flush()
@@ -61,7 +62,7 @@ def test_hide_resolves_only_the_open_reports_of_that_question(qa: dict[str, Any]
     live_qa.hide_question(question, actor=moderator)
     commit()
     db.session.expire_all()
-    assert [r.resolved_by_id for r in mine] == [moderator.id, moderator.id]
+    assert [r.resolved_by_id for r in mine] == [moderator.user_id, moderator.user_id]
     assert db.session.get(ChatReport, theirs.id).resolved_at is None
     assert [r.question_id for r in reports.open_reports(qa["event"])] == [other.id, None]
 
@@ -84,8 +85,8 @@ def test_restore_keeps_votes_and_answer(qa: dict[str, Any]) -> None:
     live_qa.answer_question(question, room, actor=moderator, answer="Ja.")
     live_qa.hide_question(question, actor=moderator)
     commit()
-    assert [q.id for q in live_qa.questions_for(qa["session"])] == [qa["other"].id]
-    assert [q.id for q in live_qa.questions_for(qa["session"], include_hidden=True)] == [question.id, qa["other"].id]
+    assert [q.id for q in live_qa.questions_for(qa["session"].id)] == [qa["other"].id]
+    assert [q.id for q in live_qa.questions_for(qa["session"].id, include_hidden=True)] == [question.id, qa["other"].id]
     assert live_qa.hidden_questions(qa["event"]) == [question]
     live_qa.restore_question(question, actor=moderator)
     commit()
@@ -103,7 +104,7 @@ def test_a_stale_visible_copy_cannot_act_on_a_question_hidden_meanwhile(qa: dict
     assert not question.is_hidden
     with db.engine.begin() as other_worker:
         other_worker.execute(update(Question).where(Question.id == question.id)
-                             .values(hidden_at=utcnow(), hidden_by_id=qa["moderator"].id))
+                             .values(hidden_at=utcnow(), hidden_by_id=qa["moderator"].user_id))
     assert not question.is_hidden  # the loaded copy is stale
     with pytest.raises(Conflict) as refused:
         if action == "vote":
@@ -135,4 +136,4 @@ def test_remove_reported_hides_a_question_and_deletes_a_message(qa: dict[str, An
     commit()
     db.session.expire_all()
     assert db.session.get(Question, qa["question"].id).is_hidden
-    assert db.session.get(ChatReport, report.id).resolved_by_id == qa["moderator"].id
+    assert db.session.get(ChatReport, report.id).resolved_by_id == qa["moderator"].user_id

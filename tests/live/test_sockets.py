@@ -529,6 +529,7 @@ def test_presence_is_aggregated_and_moderators_see_who(socket_for: Any, event: A
     assert len(updates) <= 2  # three joins, one or two aggregated updates, never one per join
     who = mod.emit("presence:who", {"room": "lobby:live-test"}, callback=True)
     assert len(who["users"]) == 4
+    assert sorted(user["role"] for user in who["users"]) == ["attendee", "attendee", "attendee", "moderator"]
     attendee = joined(socket_for, person(event, Role.ATTENDEE))
     assert attendee.emit("presence:who", {"room": "lobby:live-test"}, callback=True)["error"] == "forbidden"
 

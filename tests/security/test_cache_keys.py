@@ -43,6 +43,7 @@ from conference.speakers.models import SpeakerProfile
 from conference.speakers.services import store_photo
 from tests.fixtures.accounts import api_token_for
 from tests.fixtures.agenda import AgendaWorld, at
+from tests.fixtures.live import standing
 from tests.fixtures.presentations import jpeg_with_exif, pptx_bytes, upload
 from tests.security.conftest import World
 from tests.security.test_csrf import _get_cells, _url
@@ -183,8 +184,8 @@ def _add_session(ctx: Ctx) -> None:
 
 
 def _ask(ctx: Ctx) -> None:
-    room = rooms.LiveRoom(rooms.room_for(ctx.s1), "session", ctx.event, ctx.s1)
-    qa.ask_question(room, author=ctx.attendee, text="Wie misst man Datenqualität?", client_id="q-1")
+    room = rooms.load_room_info(rooms.room_for(ctx.s1))
+    qa.ask_question(room, author=standing(ctx.attendee, ctx.event), text="Wie misst man Datenqualität?", client_id="q-1")
 
 
 ALL_TEXT = frozenset({XML, JSON, ICS, API, GRID, GRID_TRACK, PAGE})

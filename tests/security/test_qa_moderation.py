@@ -18,6 +18,7 @@ from conference.extensions import db, socketio
 from conference.live import qa as live_qa
 from conference.live.models import ChatReport, Question, QuestionVote
 from tests.fixtures.accounts import api_token_for
+from tests.fixtures.live import standing
 from tests.security.conftest import Evidence, StateGuard, World, assert_refused
 from tests.security.test_authorization import _url_values
 from tests.security.test_csrf import _get_cells
@@ -59,7 +60,7 @@ def received(client: SocketIOTestClient, *names: str) -> list[Any]:
 
 
 def hide_now(world: World, question: Question) -> None:
-    live_qa.hide_question(question, actor=world.users["moderator"])
+    live_qa.hide_question(question, actor=standing(world.users["moderator"], world.event))
     commit()
 
 
