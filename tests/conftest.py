@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,13 +62,38 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+_SCHEMA_TEMPLATE: dict[str, Path] = {}
+
+
+def _create_schema() -> None:
+    """`db.create_all()` on an empty database; on a new SQLite file, a copy of the first one made this run
+    (a file copy instead of sixty CREATE statements: about 30 ms less for each of the suite's tests)."""
+    url = db.engine.url
+    path = Path(url.database) if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+        else None
+    template = _SCHEMA_TEMPLATE.get("sqlite")
+    if path is None or path.exists():
+        db.create_all()
+        return
+    if template is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, path)
+        return
+    db.create_all()
+    db.session.remove()
+    db.engine.dispose()  # the last connection closes: the write-ahead log is folded into the file
+    folder = Path(tempfile.mkdtemp(prefix="conference-schema-"))
+    shutil.copyfile(path, folder / "schema.sqlite3")
+    _SCHEMA_TEMPLATE["sqlite"] = folder / "schema.sqlite3"
+
+
 @pytest.fixture
 def app(app_settings: dict[str, Any]) -> Iterator[Flask]:
     application = create_app(app_settings)
     application.test_client_class = IsolatedClient
     # Tests read English unless they ask for German (the platform's own default is German).
     with application.app_context():
-        db.create_all()
+        _create_schema()
         yield application
         db.session.remove()
         db.engine.dispose()

@@ -43,7 +43,7 @@ from conference.events.access import can_see_event, event_permission_required, l
 from conference.events.models import Event
 from conference.extensions import db
 from conference.presentations import archive as archives
-from conference.presentations import openapi, previews, services
+from conference.presentations import openapi, previews, services, versions
 from conference.presentations.models import Presentation, ThumbnailState
 from conference.presentations.storage import (
     ALLOWED_TYPES,
@@ -194,13 +194,13 @@ def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]
         except BaseException:
             upload.discard()
             raise
-    presentation = services.add_presentation(session, upload=upload, actor=current_user)
+    presentation = versions.add_presentation(session, upload=upload, actor=current_user)
     try:
         db.session.commit()
     except BaseException:
         db.session.rollback()
         after_commit.discard_deferred()
-        services.remove_uncommitted_file(presentation)
+        versions.remove_uncommitted_file(presentation)
         raise
     after_commit.run_deferred()  # not in the `try`: once committed, the file stays whatever happens here
     return presentation, upload.removed
@@ -214,7 +214,7 @@ def _admit_upload(session: ConferenceSession) -> tuple[int, Callable[[dict[str, 
         raise Unauthenticated(_("Log in or send an API token (Authorization: Bearer ...)."))
     if not services.can_upload(current_user, session):
         raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
-    limit, message = services.upload_limit(current_user, session.event)
+    limit, message = versions.upload_limit(current_user, session.event)
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
         raise UploadTooLarge(message)
     accept_upload(limit + MULTIPART_OVERHEAD, check_csrf=False)  # the token comes with the streamed body
@@ -311,7 +311,7 @@ def thumbnail(session_id: int, presentation_id: int) -> Any:
 @bp.route("/api/v1/sessions/<int:session_id>/presentations/<int:presentation_id>", methods=["DELETE"])
 @api_login_required
 def api_delete(session_id: int, presentation_id: int) -> Any:
-    services.delete_presentation(_load_presentation(session_id, presentation_id), actor=current_user)
+    versions.delete_presentation(_load_presentation(session_id, presentation_id), actor=current_user)
     after_commit.commit()
     return "", 204
 
@@ -335,7 +335,7 @@ def delete_form(slug: str, session_id: int, presentation_id: int) -> Any:
     load_event(slug)
     if not current_user.is_authenticated:
         raise Unauthenticated(_("Please log in."))
-    services.delete_presentation(_load_presentation(session_id, presentation_id), actor=current_user)
+    versions.delete_presentation(_load_presentation(session_id, presentation_id), actor=current_user)
     after_commit.commit()
     flash(_("The version has been deleted."), "info")
     return redirect(url_for(".session_slides", slug=slug, session_id=session_id), code=303)

@@ -1,4 +1,4 @@
-"""Storing an upload (`services.add_presentation`): the version number under the session's lock, nothing left
+"""Storing an upload (`versions.add_presentation`): the version number under the session's lock, nothing left
 behind when it or the commit fails."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import event
 from conference.core.after_commit import commit
 from conference.core.errors import NotAllowed
 from conference.extensions import db
-from conference.presentations import services
+from conference.presentations import services, versions
 from conference.presentations.models import Presentation
 from conference.presentations.storage import ReceivedFile
 from tests.fixtures.presentations import ppt_bytes, snapshot, upload
@@ -49,7 +49,7 @@ def test_version_is_chosen_after_the_writer_before_it_committed(app: Flask, slid
     committer.start()
     try:
         started = time.monotonic()
-        presentation = services.add_presentation(session, upload=received(ppt_bytes()),
+        presentation = versions.add_presentation(session, upload=received(ppt_bytes()),
                                                  actor=slides_stage.organiser)
         waited = time.monotonic() - started
         commit()
@@ -65,7 +65,7 @@ def test_version_is_chosen_after_the_writer_before_it_committed(app: Flask, slid
 def test_refused_upload_removes_the_received_file(app: Flask, slides_stage) -> None:
     upload_file = received(ppt_bytes())
     with pytest.raises(NotAllowed):
-        services.add_presentation(slides_stage.session, upload=upload_file, actor=slides_stage.outsider)
+        versions.add_presentation(slides_stage.session, upload=upload_file, actor=slides_stage.outsider)
     db.session.rollback()
     assert not upload_file.temp_path.exists()
     assert list(services.presentations_dir().iterdir()) == []

@@ -1,4 +1,4 @@
-"""The session's version lock on PostgreSQL (`services._lock_versions`): uploads take turns, rows that merely
+"""The session's version lock on PostgreSQL (`versions._lock_versions`): uploads take turns, rows that merely
 refer to the session do not wait."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 
 from conference.core.after_commit import commit
-from conference.presentations import services
+from conference.presentations import services, versions
 from tests.conftest import settings_for_tests
 from tests.fixtures.presentations import ppt_bytes
 from tests.presentations.test_services import received
@@ -43,7 +43,7 @@ def test_version_is_chosen_after_the_upload_before_it_committed(app: Flask, slid
         committer = threading.Timer(0.5, other.commit)
         committer.start()
         started = time.monotonic()
-        presentation = services.add_presentation(session, upload=received(ppt_bytes()),
+        presentation = versions.add_presentation(session, upload=received(ppt_bytes()),
                                                  actor=slides_stage.organiser)
         waited = time.monotonic() - started
         commit()
@@ -60,7 +60,7 @@ def test_rows_referring_to_the_session_do_not_wait_for_an_upload(app: Flask, sli
     upload holds its lock until the commit, such a check passes at once."""
     session = slides_stage.session
     commit()
-    services.add_presentation(session, upload=received(ppt_bytes()), actor=slides_stage.organiser)
+    versions.add_presentation(session, upload=received(ppt_bytes()), actor=slides_stage.organiser)
     engine = create_engine(app.config["DATABASE_URL"])
     try:
         with engine.connect() as other:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -224,8 +225,12 @@ class World:
         return match.group(1) or match.group(2)
 
 
-@pytest.fixture
-def world(app: Flask, create_user: Callable[..., User], grant: Callable[..., None]) -> Iterator[World]:
+#: The world built once per test run: a copy of its database and upload folder, and the ids to load it by.
+_TEMPLATE: dict[str, Any] = {}
+
+
+def _build_world(app: Flask, create_user: Callable[..., User], grant: Callable[..., None]) -> dict[str, Any]:
+    """Populate the app's empty database; returns the ids of what a `World` holds and the API tokens."""
     event = Event(slug="alpha", title="Alpha 2099", start_date=FUTURE.date(), end_date=FUTURE.date(),
                   is_published=True)
     other = Event(slug="beta", title="Beta 2099", start_date=FUTURE.date(), end_date=FUTURE.date(),
@@ -295,8 +300,61 @@ def world(app: Flask, create_user: Callable[..., User], grant: Callable[..., Non
     for released in (event, other):  # the programme is announced: its sessions are public
         publish_release(released, name="1.0", actor=None)
     commit()
-    yield World(app, event, other, users, tokens, room, track, sessions[0], sessions[1], sessions[2], own_profile,
-                foreign_profile, response.get_json()["id"], message, report, sanction, invitation, question)
+    return {"event": event.id, "other": other.id, "users": {name: user.id for name, user in users.items()},
+            "tokens": tokens, "room": room.id, "track": track.id, "sessions": [s.id for s in sessions],
+            "own_profile": own_profile.id, "foreign_profile": foreign_profile.id,
+            "presentation": response.get_json()["id"], "message": message.id, "report": report.id,
+            "sanction": sanction.id, "invitation": invitation.id, "question": question.id}
+
+
+def _sqlite_path(app: Flask) -> Path | None:
+    url = db.engine.url
+    return Path(url.database) if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+        else None
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """SQLite's online backup: a consistent copy whatever the journal mode, onto a database in use or not."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+@pytest.fixture
+def world(app: Flask, create_user: Callable[..., User], grant: Callable[..., None],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Two events and their people. Built once per run on SQLite (about half a second of logins, an upload
+    through the sandboxed PDF check and its preview job, two releases), then each test gets a fresh copy of
+    that database and upload folder: every test still starts from the same untouched state."""
+    database = _sqlite_path(app)
+    uploads = Path(app.config["UPLOAD_DIR"])
+    template = _TEMPLATE.get("world")
+    if database is None or template is None:
+        ids = _build_world(app, create_user, grant)
+        if database is not None:
+            folder = tmp_path_factory.mktemp("world-template")
+            db.session.remove()
+            _copy_database(database, folder / "world.sqlite3")
+            shutil.copytree(uploads, folder / "uploads", dirs_exist_ok=True)
+            _TEMPLATE["world"] = {"ids": ids, "folder": folder}
+    else:
+        ids = template["ids"]
+        db.session.remove()
+        db.engine.dispose()
+        _copy_database(template["folder"] / "world.sqlite3", database)
+        shutil.copytree(template["folder"] / "uploads", uploads, dirs_exist_ok=True)
+    get = db.session.get
+    users = {name: get(User, user_id) for name, user_id in ids["users"].items()}
+    sessions = [get(ConferenceSession, session_id) for session_id in ids["sessions"]]
+    yield World(app, get(Event, ids["event"]), get(Event, ids["other"]), users, dict(ids["tokens"]),
+                get(Room, ids["room"]), get(Track, ids["track"]), sessions[0], sessions[1], sessions[2],
+                get(SpeakerProfile, ids["own_profile"]), get(SpeakerProfile, ids["foreign_profile"]),
+                ids["presentation"], get(ChatMessage, ids["message"]), get(ChatReport, ids["report"]),
+                get(LiveSanction, ids["sanction"]), get(SpeakerInvitation, ids["invitation"]),
+                get(Question, ids["question"]))
     presentation_services.wait_for_background_tasks()
 
 

@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 
 from conference.core.after_commit import commit
 from conference.presentations import services as presentation_services
+from conference.presentations import versions
 from conference.presentations.storage import ReceivedFile
 from tests.fixtures.accounts import api_token_for
 from tests.fixtures.presentations import Stage, pdf_bytes, upload
@@ -49,7 +50,7 @@ def add_deck(client: FlaskClient, stage: Stage, session: Any, filename: str, dat
         temp.write_bytes(data)
         received = ReceivedFile(temp, filename, filename.rsplit(".", 1)[1], len(data),
                                 hashlib.sha256(data).hexdigest())
-        presentation = presentation_services.add_presentation(session, upload=received, actor=stage.organiser)
+        presentation = versions.add_presentation(session, upload=received, actor=stage.organiser)
         commit()
         deck = {"id": presentation.id, "session_id": presentation.session_id}
     set_mode(client, stage, deck, mode)
