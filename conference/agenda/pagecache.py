@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any
@@ -29,6 +27,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from conference.agenda.schedule import Schedule
+from conference.core.cache import ExpiringCache
 from conference.core.db import utcnow
 from conference.events.models import Event
 
@@ -65,18 +64,10 @@ def is_shared_view() -> bool:
 
 def cached(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
     """The value for `key`, built once (a rare double build under a race is harmless: same result)."""
-    store: OrderedDict[Any, Any] = current_app.extensions.setdefault("agenda_page_cache", OrderedDict())
-    with _lock:
-        value = store.get(key)
-        if value is not None:
-            store.move_to_end(key)
-            return value
-    value = build()
-    with _lock:
-        store[key] = value
-        while len(store) > CACHE_SIZE:
-            store.popitem(last=False)
-    return value
+    store = current_app.extensions.get("agenda_page_cache")
+    if store is None:
+        store = current_app.extensions.setdefault("agenda_page_cache", ExpiringCache(max_entries=CACHE_SIZE))
+    return store.get(key, build)
 
 
 def render_shared(render: Callable[..., str]) -> str:
@@ -114,66 +105,31 @@ def _render_with_horizon(build: Callable[[], str]) -> tuple[str, datetime | None
     return value, horizon
 
 
-class PanelCache:
-    """Rendered session panels by key (the session id first), each kept for `ttl` seconds at most, and never
-    past the moment its render reported through `changes_at`.
-
-    `forget(session_id)` drops a session's entries; a render that overlapped a `forget` is used once but not
-    kept, so it cannot bring back what was just changed.
-    """
-
-    def __init__(self, ttl: float, max_entries: int) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[Any, ...], tuple[float, float, str]] = OrderedDict()
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...], build: Callable[[], str]) -> str:
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and now - entry[0] < self.ttl and now < entry[1]:
-                return entry[2]
-            generation = self._generation
-        value, horizon = _render_with_horizon(build)
-        until = now + self.ttl
-        if horizon is not None:
-            until = min(until, now + (horizon - utcnow()).total_seconds())
-        with self._lock:
-            if generation == self._generation and until > now:
-                self._entries[key] = (now, until, value)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
-        return value
-
-    def forget(self, session_id: int) -> None:
-        with self._lock:
-            self._generation += 1
-            for key in [k for k in self._entries if k[0] == session_id]:
-                del self._entries[key]
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-def panel_cache(app: Flask | None = None) -> PanelCache:
+def panel_cache(app: Flask | None = None) -> ExpiringCache[tuple[Any, ...], tuple[str, float | None]]:
+    """Rendered panels by key (the session id first) with the seconds they stay true (None: until PANELS_TTL)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     cache = app.extensions.get("agenda_panel_cache")
     if cache is None:
-        cache = app.extensions.setdefault("agenda_panel_cache", PanelCache(PANELS_TTL, PANELS_CACHE_SIZE))
+        cache = app.extensions.setdefault("agenda_panel_cache", ExpiringCache(PANELS_TTL, PANELS_CACHE_SIZE))
     return cache  # type: ignore[no-any-return]
 
 
 def session_panels(event: Event, session_id: int, build: Callable[[], str]) -> str:
-    """The anonymous panels of a session page, rendered by `build` at most once per PANELS_TTL seconds."""
+    """The anonymous panels of a session page, rendered by `build` at most once per PANELS_TTL seconds, and
+    never kept past the moment the render reported through `changes_at`."""
     key = (session_id, event_stamp(event), request.url_root, request.path, str(get_locale()))
-    return panel_cache().get(key, build)
+
+    def render() -> tuple[str, float | None]:
+        html, horizon = _render_with_horizon(build)
+        return html, None if horizon is None else (horizon - utcnow()).total_seconds()
+
+    value = panel_cache().get(key, render, keep_for=lambda rendered: rendered[1])
+    assert value is not None
+    return value[0]
 
 
 def forget_panels(session_id: int, app: Flask | None = None) -> None:
     """After a committed change of a session's slides or questions: render its panels afresh."""
     if app is None and not has_app_context():
         return
-    panel_cache(app).forget(session_id)
+    panel_cache(app).forget(lambda key: key[0] == session_id)

@@ -8,8 +8,6 @@ same few queries whatever the number of sessions. The day grid and filters are i
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,6 +18,7 @@ from sqlalchemy import select
 
 from conference.agenda.models import AgendaRelease, SessionKind
 from conference.agenda.snapshots import build_snapshot, frame_snapshot, load_sessions, room_guid, snapshot_session
+from conference.core.cache import ExpiringCache
 from conference.core.timeutil import isoformat
 from conference.events.models import Event
 from conference.extensions import db
@@ -204,12 +203,12 @@ def schedule_from_snapshot(data: dict[str, Any], *, event_slug: str, timezone: s
                     changes or {})
 
 
-_cache_lock = threading.Lock()
-
-
-def _cache() -> OrderedDict[tuple[int, datetime, str, str], Schedule]:
+def _cache() -> ExpiringCache[tuple[int, datetime, str, str], Schedule]:
     """Parsed releases of this app (a release never changes; the key also guards against a reset database)."""
-    return current_app.extensions.setdefault("agenda_schedule_cache", OrderedDict())
+    cache = current_app.extensions.get("agenda_schedule_cache")
+    if cache is None:
+        cache = current_app.extensions.setdefault("agenda_schedule_cache", ExpiringCache(max_entries=CACHE_SIZE))
+    return cache  # type: ignore[no-any-return]
 
 
 def latest_release_number(event: Event) -> int | None:
@@ -230,20 +229,13 @@ def published_schedule(event: Event) -> Schedule | None:
     release_id, name, published_at, changes = row
     # The zone and slug are part of the key: an organiser may change the event's zone after a release.
     key = (release_id, published_at, event.timezone, event.slug)
-    cache = _cache()
-    with _cache_lock:
-        cached = cache.get(key)
-        if cached is not None:
-            cache.move_to_end(key)
-            return cached
-    text = db.session.scalar(select(AgendaRelease.snapshot).where(AgendaRelease.id == release_id))
-    schedule = schedule_from_snapshot(json.loads(text or "{}"), event_slug=event.slug, timezone=event.timezone,
+
+    def parse() -> Schedule:
+        text = db.session.scalar(select(AgendaRelease.snapshot).where(AgendaRelease.id == release_id))
+        return schedule_from_snapshot(json.loads(text or "{}"), event_slug=event.slug, timezone=event.timezone,
                                       version=name, published_at=published_at, changes=json.loads(changes))
-    with _cache_lock:
-        cache[key] = schedule
-        while len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
-    return schedule
+
+    return _cache().get(key, parse)
 
 
 def working_schedule(event: Event, *, ids: list[int] | None = None) -> Schedule:

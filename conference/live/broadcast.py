@@ -6,59 +6,18 @@ Called after commit (via `after_commit.defer`) or from signal receivers; never f
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app
 
 from conference.core import metrics
+from conference.core.cache import ExpiringCache
 from conference.extensions import socketio
 from conference.live.fanout import PeriodicAggregator, SizedRoomBroadcaster
 from conference.live.state import ConnectionCounter, ConnectionRegistry, shared_state
 from conference.settings import get_settings
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class SnapshotCache(Generic[K, V]):
-    """Read-mostly snapshots (a room's settings, a person's standing in an event) kept for `ttl` seconds.
-
-    A stale entry is loaded again on its next use. `forget` drops entries at once after a change made in this
-    process; the time limit bounds how long a change made elsewhere (another worker, a script) stays unseen.
-    A load that overlapped a `forget` is used once but not kept, so it cannot bring back what was dropped.
-    """
-
-    def __init__(self, ttl: float, max_entries: int = 100_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[K, tuple[float, V]] = {}
-        self._generation = 0
-
-    def get(self, key: K, load: Callable[[], V | None]) -> V | None:
-        now = time.monotonic()
-        entry = self._entries.get(key)
-        if entry is not None and now - entry[0] < self.ttl:
-            return entry[1]
-        generation = self._generation
-        value = load()
-        if value is not None and generation == self._generation:
-            if len(self._entries) >= self.max_entries:
-                self._entries = {k: e for k, e in self._entries.items() if now - e[0] < self.ttl}
-                if len(self._entries) >= self.max_entries:
-                    self._entries.clear()
-            self._entries[key] = (now, value)
-        return value
-
-    def forget(self, matches: Callable[[K], bool]) -> None:
-        self._generation += 1
-        for key in [k for k in self._entries if matches(k)]:
-            self._entries.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class RecentPayloads(dict[int, dict[str, Any]]):
@@ -107,8 +66,8 @@ class LiveState:
         self.room_events: dict[str, int] = {}  # room name -> event id (rooms never move between events)
         # What every message checks, without a query per message: room -> RoomInfo, (user, event) -> Standing.
         cache_seconds = settings.live_cache_seconds
-        self.rooms: SnapshotCache[str, Any] = SnapshotCache(cache_seconds)
-        self.standings: SnapshotCache[tuple[int, int], Any] = SnapshotCache(cache_seconds)
+        self.rooms: ExpiringCache[str, Any] = ExpiringCache(cache_seconds)
+        self.standings: ExpiringCache[tuple[int, int], Any] = ExpiringCache(cache_seconds)
         self.payloads = RecentPayloads(settings.live_payload_cache)
         self._lock = threading.Lock()
         # Told each room's reaction total per flush (the attendance collector counts them per minute).

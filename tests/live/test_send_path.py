@@ -19,7 +19,8 @@ from conference.core.db import utcnow
 from conference.core.permissions import Role
 from conference.extensions import db
 from conference.live import access, chat, moderation, rooms
-from conference.live.broadcast import RecentPayloads, SnapshotCache, live_state
+from conference.core.cache import ExpiringCache
+from conference.live.broadcast import RecentPayloads, live_state
 from conference.live.models import ChatMessage, LiveSanction
 from tests.conftest import settings_for_tests
 from tests.fixtures.live import events_named
@@ -238,7 +239,7 @@ def test_recent_payloads_drop_the_oldest() -> None:
 
 
 def test_snapshot_cache_reloads_after_ttl_and_forget() -> None:
-    cache: SnapshotCache[str, int] = SnapshotCache(ttl=60)
+    cache: ExpiringCache[str, int] = ExpiringCache(ttl=60)
     loads: list[int] = []
 
     def load() -> int:
@@ -253,7 +254,7 @@ def test_snapshot_cache_reloads_after_ttl_and_forget() -> None:
 
 
 def test_snapshot_cache_does_not_keep_a_load_that_overlapped_forget() -> None:
-    cache: SnapshotCache[str, str] = SnapshotCache(ttl=60)
+    cache: ExpiringCache[str, str] = ExpiringCache(ttl=60)
 
     def stale_load() -> str:
         cache.forget(lambda key: True)  # a moderation change commits while this load runs
