@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 
 from conference.auth.models import User
 from conference.core.after_commit import commit
+from conference.core.cache import ExpiringCache
 from conference.core.db import utcnow
 from conference.core.permissions import Role
 from conference.extensions import db
 from conference.live import access, chat, moderation, rooms
-from conference.core.cache import ExpiringCache
 from conference.live.broadcast import RecentPayloads, live_state
 from conference.live.models import ChatMessage, LiveSanction
 from tests.conftest import settings_for_tests
