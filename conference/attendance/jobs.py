@@ -85,7 +85,10 @@ def run_bulk(app: Any, payload: dict[str, Any]) -> None:
             c, event, external_url("attendance.verify", code=c.code)) for c in issued]
     db.session.commit()
     path = bulk_path(app, event)
-    count = native.submit(certificates.write_zip, documents, path)()  # waits cooperatively on the event loop
+    staged = path.with_name(f"{path.stem}.staged.zip")
+    count = native.submit(certificates.write_zip, documents, staged)()  # waits cooperatively on the event loop
     seconds = round(time.perf_counter() - started, 2)
+    # The summary first, then the ZIP into place: a page that sees the new ZIP also sees its count.
     _summary_path(path).write_text(json.dumps({"count": count, "seconds": seconds}))
+    staged.replace(path)
     log.info("certificates for event %s: %s PDFs in %.2f s", event.id, count, seconds)
