@@ -158,17 +158,21 @@ class LoopProbe:
         """Sleep `interval`, note how late it woke, forever (start it with `socketio.start_background_task`)."""
         interval = self.settings.interval
         scheduler = self.scheduler or thread_scheduler()  # opened here: the loop's own thread
+        began, (cpu, waited) = self.clock(), scheduler()
         while True:
-            began, (cpu, waited) = self.clock(), scheduler()
             sleep(interval)
             try:
                 woke, (cpu_after, waited_after) = self.clock(), scheduler()
                 self.record(began, woke, cpu_after - cpu, waited_after - waited)
+                # The next wait is counted from this wake-up, not from the next sleep call: a pause that falls
+                # while the probe itself records or writes its file is a late wake-up too, not a gap.
+                began, cpu, waited = woke, cpu_after, waited_after
                 if self.settings.file and self.clock() - self._written_at >= self.settings.write_every:
                     self.write(self.settings.file)
             except Exception:  # the probe must outlive any surprise (a full disk for the figures file)
                 log.exception("loop probe step failed")
                 self._written_at = self.clock()  # not again before the next interval
+                began, (cpu, waited) = self.clock(), scheduler()
 
     def record(self, began: float, woke: float, cpu: float = 0.0, waited: float = 0.0) -> None:
         """One wake-up: `began` when the sleep was asked for, `woke` when it returned; meanwhile the loop's

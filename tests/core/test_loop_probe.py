@@ -232,6 +232,39 @@ def _long_poll(url: str) -> None:
         pass  # the server stops at the end of the test
 
 
+class _Enough(Exception):
+    pass
+
+
+def test_a_pause_while_the_probe_writes_its_figures_is_still_a_late_wake_up(tmp_path: Path) -> None:
+    """The process can be stopped (or starved) at any instant, also between two sleeps while the probe records
+    and writes its file: the next wake-up is measured from the last one, so that pause is not lost."""
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if len(sleeps) == 4:
+            raise _Enough
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    probe = LoopProbe(ProbeSettings(interval=0.01, stall=0.05, log=10, file=str(tmp_path / "loop.json")),
+                      clock=lambda: now[0], scheduler=lambda: (0.0, 0.0))
+    write = probe.write
+
+    def write_then_stopped(path: str) -> None:
+        write(path)
+        if len(sleeps) == 1:
+            now[0] += 0.4  # SIGSTOP lands right after the figures were written, before the next sleep
+
+    probe.write = write_then_stopped  # type: ignore[method-assign]
+    with pytest.raises(_Enough):
+        probe.run(sleep)
+
+    assert probe.ticks == 4
+    assert [round(stall.lag_ms) for stall in probe.stalls] == [400]
+
+
 def test_settings_are_parsed_once_and_refuse_nonsense() -> None:
     settings = ProbeSettings.from_config({"LOOP_PROBE": "1", "LOOP_PROBE_INTERVAL_MS": "5",
                                           "LOOP_PROBE_STALL_MS": "30", "LOOP_PROBE_FILE": "/tmp/x.json"})
