@@ -21,7 +21,8 @@ from conference.agenda import pagecache
 from conference.core import children, jobs, native
 from conference.extensions import db, socketio
 from conference.presentations.models import Presentation, ThumbnailState
-from conference.presentations.storage import ReceivedFile, UploadRefused
+from conference.presentations.storage import ReceivedFile
+from conference.presentations.upload_errors import UploadRefused
 
 log = logging.getLogger("conference.presentations.previews")
 

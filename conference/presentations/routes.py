@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -20,11 +19,8 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError, same_origin, validate_csrf
 from sqlalchemy import func, select
-from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Response
-from wtforms import ValidationError
 
 from conference.agenda import pagecache
 from conference.agenda.models import ConferenceSession, SessionKind
@@ -34,10 +30,10 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.api import Unauthenticated, api_login_required, field, json_body
 from conference.core.db import utcnow
-from conference.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed, error_response
+from conference.core.errors import DomainError, NotFound, ValidationFailed, error_response
 from conference.core.files import attachment_disposition, file_response
 from conference.core.permissions import Permission
-from conference.core.security import accept_upload, bearer_token, upload_endpoint
+from conference.core.security import upload_endpoint
 from conference.core.signals import account_data, account_erasing, session_attachments, slides_downloaded
 from conference.events.access import can_see_event, event_permission_required, load_event
 from conference.events.models import Event
@@ -45,12 +41,10 @@ from conference.extensions import db
 from conference.presentations import archive as archives
 from conference.presentations import openapi, previews, services, versions
 from conference.presentations.models import Presentation, ThumbnailState
-from conference.presentations.storage import (
-    ALLOWED_TYPES,
-    MULTIPART_OVERHEAD,
-    UploadTooLarge,
-    receive_upload,
-)
+from conference.presentations.receiver import receive_upload
+from conference.presentations.storage import ALLOWED_TYPES
+from conference.presentations.upload_errors import UploadTooLarge
+from conference.presentations.upload_request import admit_upload, request_body
 
 bp = Blueprint("presentations", __name__)
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
@@ -135,58 +129,11 @@ def _released_or_own(session: ConferenceSession) -> PSession | None:
 # --- upload ----------------------------------------------------------------------------------------------
 
 
-def _check_csrf(token: str | None) -> None:
-    strict = request.is_secure and current_app.config.get("WTF_CSRF_SSL_STRICT", True)
-    if strict and (not request.referrer or not same_origin(request.referrer, request.host_url)):
-        raise CSRFError(_("The referrer does not match this site."))
-    try:
-        validate_csrf(token)
-    except ValidationError as error:
-        raise CSRFError(str(error.args[0]) if error.args else "CSRF") from None
-
-
-class _RequestBody:
-    """The request body, read straight from the server's input.
-
-    Flask's `request.stream` copies every chunk twice on the way (a fifth of the time of a large upload), and
-    werkzeug reads nothing of a chunked body under eventlet (which does not announce that its input ends
-    by itself). With a Content-Length the body is read up to it, and one that ends early counts as a
-    disconnect; a chunked body is decoded by the server, which ends it.
-    """
-
-    def __init__(self, raw: Any, length: int | None) -> None:
-        self.raw, self.remaining = raw, length
-
-    def read(self, size: int) -> bytes:
-        if self.remaining is not None:
-            if self.remaining <= 0:
-                return b""
-            size = min(size, self.remaining)
-        try:
-            data: bytes = self.raw.read(size)
-        except (OSError, ValueError):
-            raise ClientDisconnected() from None
-        if self.remaining is not None:
-            if not data:
-                raise ClientDisconnected()
-            self.remaining -= len(data)
-        return data
-
-
-def _request_body() -> Any:
-    environ = request.environ
-    if request.content_length is not None:
-        return _RequestBody(environ["wsgi.input"], request.content_length)
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return _RequestBody(environ["wsgi.input"], None)
-    return request.stream  # no body at all
-
-
 def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]]:
     """Permission and limits first (no body read), then stream to disk, check, take active content out of a
     PDF, store as a new version. Returns the version and the kinds of active content removed."""
-    limit, on_file = _admit_upload(session)
-    upload = receive_upload(_request_body(), content_type=request.headers.get("Content-Type"), limit=limit,
+    limit, on_file = admit_upload(session)
+    upload = receive_upload(request_body(), content_type=request.headers.get("Content-Type"), limit=limit,
                             directory=services.presentations_dir(), on_file=on_file)
     if upload.file_type == "pdf":
         try:
@@ -204,31 +151,6 @@ def _receive_upload(session: ConferenceSession) -> tuple[Presentation, list[str]
         raise
     after_commit.run_deferred()  # not in the `try`: once committed, the file stays whatever happens here
     return presentation, upload.removed
-
-
-def _admit_upload(session: ConferenceSession) -> tuple[int, Callable[[dict[str, str]], None]]:
-    """Who and how much, before a byte of the body is read: raises the body limit of this request to the
-    caller's and checks a CSRF header. Returns the file's limit and the check of a CSRF token that comes as
-    a form field instead (`receive_upload`'s `on_file`)."""
-    if not current_user.is_authenticated:
-        raise Unauthenticated(_("Log in or send an API token (Authorization: Bearer ...)."))
-    if not services.can_upload(current_user, session):
-        raise NotAllowed(_("Only the session's speakers and the organisers may upload slides."))
-    limit, message = versions.upload_limit(current_user, session.event)
-    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
-        raise UploadTooLarge(message)
-    accept_upload(limit + MULTIPART_OVERHEAD, check_csrf=False)  # the token comes with the streamed body
-    csrf_pending = bearer_token() is None
-    header_token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
-    if csrf_pending and header_token:
-        _check_csrf(header_token)
-        csrf_pending = False
-
-    def on_file(fields: dict[str, str]) -> None:
-        if csrf_pending:
-            _check_csrf(fields.get("csrf_token"))
-
-    return limit, on_file
 
 
 @bp.route("/api/v1/sessions/<int:session_id>/presentations", methods=["POST"])

@@ -32,7 +32,8 @@ from conference.presentations.services import (
     remove_files,
     thumbnails_dir,
 )
-from conference.presentations.storage import ReceivedFile, UploadTooLarge, new_stored_name
+from conference.presentations.storage import ReceivedFile, new_stored_name
+from conference.presentations.upload_errors import UploadTooLarge
 from conference.settings import get_settings
 
 

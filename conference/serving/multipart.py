@@ -1,4 +1,4 @@
-"""The upload receiver's fast path past werkzeug's multipart decoder (`presentations.storage.receive_upload`).
+"""The upload receiver's fast path past werkzeug's multipart decoder (`presentations.receiver.MultipartReceiver`).
 
 Seam (private names): inside a file part, with no delimiter in sight, a chunk goes straight to the file and
 the decoder's `buffer` (a bytearray) is set to the chunk's last bytes; `state` and `State.DATA` tell that the

@@ -1,4 +1,4 @@
-"""The multipart receiver on its own (`storage.MultipartReceiver`): raw bodies fed in pieces, no app, no
+"""The multipart receiver on its own (`receiver.MultipartReceiver`): raw bodies fed in pieces, no app, no
 request; each case on werkzeug's public path and on the fast path past its decoder."""
 
 from __future__ import annotations
@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conference.presentations.storage import (
-    MAX_FIELD_BYTES,
-    MultipartReceiver,
-    ReceivedFile,
-    UploadRefused,
-    UploadTooLarge,
-)
+from conference.presentations.receiver import MAX_FIELD_BYTES, MultipartReceiver
+from conference.presentations.storage import ReceivedFile
+from conference.presentations.upload_errors import UploadRefused, UploadTooLarge
 from conference.serving.multipart import multipart_fast_path
 
 BOUNDARY = b"b0undary"

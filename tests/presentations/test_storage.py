@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from conference.core import native
-from conference.presentations import storage
-from conference.presentations.storage import UploadRefused, UploadTooLarge, receive_upload
+from conference.presentations import receiver, storage
+from conference.presentations.receiver import receive_upload
+from conference.presentations.upload_errors import UploadRefused, UploadTooLarge
 
 BOUNDARY = "b0undary"
 DELIMITER = b"\r\n--" + BOUNDARY.encode()
@@ -42,7 +43,7 @@ def receive(data: bytes, directory: Path, *, limit: int = 10_000) -> storage.Rec
 def test_file_data_survives_every_chunk_seam(tmp_path: Path, monkeypatch, content: bytes) -> None:
     """Chunk sizes from just above a delimiter's length: delimiters and look-alikes fall on every seam."""
     for chunk_size in range(len(DELIMITER) + 1, 80):
-        monkeypatch.setattr(storage, "CHUNK_SIZE", chunk_size)
+        monkeypatch.setattr(receiver, "CHUNK_SIZE", chunk_size)
         for field_after in (False, True):
             received = receive(body(content, field_after=field_after), tmp_path)
             try:
@@ -68,7 +69,7 @@ def test_large_file_goes_through_the_fast_lane_in_batches(tmp_path: Path) -> Non
 
 
 def test_limit_enforced_in_the_fast_lane_and_nothing_left(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(storage, "CHUNK_SIZE", 64)
+    monkeypatch.setattr(receiver, "CHUNK_SIZE", 64)
     content = b"%PDF-1.4\n" + b"p" * 5000 + b"\n%%EOF\n"
     with pytest.raises(UploadTooLarge):
         receive(body(content), tmp_path, limit=len(content) - 1)
@@ -76,7 +77,7 @@ def test_limit_enforced_in_the_fast_lane_and_nothing_left(tmp_path: Path, monkey
 
 
 def test_body_cut_off_inside_the_file_is_incomplete_and_nothing_left(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(storage, "CHUNK_SIZE", 64)
+    monkeypatch.setattr(receiver, "CHUNK_SIZE", 64)
     data = body(b"%PDF-1.4\n" + b"p" * 5000 + b"\n%%EOF\n")
     with pytest.raises(UploadRefused) as refused:
         receive(data[:3000], tmp_path)

@@ -13,7 +13,7 @@ import pytest
 from wsproto.events import Ping
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from conference.presentations import storage
+from conference.presentations import receiver
 from conference.serving import fence, heap, multipart
 from conference.serving.writer import WholeFrames, install_whole_frames
 from tests.presentations.test_storage import TRICKY_CONTENTS, body, receive
@@ -58,7 +58,7 @@ def test_uploads_intact_with_and_without_the_multipart_fast_path(tmp_path: Path,
         assert multipart.multipart_fast_path() is fast
         for content in TRICKY_CONTENTS:
             for chunk_size in (17, 33, 64, 4096):
-                monkeypatch.setattr(storage, "CHUNK_SIZE", chunk_size)
+                monkeypatch.setattr(receiver, "CHUNK_SIZE", chunk_size)
                 received = receive(body(content, field_after=True), tmp_path)
                 try:
                     assert received.temp_path.read_bytes() == content
