@@ -6,32 +6,36 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
-from conference.auth.models import User
 from conference.core import after_commit
 from conference.core.db import utcnow
+from conference.core.errors import NotAllowed
+from conference.core.permissions import Permission
 from conference.events.models import Event
 from conference.extensions import db
 from conference.live import broadcast
+from conference.live.access import Standing
 from conference.live.inputs import clean_text
-from conference.live.models import (
-    Announcement,
-)
+from conference.live.models import Announcement
 from conference.live.payloads import announcement_payload
-from conference.live.rooms import RoomInfo, event_room
+from conference.live.rooms import RoomInfo
 
 ANNOUNCEMENT_LIMIT = 500
 
 
-def announce(event: Event, *, text: str, actor: User) -> Announcement:
-    """Store an announcement; after commit `announcement` goes to every room of the event."""
-    announcement = Announcement(event_id=event.id, author_id=actor.id,
+def announce(room: RoomInfo, *, text: str, actor: Standing) -> Announcement:
+    """Store an announcement in the event of `room` (its event room); after commit `announcement` goes to
+    every room of the event. The same snapshots as chat and moderation: `actor` must be allowed to send it."""
+    if actor.event_id != room.event_id or not actor.may(Permission.SEND_ANNOUNCEMENT):
+        raise NotAllowed(_("Only organisers may send announcements."))
+    announcement = Announcement(event_id=room.event_id, author_id=actor.user_id,
                                 text=clean_text(text, field="text", limit=ANNOUNCEMENT_LIMIT))
     db.session.add(announcement)
     db.session.flush()
-    after_commit.defer(broadcast.emit_to_room, event_room(event), "announcement",
-                       announcement_payload(announcement, event.slug))
+    after_commit.defer(broadcast.emit_to_room, room.event_room, "announcement",
+                       announcement_payload(announcement, room.event_slug))
     return announcement
 
 

@@ -213,8 +213,11 @@ def slow_mode(event: Event) -> Any:
 @bp.route("/manage/events/<slug>/live/announcements", methods=["POST"])
 @event_permission_required(Permission.SEND_ANNOUNCEMENT)
 def announce(event: Event) -> Any:
-    return _run(event, lambda: announcements.announce(event, text=request.form.get("text", ""), actor=current_user),
-                _("The announcement has been sent."))
+    def action() -> None:
+        announcements.announce(rooms.load_room_info(f"event:{event.slug}"), text=request.form.get("text", ""),
+                               actor=_standing(event))
+
+    return _run(event, action, _("The announcement has been sent."))
 
 
 @bp.route("/manage/events/<slug>/live/retention", methods=["POST"], endpoint="retention")

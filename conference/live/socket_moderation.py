@@ -45,9 +45,8 @@ def on_announce(call: SocketCall) -> dict[str, Any]:
     slug = call.data.get("event")
     if not isinstance(slug, str):
         raise ValidationFailed(_("The field 'event' is required."), field="event")
-    call.room_of(f"event:{slug}")
+    room = call.room_of(f"event:{slug}")
     call.require(Permission.SEND_ANNOUNCEMENT)
     text = text_field(call.data, "text", announcements.ANNOUNCEMENT_LIMIT)
-    event = call.room.event
-    announcement = announcements.announce(event, text=text, actor=call.user)
-    return {"announcement": payloads.announcement_payload(announcement, event.slug)}
+    announcement = announcements.announce(room, text=text, actor=call.standing)
+    return {"announcement": payloads.announcement_payload(announcement, room.event_slug)}

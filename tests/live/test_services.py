@@ -137,3 +137,26 @@ def test_remove_reported_hides_a_question_and_deletes_a_message(qa: dict[str, An
     db.session.expire_all()
     assert db.session.get(Question, qa["question"].id).is_hidden
     assert db.session.get(ChatReport, report.id).resolved_by_id == qa["moderator"].user_id
+
+
+def test_an_announcement_is_decided_on_the_snapshots_like_chat(create_event: Any, person: Any) -> None:
+    """`announce` takes the event room and the sender's standing: the organiser's goes out after commit, a
+    moderator's or another event's organiser's is refused before anything is written."""
+    from conference.core.errors import NotAllowed
+    from conference.live import announcements
+    from conference.live.models import Announcement
+
+    event, other = create_event("announce"), create_event("announce-other")
+    room = rooms.load_room_info(f"event:{event.slug}")
+    for refused in (standing(person(event, Role.MODERATOR), event), standing(person(other, Role.ORGANISER), other)):
+        with pytest.raises(NotAllowed):
+            announcements.announce(room, text="Pause", actor=refused)
+    assert db.session.scalar(select(func.count()).select_from(Announcement)) == 0
+
+    organiser = standing(person(event, Role.ORGANISER), event)
+    announcement = announcements.announce(room, text="  Pause bis 11 Uhr ", actor=organiser)
+    assert (announcement.event_id, announcement.author_id, announcement.text) == (event.id, organiser.user_id,
+                                                                                   "Pause bis 11 Uhr")
+    assert deferred_events() == ["announcement"]
+    commit()
+    assert announcements.latest_announcement(room).id == announcement.id
