@@ -52,6 +52,7 @@ from scaleout_bench import _session_ids, free_ports, raise_nofile, stop, wait_he
 SLUG = "digitalkonferenz-2027"
 LOBBY = f"lobby:{SLUG}"
 MAX_CLIENTS = 6_000
+SHOW_WORST_STALLS = 8  # the longest stalls listed with the code sampled while they lasted
 CONFERENCE = str(Path(sys.executable).parent / "conference")
 MARK = re.compile(rb"b\|(\d+)\|(\d+)\|([\d.]+)")
 QUESTION_ID = re.compile(rb'"question":\{"id":(\d+)')
@@ -254,6 +255,7 @@ class ServerSampler:
         self.pids, self.probe_dir, self.database = pids, probe_dir, database
         self.samples: list[tuple[float, int, int, int]] = []  # (time, rss kB, files, db connections)
         self.stalls: dict[tuple[int, float], tuple[float, float]] = {}  # (pid, at) -> (lag, lag minus CPU wait) ms
+        self.stall_code: dict[tuple[int, float], list[str]] = {}  # (pid, at) -> where the loop was sampled
         self.max_lag: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -285,6 +287,7 @@ class ServerSampler:
             for stall in figures["stalls"]:
                 lag = float(stall["lag_ms"])
                 self.stalls[(pid, float(stall["at"]))] = (lag, lag - float(stall["wait_ms"]))
+                self.stall_code[(pid, float(stall["at"]))] = stall.get("code", [])
 
     def db_connections(self) -> int:
         if self.database.startswith("postgresql"):
@@ -384,6 +387,12 @@ def report(records: list[dict[str, Any]], plan: list[dict[str, Any]], sampler: S
     print("  (stall: the loop probe's longest lag; own: the part not spent waiting for a CPU, i.e. the server's "
           "own work holding the loop, the figure that matters on a busy machine)")
     print(f"  duplicated {duplicates}; " + ", ".join(f"{k} {v}" for k, v in totals.items()), flush=True)
+    worst = sorted(sampler.stalls.items(), key=lambda item: item[1][1], reverse=True)[:SHOW_WORST_STALLS]
+    if worst:
+        print("  longest stalls of the server's own work (minute, lag/own ms, where the loop was sampled):")
+    for (pid, at), (lag, own) in worst:
+        code = "; ".join(sampler.stall_code.get((pid, at), [])) or "no samples"
+        print(f"    {(at - start) / 60:5.1f}  {lag:6.1f}/{own:6.1f}  {code}")
     rows.append({"duplicates": duplicates, **totals})
     return rows
 
@@ -443,6 +452,7 @@ def main() -> int:
                     "CONFERENCE_LIVE_CHAT_RATE_LIMIT": "100000/10", "CONFERENCE_LIVE_JOIN_RATE_LIMIT": "1000/10",
                     "CONFERENCE_LIVE_ACTION_RATE_LIMIT": "100000/10",
                     "CONFERENCE_LOOP_PROBE_FILE": str(workdir / "probe-{pid}.json"),
+                    "CONFERENCE_LOOP_PROBE_STACKS": "1",
                     "CONFERENCE_DEVELOPMENT": "1", "PYTHONWARNINGS": "ignore"})
         database = "sqlite"
         if args.workers > 1:

@@ -84,6 +84,7 @@ class Settings:
     loop_probe_stall_ms: float = _seconds(20.0, 0, 3_600_000)
     loop_probe_log_ms: float = _seconds(100.0, 0, 3_600_000)
     loop_probe_file: str | None = _text()
+    loop_probe_stacks: bool = _flag(False)
     # bodies and uploads
     max_form_bytes: int = _whole(1024 * 1024, 1024, 2**31)
     presentation_max_bytes: int = _whole(100 * 1024 * 1024, 1, 2**40)

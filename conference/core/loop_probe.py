@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conference.core.stack_sampler import StackSampler, sampler_for_this_thread
 from conference.settings import settings_of
 
 log = logging.getLogger("conference.loop_probe")
@@ -61,6 +62,7 @@ class ProbeSettings:
     log: float = 0.100  # ... and from this long on also logged
     file: str | None = None
     write_every: float = 0.25
+    stacks: bool = False  # sample the loop thread's stack, so stalls name code (`stack_sampler`)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ProbeSettings:
@@ -68,7 +70,8 @@ class ProbeSettings:
         return cls(enabled=settings.loop_probe, interval=settings.loop_probe_interval_ms / 1000,
                    stall=settings.loop_probe_stall_ms / 1000, log=settings.loop_probe_log_ms / 1000,
                    # `{pid}` in the name: one file per worker process (bench/soak.py reads them all).
-                   file=(settings.loop_probe_file or "").replace("{pid}", str(os.getpid())) or None)
+                   file=(settings.loop_probe_file or "").replace("{pid}", str(os.getpid())) or None,
+                   stacks=settings.loop_probe_stacks)
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,11 @@ class Stall:
     cpu_ms: float  # the loop's thread computing
     wait_ms: float  # the loop's thread ready to run, waiting for a CPU
     requests: tuple[str, ...]  # in flight while the loop was held, most recently started first
+    code: tuple[str, ...] = ()  # where the loop's thread was sampled meanwhile (with `stacks` on)
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": round(self.at, 4), "lag_ms": round(self.lag_ms, 1), "cpu_ms": round(self.cpu_ms, 1),
-                "wait_ms": round(self.wait_ms, 1), "requests": list(self.requests)}
+                "wait_ms": round(self.wait_ms, 1), "requests": list(self.requests), "code": list(self.code)}
 
 
 Describe = Callable[[str, str, str], str]
@@ -151,6 +155,7 @@ class LoopProbe:
         self._open: dict[int, tuple[float, str, str, str]] = {}  # id -> (started, method, path, query)
         self._finished: deque[tuple[float, float, str, str, str]] = deque(maxlen=KEEP_FINISHED)
         self._written_at = 0.0
+        self.sampler: StackSampler | None = None
 
     # --- the background task ---------------------------------------------------------------------------
 
@@ -158,6 +163,8 @@ class LoopProbe:
         """Sleep `interval`, note how late it woke, forever (start it with `socketio.start_background_task`)."""
         interval = self.settings.interval
         scheduler = self.scheduler or thread_scheduler()  # opened here: the loop's own thread
+        if self.settings.stacks and self.sampler is None:
+            self.sampler = sampler_for_this_thread(every=min(0.005, self.settings.interval / 2))
         began, (cpu, waited) = self.clock(), scheduler()
         while True:
             sleep(interval)
@@ -189,11 +196,12 @@ class LoopProbe:
         # The loop was not free from the moment the probe was due until it ran: the culprit was in flight then.
         due = woke - lag
         stall = Stall(woke + self.wall_offset, lag * 1000, cpu * 1000, min(waited, lag) * 1000,
-                      self.requests_during(due, woke))
+                      self.requests_during(due, woke), self.sampler.during(due, woke) if self.sampler else ())
         self.stalls.append(stall)
         if lag >= self.settings.log:
-            log.warning("event loop held for %.0f ms (%.0f ms CPU, %.0f ms waiting for a CPU); in flight: %s",
-                        stall.lag_ms, stall.cpu_ms, stall.wait_ms, "; ".join(stall.requests) or "no request")
+            log.warning("event loop held for %.0f ms (%.0f ms CPU, %.0f ms waiting for a CPU); in flight: %s%s",
+                        stall.lag_ms, stall.cpu_ms, stall.wait_ms, "; ".join(stall.requests) or "no request",
+                        f"; code: {'; '.join(stall.code)}" if stall.code else "")
 
     def requests_during(self, since: float, until: float) -> tuple[str, ...]:
         """The requests in flight at some time between `since` and `until`, most recently started first."""

@@ -32,7 +32,7 @@ from tests.support.server import PROJECT_ROOT, running_server
 SERVER = r'''
 import sys, time, warnings
 warnings.filterwarnings("ignore")
-mode, port_file, figures = sys.argv[1], sys.argv[2], sys.argv[3]
+mode, port_file, figures, stacks = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "stacks"
 if mode == "eventlet":
     import eventlet, eventlet.wsgi
     eventlet.monkey_patch()
@@ -67,7 +67,7 @@ def app(environ, start_response):
         return body()
     return [b"ok"]
 
-probe = LoopProbe(ProbeSettings(interval=0.005, stall=0.05, log=10, file=figures))
+probe = LoopProbe(ProbeSettings(interval=0.005, stall=0.05, log=10, file=figures, stacks=stacks))
 probe.write(figures)
 spawn(probe.run, sleep)
 listener = socket.socket()  # a green socket: the standard library is patched
@@ -84,14 +84,15 @@ else:
 
 
 @contextmanager
-def probed_server(tmp_path: Path, mode: str) -> Iterator[tuple[str, Path, int]]:
+def probed_server(tmp_path: Path, mode: str, *, stacks: bool = False) -> Iterator[tuple[str, Path, int]]:
     script = tmp_path / "probed_server.py"
     script.write_text(SERVER)
     port_file, figures = tmp_path / "port", tmp_path / "figures.json"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     output = tmp_path / "probed_server.log"
     with output.open("wb") as log:
-        process = subprocess.Popen([sys.executable, str(script), mode, str(port_file), str(figures)], env=env,
+        process = subprocess.Popen([sys.executable, str(script), mode, str(port_file), str(figures),
+                                    "stacks" if stacks else "-"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
@@ -151,6 +152,24 @@ def test_a_request_that_computes_without_yielding_is_named_as_the_stall(tmp_path
     above_200 = sum(count for bound, count in zip([*held["buckets_ms"], None], held["counts"], strict=True)
                     if bound is None or bound > 200)
     assert above_200 == 1
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_with_stacks_sampled_a_stall_names_the_code_that_held_the_loop(tmp_path: Path, mode: str) -> None:
+    """A websocket is one long request, so the request alone often cannot say what held the loop: the
+    sampled stack can. The innermost project frame (the probe's middleware here) and the function below it."""
+    with probed_server(tmp_path, mode, stacks=True) as (url, figures, _pid):
+        get(f"{url}/")
+        started = time.time()
+        assert get(f"{url}/busy")[0] == b"busy"
+        get(f"{url}/green")  # waits cooperatively: no stall, and no samples of its own in one
+        stalls = [s for s in figures_after(figures, time.time() + 0.1)["stalls"] if s["at"] > started]
+
+    assert len(stalls) == 1, stalls
+    where, share = stalls[0]["code"][0].rsplit(" (", 1)
+    assert where.startswith("conference/core/loop_probe.py:") and where.endswith("probed_server.py compute"), where
+    assert int(share.split()[0]) >= 80, stalls  # nearly every sample of those 300 ms
 
 
 @pytest.mark.server
