@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 agenda = click.Group("agenda", help="The agenda: import a schedule.")
@@ -28,11 +27,12 @@ def import_command(event_slug: str, file: Path, dry_run: bool, remove_missing: b
     from conference.core.errors import DomainError
     from conference.events.models import Event
     from conference.extensions import db
+    from conference.settings import get_settings
 
     event = db.session.scalar(select(Event).where(Event.slug == event_slug))
     if event is None:
         raise click.ClickException(f"No event with slug {event_slug!r}")
-    limit = int(current_app.config["SCHEDULE_IMPORT_MAX_BYTES"])
+    limit = get_settings().schedule_import_max_bytes
     with file.open("rb") as source:
         data = source.read(limit + 1)
     try:

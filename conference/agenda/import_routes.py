@@ -20,6 +20,7 @@ from conference.core.security import accept_upload, upload_endpoint
 from conference.events.access import event_permission_required
 from conference.events.models import Event
 from conference.extensions import db
+from conference.settings import get_settings
 
 FORM_OVERHEAD = 64 * 1024  # the multipart envelope and the form's other fields
 
@@ -31,7 +32,7 @@ def _setup(_state: Any) -> None:
 
 
 def _limit() -> int:
-    return int(current_app.config["SCHEDULE_IMPORT_MAX_BYTES"])
+    return get_settings().schedule_import_max_bytes
 
 
 def _page(event: Event, status: int = 200, **values: Any) -> Any:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from conference.attendance.models import PresenceMinute, ReactionMinute, SlideDownloadDay
 from conference.extensions import db
+from conference.settings import get_settings
 
 log = logging.getLogger("conference.attendance")
 
@@ -176,7 +177,7 @@ def _reactions_seen(app: Flask, room: str, total: int) -> None:
 
 def start_collector(app: Flask, start_background_task: Callable[..., Any], sleep: Callable[[float], Any]) -> None:
     """Sample every ATTENDANCE_SAMPLE_SECONDS in this process (0: presence is not recorded)."""
-    interval = float(app.config.get("ATTENDANCE_SAMPLE_SECONDS", 10))
+    interval = get_settings(app).attendance_sample_seconds
     if interval <= 0:
         return
     sampler = collector(app)

@@ -17,6 +17,8 @@ import re
 
 from flask import Flask, Response, current_app, request
 
+from conference.settings import get_settings
+
 READ_METHODS = frozenset({"GET", "HEAD"})
 WRITE_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
 #: What an anonymous visitor may read anyway (a new API read is personal until it is listed here).
@@ -71,5 +73,5 @@ def add_cors_headers(response: Response) -> Response:
 
 
 def register_cors(app: Flask) -> None:
-    app.extensions["cors_origins"] = parse_origins(app.config.get("CORS_ORIGINS"))
+    app.extensions["cors_origins"] = parse_origins(get_settings(app).cors_origins)
     app.after_request(add_cors_headers)

@@ -29,6 +29,7 @@ from flask import Flask, Response, current_app, g, request, session
 from flask_login import current_user
 
 from conference.core.security import bearer_token
+from conference.settings import get_settings
 
 CODINGS = ("br", "gzip")  # suffixes the compression layer gives the ETag of a compressed copy
 VARY = ("Accept-Language", "Cookie")  # the language (header or cookie) and a login change what is shown
@@ -51,7 +52,7 @@ def cacheable(*, shared: bool) -> None:
 
 
 def public_max_age() -> int:
-    return int(current_app.config["PUBLIC_MAX_AGE"])
+    return get_settings().public_max_age
 
 
 def is_personal() -> bool:
@@ -145,7 +146,5 @@ def _last_modified(etag: str) -> datetime:
 
 
 def register_http_cache(app: Flask) -> None:
-    if int(app.config.get("PUBLIC_MAX_AGE", 60)) < 0:
-        raise ValueError("CONFERENCE_PUBLIC_MAX_AGE must be 0 or more seconds")
-    app.config.setdefault("PUBLIC_MAX_AGE", 60)
+    get_settings(app)  # CONFERENCE_PUBLIC_MAX_AGE checked (0 or more seconds) before the first request
     app.after_request(finish)

@@ -18,8 +18,9 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
+from conference.settings import settings_of
+
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
-FORMATS = ("text", "json")
 
 
 class RequestIdFilter(logging.Filter):
@@ -46,17 +47,15 @@ class JsonLines(logging.Formatter):
 
 def configure_logging(config: Any) -> None:
     """Install the JSON handler on the root logger when asked for (`conference run`)."""
-    form = str(config.get("LOG_FORMAT") or "text").lower()
-    if form not in FORMATS:
-        raise ValueError(f"CONFERENCE_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {form!r}")
-    if form != "json":
+    settings = settings_of(config)  # CONFERENCE_LOG_FORMAT and _LOG_LEVEL checked there
+    if settings.log_format != "json":
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(str(config.get("LOG_LEVEL") or "INFO"))
+    root.setLevel(settings.log_level)
 
 
 def init_request_ids(app: Flask) -> None:

@@ -37,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from conference.core.loop_probe import ClosingBody
+from conference.settings import get_settings
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -199,7 +200,7 @@ class _Forward(Collector):
 
 
 def _may_read_metrics() -> bool:
-    token = current_app.config.get("METRICS_TOKEN") or ""
+    token = get_settings().metrics_token or ""
     given = request.headers.get("Authorization", "")
     if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), str(token).encode()):
         return True
@@ -213,7 +214,7 @@ def _may_read_metrics() -> bool:
 
 @bp.route("/metrics")
 def metrics() -> Response:
-    if not current_app.config.get("METRICS", True) or not _may_read_metrics():
+    if not get_settings().metrics or not _may_read_metrics():
         abort(404)
     body = generate_latest(registry_for(current_app))
     return Response(body, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
