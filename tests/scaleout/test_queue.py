@@ -247,19 +247,25 @@ def test_worker_share_of_counts_lives_in_redis(cluster: RunningServer) -> None:
     assert client.hget("conference:live:connections", user_id) is None
 
 
-def test_cli_command_enters_no_live_worker(redis_url: str, tmp_path: Path) -> None:
+def test_cli_command_enters_no_live_worker(tmp_path: Path) -> None:
     """`conference demo` publishes an agenda release, which the live layer's receivers hear. A CLI process has no
     sockets: it must not build the live state, whose heartbeat would enter it in Redis as a worker that never
-    beats again (a stale entry until LIVE_WORKER_TTL)."""
+    beats again (a stale entry until LIVE_WORKER_TTL). A Redis of its own: any other server's worker in a
+    shared one would count."""
     import redis
+
+    from tests.support.private import private_redis
 
     instance = tmp_path / "instance"
     instance.mkdir()
-    env = server_env(instance, "eventlet", CONFERENCE_MESSAGE_QUEUE=redis_url,
-                     CONFERENCE_DATABASE_URL=f"sqlite:///{instance / 'demo.sqlite3'}")
-    result = run_cli(["demo", "--attendees", "2"], env)
-    assert "orga@demo.invalid" in result.stdout
-    assert redis.Redis.from_url(redis_url).zrange("conference:live:workers", 0, -1) == []
+    with private_redis(tmp_path / "redis") as queue:
+        env = server_env(instance, "eventlet", CONFERENCE_MESSAGE_QUEUE=queue.url,
+                         CONFERENCE_DATABASE_URL=f"sqlite:///{instance / 'demo.sqlite3'}")
+        result = run_cli(["demo", "--attendees", "2"], env)
+        assert "orga@demo.invalid" in result.stdout
+        client = redis.Redis.from_url(queue.url)
+        assert client.ping()
+        assert client.keys("*workers*") == []
 
 
 def test_metrics_add_up_over_the_workers(cluster: RunningServer) -> None:
