@@ -15,6 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from conference import create_app
 from conference.extensions import db
+from tests.support.fast_apps import share_template_bytecode, share_url_builders
 
 pytest_plugins = ["tests.support.services", "tests.fixtures.accounts", "tests.fixtures.agenda", "tests.fixtures.presentations", "tests.fixtures.live", "tests.fixtures.smtp"]
 
@@ -61,6 +62,10 @@ class IsolatedClient(FlaskClient):
         with self.application.app_context():
             return super().open(*args, **kwargs)
 
+
+# Templates and URL builders compiled once per test process, not once per test's app (tests/support/fast_apps).
+share_template_bytecode()
+share_url_builders()
 
 _SCHEMA_TEMPLATE: dict[str, Path] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -20,7 +21,13 @@ def isoformat(value: datetime, timezone: str = "UTC") -> str:
 
 
 def is_valid_timezone(name: str) -> bool:
-    return name in available_timezones()
+    return name in _known_timezones()
+
+
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    """Read once per process: `available_timezones()` walks the whole tz database on the disk (about 16 ms)."""
+    return frozenset(available_timezones())
 
 
 def parse_iso_datetime(text: str, default_timezone: str) -> datetime:
