@@ -15,6 +15,7 @@ from conference.auth.accounts import find_user_by_email
 from conference.core import after_commit
 from conference.core.contrast import COLOR
 from conference.core.errors import DomainError, NotFound
+from conference.core.form_posts import save_form
 from conference.core.http_cache import cacheable
 from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Attempt, Counter, client_address
@@ -106,15 +107,11 @@ def manage_event(event: Event) -> Any:
             "title", "description", "start_date", "end_date", "timezone", "language", "registration_mode",
             "registration_code", "link_visibility", "is_published", "keeps_slides_as_record")}
         changes["registration_code"] = (changes["registration_code"] or "").strip() or None
-        try:
-            services.update_event(event, **changes)
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "title").errors.append(error.message)
-        else:
-            after_commit.commit()
-            flash(_("The settings have been saved."), "success")
-            return redirect(url_for("events.manage_event", slug=event.slug), code=303)
+        done = save_form(form, lambda: services.update_event(event, **changes), field="title",
+                         saved=_("The settings have been saved."),
+                         then=url_for("events.manage_event", slug=event.slug))
+        if done:
+            return done
     status = 400 if form.is_submitted() else 200
     return render_template("events/manage.html", event=event, form=form), status
 
@@ -125,20 +122,15 @@ def manage_branding(event: Event) -> Any:
     accept_upload(branding.FORM_MAX_BYTES)  # an organiser of the event: the images' sizes, then CSRF
     form = BrandingForm(obj=event)
     if form.validate_on_submit():
-        try:
-            branding.update_branding(event, accent_color=form.accent_color.data, logo=_chosen(form.logo.data),
-                                     remove_logo=bool(form.remove_logo.data),
-                                     header_image=_chosen(form.header_image.data),
-                                     remove_header_image=bool(form.remove_header_image.data),
-                                     **{name: getattr(form, name).data for name in branding.FOOTER_FIELDS},
-                                     actor=current_user)
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "accent_color").errors.append(error.message)
-        else:
-            after_commit.commit()
-            flash(_("The event's look has been saved."), "success")
-            return redirect(url_for("events.manage_branding", slug=event.slug), code=303)
+        done = save_form(form, lambda: branding.update_branding(
+            event, accent_color=form.accent_color.data, logo=_chosen(form.logo.data),
+            remove_logo=bool(form.remove_logo.data), header_image=_chosen(form.header_image.data),
+            remove_header_image=bool(form.remove_header_image.data),
+            **{name: getattr(form, name).data for name in branding.FOOTER_FIELDS}, actor=current_user),
+            field="accent_color", saved=_("The event's look has been saved."),
+            then=url_for("events.manage_branding", slug=event.slug))
+        if done:
+            return done
     status = 400 if form.is_submitted() else 200
     return render_template("events/branding.html", event=event, form=form), status
 

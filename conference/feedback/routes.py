@@ -14,6 +14,7 @@ from conference.agenda.public import released_session
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound, ValidationFailed
+from conference.core.form_posts import save_form
 from conference.core.permissions import Permission, has_permission
 from conference.core.ratelimit import Counter
 from conference.core.signals import account_data, account_erasing
@@ -97,17 +98,14 @@ def manage_feedback(event: Event) -> Any:
 def manage_documentation(event: Event) -> Any:
     form = DocumentationForm(obj=documentation.documentation_for(event))
     if form.validate_on_submit():
-        try:
-            documentation.update_documentation(event, **{name: getattr(form, name).data for name in (
-                "is_published", "survey_url", "shows_registered", "shows_attended", "shows_sessions",
-                "shows_questions", "shows_slides")})
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "survey_url").errors.append(error.message)
-        else:
-            after_commit.commit()
-            flash(_("The documentation page settings have been saved."), "success")
-            return redirect(url_for("feedback.manage_documentation", slug=event.slug), code=303)
+        done = save_form(form, lambda: documentation.update_documentation(event, **{
+            name: getattr(form, name).data for name in ("is_published", "survey_url", "shows_registered",
+                                                        "shows_attended", "shows_sessions", "shows_questions",
+                                                        "shows_slides")}),
+            field="survey_url", saved=_("The documentation page settings have been saved."),
+            then=url_for("feedback.manage_documentation", slug=event.slug))
+        if done:
+            return done
     status = 400 if form.is_submitted() else 200
     return render_template("feedback/manage_documentation.html", event=event, form=form,
                            figures=documentation.documentation_figures(event),

@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 
 from conference.core import after_commit
 from conference.core.errors import DomainError, error_response
+from conference.core.form_posts import save_form
 from conference.core.permissions import Permission
 from conference.core.security import is_safe_redirect, limit_request_body
 from conference.core.signals import account_data
@@ -144,16 +145,12 @@ def _manage(event: Event | None, endpoint: str, **values: Any) -> Any:
             text = services.current_text(event, kind)
             getattr(form, kind.value).data = text.body if text is not None else ""
     elif form.validate():
-        try:
-            changed = services.save_texts(event, texts={kind: getattr(form, kind.value).data or ""
-                                                        for kind in LegalKind}, actor=current_user)
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "impressum").errors.append(error.message)
-        else:
-            after_commit.commit()
-            flash(_("The legal pages have been saved.") if changed else _("Nothing has changed."), "success")
-            return redirect(url_for(endpoint, **values), code=303)
+        done = save_form(form, lambda: services.save_texts(event, texts={
+            kind: getattr(form, kind.value).data or "" for kind in LegalKind}, actor=current_user),
+            field="impressum", then=url_for(endpoint, **values),
+            saved=lambda changed: _("The legal pages have been saved.") if changed else _("Nothing has changed."))
+        if done:
+            return done
     status = 400 if form.is_submitted() else 200
     return render_template("legal/manage.html", event=event, form=form,
                            versions=services.versions(event, LegalKind.PRIVACY)), status

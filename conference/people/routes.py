@@ -13,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 
 from conference.core import after_commit
 from conference.core.errors import DomainError, NotFound
+from conference.core.form_posts import save_form
 from conference.core.permissions import Permission, Role
 from conference.core.signals import account_data, account_erasing
 from conference.events.access import event_permission_required, load_event
@@ -83,16 +84,12 @@ def registration(slug: str) -> Any:
 def manage_questions(event: Event) -> Any:
     form = QuestionSettingsForm(obj=services.settings_for(event))
     if form.validate_on_submit():
-        try:
-            services.update_settings(event, **{name: getattr(form, name).data for name in (
-                "asks_organisation", "asks_sector", "sectors", "asks_listing_consent", "has_public_list")})
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "sectors").errors.append(error.message)
-        else:
-            after_commit.commit()
-            flash(_("The registration questions have been saved."), "success")
-            return redirect(url_for("people.manage_questions", slug=event.slug), code=303)
+        done = save_form(form, lambda: services.update_settings(event, **{name: getattr(form, name).data for name in (
+            "asks_organisation", "asks_sector", "sectors", "asks_listing_consent", "has_public_list")}),
+            field="sectors", saved=_("The registration questions have been saved."),
+            then=url_for("people.manage_questions", slug=event.slug))
+        if done:
+            return done
     status = 400 if form.is_submitted() else 200
     return render_template("people/questions.html", event=event, form=form), status
 

@@ -15,6 +15,7 @@ from conference.auth.forms import EmptyForm
 from conference.core import after_commit
 from conference.core.db import utcnow
 from conference.core.errors import DomainError, NotFound
+from conference.core.form_posts import save_form
 from conference.core.http_cache import cacheable
 from conference.core.loading import get_in_event_or_404
 from conference.core.mail import OutboxMessage, link_segments
@@ -116,17 +117,13 @@ def edit_profile(slug: str, speaker_id: int) -> Any:
     form = SpeakerProfileForm(obj=profile)
     if form.validate_on_submit():
         upload = form.photo.data if form.photo.data and getattr(form.photo.data, "filename", "") else None
-        try:
-            services.update_profile(profile, actor=current_user, photo=upload.stream if upload else None,
-                                    remove_photo=bool(form.remove_photo.data),
-                                    **{name: getattr(form, name).data for name in PROFILE_FIELDS})
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "name").errors.append(error.message)
-        else:
-            after_commit.commit()
-            flash(_("The profile has been saved."), "success")
-            return redirect(url_for(".speaker_page", slug=slug, speaker_id=profile.id), code=303)
+        done = save_form(form, lambda: services.update_profile(
+            profile, actor=current_user, photo=upload.stream if upload else None,
+            remove_photo=bool(form.remove_photo.data), **{name: getattr(form, name).data for name in PROFILE_FIELDS}),
+            field="name", saved=_("The profile has been saved."),
+            then=url_for(".speaker_page", slug=slug, speaker_id=profile.id))
+        if done:
+            return done
     status = 400 if form.is_submitted() else 200
     return render_template("speakers/edit.html", event=event, profile=profile, form=form), status
 
@@ -190,20 +187,17 @@ def create_speaker(event: Event) -> Any:
     accept_upload(PHOTO_FORM_BYTES)
     form = SpeakerProfileForm()
     if form.validate_on_submit():
-        try:
-            profile = services.create_profile(event, actor=current_user,
-                                              **{name: getattr(form, name).data for name in PROFILE_FIELDS})
+        def create() -> None:
+            fields = {name: getattr(form, name).data for name in PROFILE_FIELDS}
+            profile = services.create_profile(event, actor=current_user, **fields)
             upload = form.photo.data if form.photo.data and getattr(form.photo.data, "filename", "") else None
             if upload is not None:
-                services.update_profile(profile, actor=current_user, photo=upload.stream,
-                                        **{name: getattr(form, name).data for name in PROFILE_FIELDS})
-        except DomainError as error:
-            db.session.rollback()
-            getattr(form, error.field or "name").errors.append(error.message)
-        else:
-            after_commit.commit()
-            flash(_("The speaker profile has been created."), "success")
-            return redirect(url_for(".manage_speakers", slug=event.slug), code=303)
+                services.update_profile(profile, actor=current_user, photo=upload.stream, **fields)
+
+        done = save_form(form, create, field="name", saved=_("The speaker profile has been created."),
+                         then=url_for(".manage_speakers", slug=event.slug))
+        if done:
+            return done
     status = 400 if form.is_submitted() else 200
     return render_template("speakers/edit.html", event=event, profile=None, form=form), status
 
