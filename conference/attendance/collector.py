@@ -13,7 +13,6 @@ and added to their counters with the same pass.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -67,19 +66,10 @@ def record_presence(minute: int, pairs: Iterable[Pair]) -> None:
     Flushes nothing else; the caller commits."""
     rows = [{"user_id": user, "room": room, "minute": minute, "event_id": event} for user, room, event in pairs]
     if rows:
-        # One statement for all rows (executemany), compiled once and cached: a multi-row VALUES of 2,000
-        # rows was compiled anew each minute and held the event loop for 300 ms (bench/soak.py named it).
-        db.session.execute(_presence_insert(), rows)
-
-
-@functools.cache
-def _presence_insert_for(dialect: str) -> Any:
-    model: Any = PresenceMinute
-    return (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)).on_conflict_do_nothing()
-
-
-def _presence_insert() -> Any:
-    return _presence_insert_for(db.session.get_bind().dialect.name)
+        # One statement for all rows (executemany), the same shape each time, so SQLAlchemy compiles it once:
+        # a multi-row VALUES of 2,000 rows was compiled anew each minute and held the event loop for 300 ms
+        # (bench/soak.py named it).
+        db.session.execute(_insert(PresenceMinute).on_conflict_do_nothing(), rows)
 
 
 def add_reactions(minute: int, counts: dict[tuple[str, int], int]) -> None:
