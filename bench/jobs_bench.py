@@ -144,6 +144,7 @@ def main() -> int:
         probe_file = Path(temp) / "loop.json"
         with running_server(Path(temp) / "instance", args.mode, demo_attendees=5,
                             CONFERENCE_LOOP_PROBE_FILE=str(probe_file), CONFERENCE_LOOP_PROBE_STALL_MS="20",
+                            CONFERENCE_LOOP_PROBE_STACKS="1",
                             CONFERENCE_JOB_WORKERS=str(args.workers),
                             CONFERENCE_JOB_MEMORY_MB=str(args.memory_mb)) as server:
             token = organiser_token(server)
@@ -185,6 +186,8 @@ def main() -> int:
           f"longest held by the server (lag - wait) {held:.1f} ms")
     if worst:
         print(f"  longest stall during: {worst['requests'][:3]}")
+        for line in worst.get("code", [])[:8]:
+            print(f"    {line}")
     print(f"/healthz after the flood: {health}")
     clean = all(r["status"] == 201 or (400 <= r["status"] < 500 and r["body"].get("error")) for r in results)
     goals = {

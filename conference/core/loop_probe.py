@@ -14,8 +14,9 @@ Each stall also says how the time went, from the scheduler's account of the loop
 a CPU (a busy host, not the server's doing); the rest was a blocking system call or a stopped process. So
 `lag_ms - wait_ms` is how long the server itself held its loop, on a quiet machine or a busy one.
 
-Set `CONFERENCE_LOOP_PROBE_FILE` to have the figures written there (JSON, atomically replaced, every 0.25 s;
-`{pid}` in the name is replaced by the worker's pid): the adversarial suite and bench/soak.py read them.
+Set `CONFERENCE_LOOP_PROBE_FILE` to have the figures written there (JSON, atomically replaced by a native
+thread every 0.25 s; `{pid}` in the name is replaced by the worker's pid): the adversarial suite and
+bench/soak.py read them.
 `/metrics` shows the lag histogram (conference/core/metrics.py).
 
 Cost, measured on the development machine (eventlet and gevent alike): about 80 us per wake-up, 0.8 % of one
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conference.core import native
 from conference.core.stack_sampler import StackSampler, sampler_for_this_thread
 from conference.settings import settings_of
 
@@ -155,6 +157,7 @@ class LoopProbe:
         self._open: dict[int, tuple[float, str, str, str]] = {}  # id -> (started, method, path, query)
         self._finished: deque[tuple[float, float, str, str, str]] = deque(maxlen=KEEP_FINISHED)
         self._written_at = 0.0
+        self._publishing = False  # a native thread is writing the figures file
         self.sampler: StackSampler | None = None
 
     # --- the background task ---------------------------------------------------------------------------
@@ -175,7 +178,7 @@ class LoopProbe:
                 # while the probe itself records or writes its file is a late wake-up too, not a gap.
                 began, cpu, waited = woke, cpu_after, waited_after
                 if self.settings.file and self.clock() - self._written_at >= self.settings.write_every:
-                    self.write(self.settings.file)
+                    self.publish(self.settings.file)
             except Exception:  # the probe must outlive any surprise (a full disk for the figures file)
                 log.exception("loop probe step failed")
                 self._written_at = self.clock()  # not again before the next interval
@@ -256,13 +259,40 @@ class LoopProbe:
                 "stalls": [stall.as_dict() for stall in self.stalls], "pid": os.getpid(),
                 "written_at": round(time.time(), 4)}
 
-    def write(self, path: str) -> None:
-        """Replace `path` atomically with the current figures (a reader never sees half a file)."""
+    def write(self, path: str, figures: str | None = None) -> None:
+        """Replace `path` atomically with `figures` (JSON; the current ones by default): a reader never sees
+        half a file."""
         target = Path(path)
         partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(self.snapshot()))
+        partial.write_text(json.dumps(self.snapshot()) if figures is None else figures)
         os.replace(partial, target)
+
+    def publish(self, path: str) -> None:
+        """Write the figures file from a native thread; the loop does not wait for the disk.
+
+        Replacing a file takes the file system's journal: on a busy disk (uploads being synced, a renderer's
+        output) one rename took 10-22 ms here and longer on slower disks, and a probe that did that on the
+        loop reported its own stalls. The figures are taken on the loop (they change there); one write is
+        in flight at a time, a turn that finds one still going skips its write.
+        """
         self._written_at = self.clock()
+        if self._publishing:
+            return
+        self._publishing = True
+        figures = json.dumps(self.snapshot())
+        try:
+            native.submit(self._write_in_thread, path, figures)
+        except BaseException:
+            self._publishing = False
+            raise
+
+    def _write_in_thread(self, path: str, figures: str) -> None:
+        try:
+            self.write(path, figures)
+        except Exception:  # a full disk: the probe goes on, the next turn tries again
+            log.exception("loop probe could not write %s", path)
+        finally:
+            self._publishing = False
 
 
 class ClosingBody:

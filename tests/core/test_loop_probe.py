@@ -269,19 +269,47 @@ def test_a_pause_while_the_probe_writes_its_figures_is_still_a_late_wake_up(tmp_
 
     probe = LoopProbe(ProbeSettings(interval=0.01, stall=0.05, log=10, file=str(tmp_path / "loop.json")),
                       clock=lambda: now[0], scheduler=lambda: (0.0, 0.0))
-    write = probe.write
+    publish = probe.publish
 
-    def write_then_stopped(path: str) -> None:
-        write(path)
+    def publish_then_stopped(path: str) -> None:
+        publish(path)
         if len(sleeps) == 1:
-            now[0] += 0.4  # SIGSTOP lands right after the figures were written, before the next sleep
+            now[0] += 0.4  # SIGSTOP lands right after the figures were handed over, before the next sleep
 
-    probe.write = write_then_stopped  # type: ignore[method-assign]
+    probe.publish = publish_then_stopped  # type: ignore[method-assign]
     with pytest.raises(_Enough):
         probe.run(sleep)
 
     assert probe.ticks == 4
     assert [round(stall.lag_ms) for stall in probe.stalls] == [400]
+
+
+def test_the_figures_file_is_written_by_another_thread_one_write_at_a_time(tmp_path: Path) -> None:
+    """Replacing a file can wait for the disk's journal: the loop hands the figures over and goes on."""
+    target = tmp_path / "loop.json"
+    probe = LoopProbe(ProbeSettings(interval=0.01, stall=0.05, log=10, file=str(target)))
+    probe.record(100.0, 100.2)  # one stall of 190 ms
+    release = threading.Event()
+    writers: list[int] = []
+    write = probe.write
+
+    def slow_write(path: str, figures: str | None = None) -> None:
+        writers.append(threading.get_ident())
+        release.wait(10)
+        write(path, figures)
+
+    probe.write = slow_write  # type: ignore[method-assign]
+    probe.publish(str(target))
+    probe.publish(str(target))  # the first is still writing: this turn skips its write
+    release.set()
+    deadline = time.monotonic() + 10
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+
+    assert writers and threading.get_ident() not in writers
+    assert len(writers) == 1
+    assert [round(stall["lag_ms"]) for stall in json.loads(target.read_text())["stalls"]] == [190]
 
 
 def test_settings_are_parsed_once_and_refuse_nonsense() -> None:
