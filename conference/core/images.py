@@ -82,8 +82,8 @@ def process_in_child(source: IO[bytes], recipe: str, *, max_bytes: int, **option
     from conference.extensions import socketio
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with tempfile.TemporaryDirectory(prefix="conference-image-") as work:
-        spooled, result = Path(work) / "source", Path(work) / "result"
+    with native.temporary_directory("conference-image-") as work:
+        spooled, result = work / "source", work / "result"
         size = native.submit(_spool, source, spooled, max_bytes)()
         if size > max_bytes:
             raise ImageRefused("too_large")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +59,8 @@ def clean_upload(upload: ReceivedFile) -> list[str]:
     the kinds removed. `upload.size` and `upload.sha256` then describe the cleaned file, which is what is
     stored, served and archived. A PDF that cannot be opened or checked is refused (`UploadRefused`)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    with tempfile.TemporaryDirectory(prefix="conference-pdfclean-") as work:
-        target = Path(work) / "clean.pdf"
+    with native.temporary_directory("conference-pdfclean-") as work:
+        target = work / "clean.pdf"
         try:
             answer = children.run_child("conference.presentations.pdfclean", [str(upload.temp_path), str(target)],
                                         limits=jobs.settings(app).limits, sleep=socketio.sleep)
