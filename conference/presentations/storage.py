@@ -184,7 +184,10 @@ class FilePart:
 
     def __init__(self, directory: Path, *, filename: str, file_type: str, limit: int) -> None:
         self.filename, self.file_type, self.limit = filename, file_type, limit
-        handle, temp_name = tempfile.mkstemp(dir=directory, prefix=PART_PREFIX, suffix=PART_SUFFIX)
+        # Creating a file takes the file system's journal, which waits behind other uploads' syncs: a native
+        # thread does it. (Removing and renaming stay on the loop: they can run inside a write transaction,
+        # and a green switch there would leave SQLite's lock held while another green thread waits for it.)
+        handle, temp_name = native.submit(tempfile.mkstemp, PART_SUFFIX, PART_PREFIX, str(directory))()
         self.path = Path(temp_name)
         self.size = 0
         self.sha256 = ""
