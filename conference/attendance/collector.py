@@ -2,8 +2,8 @@
 
 Every ATTENDANCE_SAMPLE_SECONDS (default 10) the sampler reads this process's connection registry (no query,
 no lock held longer than a copy) and adds the (person, room) pairs it sees to the current minute. Pairs not
-yet written for that minute are inserted then, so a minute costs one small INSERT per sample at most, and
-usually one per minute (the first sample of a minute writes everyone present; later samples only newcomers).
+yet written for that minute are inserted then: the first sample of a minute writes everyone present (in
+commits of 500, the loop free between them), later samples only newcomers.
 The primary key (person, room, minute) and INSERT .. ON CONFLICT DO NOTHING make a person count once however
 many tabs they have, and let every worker of a scale-out write its own view of the same minute.
 
@@ -31,6 +31,7 @@ from conference.settings import get_settings
 log = logging.getLogger("conference.attendance")
 
 Pair = tuple[int, str, int]  # user id, room, event id
+PRESENCE_ROWS_PER_COMMIT = 500
 
 
 def minute_of(moment: float) -> int:
@@ -111,8 +112,14 @@ class PresenceCollector:
         with self._lock:
             self.downloads[(presentation_id, session_id, event_id)] += 1
 
-    def sample(self) -> int:
-        """Read the registry and write what is new for the current minute; returns the rows offered."""
+    def sample(self, between: Callable[[], Any] = lambda: None) -> int:
+        """Read the registry and write what is new for the current minute; returns the rows offered.
+
+        The first sample of a minute writes everyone present, in transactions of PRESENCE_ROWS_PER_COMMIT rows
+        in key order, calling `between()` after each (the loop's turn for everyone else): one statement for
+        2,000 people grew with the table (16 ms at 60,000 rows, 39 ms at 420,000, an 8-hour day at 2,000
+        people is 960,000), and it held the event loop all along. A failure halfway leaves the written part;
+        the next sample offers everything again and ON CONFLICT DO NOTHING keeps each pair once."""
         now = self.clock()
         minute = minute_of(now)
         pairs = present_pairs(self.registry)
@@ -126,7 +133,11 @@ class PresenceCollector:
             return 0
         with self.app.app_context():
             try:
-                record_presence(minute, new)
+                ordered = sorted(new)
+                for start in range(0, len(ordered), PRESENCE_ROWS_PER_COMMIT):
+                    record_presence(minute, ordered[start:start + PRESENCE_ROWS_PER_COMMIT])
+                    db.session.commit()
+                    between()
                 add_reactions(minute, dict(reactions))
                 add_downloads(datetime.fromtimestamp(now, UTC).date().isoformat(), dict(downloads))
                 db.session.commit()
@@ -176,7 +187,7 @@ def start_collector(app: Flask, start_background_task: Callable[..., Any], sleep
         while True:
             sleep(interval)
             try:
-                sampler.sample()
+                sampler.sample(between=lambda: sleep(0))
             except Exception:  # the database away: the next sample writes the minute again
                 log.exception("recording attendance failed")
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from conference.attendance import services
 from conference.attendance.collector import PresenceCollector, collector, minute_of
@@ -56,6 +56,24 @@ def test_sampler_writes_minutes_of_joined_sockets_and_several_tabs_count_once(
     assert sampler.sample() == 1
     assert rows(event) == [(joerg.id, f"session:{first.id}", T0), (aenne.id, f"lobby:{event.slug}", T0),
                            (joerg.id, f"session:{first.id}", T0 + 1)]
+
+
+def test_a_full_minute_is_written_in_commits_of_500_with_the_loop_free_between(
+        app: Any, create_event: Any, create_session: Any, person: Any) -> None:
+    w = world(create_event, create_session, person)
+    event, joerg = w["event"], w["people"][0]
+    registry = ConnectionRegistry()
+    registry.add("sid", SocketIdentity(user_id=joerg.id))
+    for number in range(1200):  # one pair per room: 1,200 pairs in the minute
+        registry.enter("sid", f"session:{number}", event.id)
+    stored_at_each_turn: list[int] = []
+
+    def between() -> None:
+        stored_at_each_turn.append(db.session.scalar(select(func.count()).select_from(PresenceMinute)) or 0)
+
+    assert PresenceCollector(app, registry=registry, clock=Clock(T0)).sample(between) == 1200
+    assert stored_at_each_turn == [500, 1000, 1200]  # committed before each turn, not at the end
+    assert len(rows(event)) == 1200
 
 
 def test_two_workers_writing_the_same_minute_count_once(app: Any, create_event: Any, create_session: Any,
