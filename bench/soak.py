@@ -393,6 +393,16 @@ def report(records: list[dict[str, Any]], plan: list[dict[str, Any]], sampler: S
     for (pid, at), (lag, own) in worst:
         code = "; ".join(sampler.stall_code.get((pid, at), [])) or "no samples"
         print(f"    {(at - start) / 60:5.1f}  {lag:6.1f}/{own:6.1f}  {code}")
+    print("  each window's longest stall of the server's own work (lag/own ms, where the loop was sampled):")
+    for w, row in enumerate(rows):
+        begin, end = start + w * window_s, start + (w + 1) * window_s
+        inside = [(key, lags) for key, lags in sampler.stalls.items() if begin <= key[1] < end]
+        if inside:
+            key, (lag, own) = max(inside, key=lambda item: item[1][1])
+            code = "; ".join(sampler.stall_code.get(key, [])) or "no samples"
+            print(f"    {row['window']:>12}  {lag:6.1f}/{own:6.1f}  {code}")
+        else:
+            print(f"    {row['window']:>12}  none over the probe's threshold")
     rows.append({"duplicates": duplicates, **totals})
     return rows
 
