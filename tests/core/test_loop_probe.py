@@ -342,3 +342,37 @@ def test_switched_off_the_probe_starts_nothing_and_leaves_the_app_alone(app: Fla
     assert probe.in_flight == 0
     # Requests are named by their URL rule: neither ids nor the feed's secret token reach a log line.
     assert probe.requests_during(0, time.monotonic()) == ("GET /events/<slug>/calendar/<token>.ics",)
+
+
+def test_a_stall_names_the_newest_requests_in_flight_among_thousands_of_open_websockets() -> None:
+    """Every websocket is one request for its whole life; a stall names the most recently started requests
+    (open or finished within the stall) and counts the rest, without going through all of them."""
+    now = [0.0]
+    probe = LoopProbe(ProbeSettings(interval=0.01, stall=0.05, log=10), clock=lambda: now[0])
+
+    def streamed(environ: dict[str, Any], start_response: Any) -> Any:
+        return iter([b""])  # a generator-like body: in flight until closed
+
+    app = probe.middleware(streamed)
+    bodies = []
+    for i in range(5_000):  # websockets opened at t = 0 .. 4.999
+        now[0] = i / 1000
+        bodies.append(app({"REQUEST_METHOD": "GET", "PATH_INFO": f"/ws/{i}", "QUERY_STRING": ""},
+                          lambda *a: None))
+    now[0] = 6.0
+    finished = app({"REQUEST_METHOD": "GET", "PATH_INFO": "/agenda", "QUERY_STRING": ""}, lambda *a: None)
+    now[0] = 6.5
+    finished.close()  # started 6.0, ended 6.5: in flight during a stall from 6.4 to 7.0
+    now[0] = 8.0
+    late = app({"REQUEST_METHOD": "GET", "PATH_INFO": "/later", "QUERY_STRING": ""}, lambda *a: None)  # after it
+
+    named = probe.requests_during(6.4, 7.0)
+    assert named[0] == "GET /agenda"
+    assert named[1:8] == tuple(f"GET /ws/{i}" for i in range(4999, 4992, -1))
+    assert named[8] == "and 4993 more"  # 5,000 websockets + the agenda page - the 8 named
+    assert len(named) == 9
+    # Before any websocket opened, nothing was in flight; once they all closed, nothing is.
+    assert probe.requests_during(-2.0, -1.0) == ()
+    for body in [*bodies, late]:
+        body.close()
+    assert probe.in_flight == 0
