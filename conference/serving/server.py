@@ -112,12 +112,14 @@ def serve(app: Any, *, host: str, port: int, listener: socket.socket | None = No
     from conference.extensions import socketio
     from conference.factory import JsonPacket
     from conference.live.relay import install
+    from conference.serving.room_index import index_rooms
     from conference.settings import get_settings
 
     configure_logging(app.config)
     settings = get_settings(app)
     mode = settings.async_mode
     install(app)  # several workers: the Redis queue manager (JSON, quick reconnects, catch-up, signal relay)
+    index_rooms(socketio.server.manager)  # a disconnect leaves the client's rooms without testing every room
     # the one writer first: the message limits wrap simple-websocket functions whose writes it checks
     line_of = install_whole_frames() if mode == "gevent" else None
     limit_websocket_messages(socketio.server.eio, mode)

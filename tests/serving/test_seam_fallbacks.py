@@ -37,13 +37,14 @@ def chat_in_order(instance: Path, async_mode: str, **env: str) -> str:
 def test_eventlet_with_unmasking_direct_writes_and_heap_keeper_out_of_range(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_SEAMS_AWAY", "fast websocket unmasking:version,direct websocket broadcasts:version,"
-                                          "heap keeper:version")
+                                          "heap keeper:version,indexed rooms:version")
     log = chat_in_order(tmp_path / "instance", "eventlet")
     assert "fast websocket unmasking (eventlet) is off: eventlet 0.0 is outside the tested range" in log
     assert "direct websocket broadcasts (python-socketio, python-engineio) is off: python-engineio 0.0 is " \
            "outside the tested range" in log
     assert "heap keeper (CPython's generational collector) is off" in log
-    assert log.count(" is off: ") == 3  # one line each, nothing else off
+    assert "indexed rooms (python-socketio) is off: python-socketio 0.0 is outside the tested range" in log
+    assert log.count(" is off: ") == 4  # one line each, nothing else off
 
 
 def test_gevent_with_a_name_of_direct_writes_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,6 +93,6 @@ def test_uploads_intact_without_the_multipart_fast_path(tmp_path: Path, monkeypa
 
 
 def test_health_still_answers_with_every_seam_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TEST_SEAMS_AWAY", "unmasking:names,broadcasts:names,heap keeper:version")
+    monkeypatch.setenv("TEST_SEAMS_AWAY", "unmasking:names,broadcasts:names,heap keeper:version,indexed rooms:names")
     with running_server(tmp_path / "instance", "eventlet", demo_attendees=None) as server:
         assert requests.get(f"{server.url}/", timeout=10).status_code == 200
