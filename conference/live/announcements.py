@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
 from conference.core import after_commit
+from conference.core.cache import ExpiringCache
 from conference.core.db import utcnow
 from conference.core.errors import NotAllowed
 from conference.core.permissions import Permission
@@ -34,6 +35,7 @@ def announce(room: RoomInfo, *, text: str, actor: Standing) -> Announcement:
                                 text=clean_text(text, field="text", limit=ANNOUNCEMENT_LIMIT))
     db.session.add(announcement)
     db.session.flush()
+    after_commit.defer(broadcast.forget_announcements, room.event_id)
     after_commit.defer(broadcast.emit_to_room, room.event_room, "announcement",
                        announcement_payload(announcement, room.event_slug))
     return announcement
@@ -43,6 +45,23 @@ def latest_announcement(event: Event | RoomInfo, *, within: timedelta = timedelt
     """The event's newest announcement of the last `within` (shown to people who join late)."""
     event_id = event.event_id if isinstance(event, RoomInfo) else event.id
     return db.session.scalar(_latest_announcement_query(), {"event_id": event_id, "since": utcnow() - within})
+
+
+_NONE: dict[str, Any] = {}  # kept for an event without a recent announcement (None is never kept)
+
+
+def latest_announcement_payload(room: RoomInfo, cache: ExpiringCache[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """What a join shows of `latest_announcement`, kept in `cache` per event like rooms and standings: a
+    reconnect storm is thousands of joins of one event within seconds. An announcement sent from this process
+    is seen at once (`broadcast.forget_announcements`), one from another worker within the cache's lifetime
+    (`LIVE_CACHE_SECONDS`); everyone already in a room gets it live either way."""
+
+    def load() -> dict[str, Any]:
+        announcement = latest_announcement(room)
+        return _NONE if announcement is None else announcement_payload(announcement, room.event_slug)
+
+    payload = cache.get(room.event_id, load)
+    return payload or None
 
 
 @lru_cache(maxsize=1)

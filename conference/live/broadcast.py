@@ -68,6 +68,7 @@ class LiveState:
         cache_seconds = settings.live_cache_seconds
         self.rooms: ExpiringCache[str, Any] = ExpiringCache(cache_seconds)
         self.standings: ExpiringCache[tuple[int, int], Any] = ExpiringCache(cache_seconds)
+        self.announcements: ExpiringCache[int, dict[str, Any]] = ExpiringCache(cache_seconds)  # event id -> latest
         self.payloads = RecentPayloads(settings.live_payload_cache)
         self._lock = threading.Lock()
         # Told each room's reaction total per flush (the attendance collector counts them per minute).
@@ -104,6 +105,12 @@ def forget_person(user_id: int) -> None:
     """Drop the cached standings of `user_id` (role change, mute, ban, lift): the next event reloads them."""
     if (state := built_live_state()) is not None:
         state.standings.forget(lambda key: key[0] == user_id)
+
+
+def forget_announcements(event_id: int) -> None:
+    """Drop the cached latest announcement of the event (a new one was sent from this process)."""
+    if (state := built_live_state()) is not None:
+        state.announcements.forget(lambda key: key == event_id)
 
 
 def forget_room(room: str) -> None:
