@@ -183,6 +183,12 @@ def _init_extensions(app: Flask) -> None:
     from conference.extensions import babel, csrf, db, login_manager, migrate, socketio
 
     db.init_app(app)
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    if not app.config["DATABASE_URL"].startswith("sqlite") and not options.get("pool_pre_ping"):
+        from conference.core.db import ping_after_idle
+
+        with app.app_context():
+            ping_after_idle(db.engine)
     migrate.init_app(app, db, directory=str(data_dir("migrations")), render_as_batch=True,
                      compare_type=True)
     login_manager.init_app(app)

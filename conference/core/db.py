@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -10,8 +11,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.orm import DeclarativeBase, scoped_session
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
@@ -71,6 +72,69 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Check a pooled connection at checkout only if it sat unused for `idle_seconds` (database servers).
+
+    SQLAlchemy's `pool_pre_ping` asks the database on every checkout: a round trip more for each socket event,
+    three of the fourteen of a reconnecting client. A connection given back moments ago is alive; one that sat
+    idle (across a database restart or failover, or a firewall's idle cut) is asked first, and if it is dead
+    the pool replaces it (SQLAlchemy's documented `DisconnectionError` from a checkout event). If the
+    database went away within the last `idle_seconds`, the first use of such a connection fails as any
+    statement during an outage does (an error ack, a 503), and SQLAlchemy then drops the pool's connections.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return  # just opened, or in use moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)  # outside a transaction (autocommit), as pre-ping does
+        except Exception as error:  # noqa: BLE001 - any failure: the pool opens a new connection
+            raise DisconnectionError(f"pooled connection dead after {time.monotonic() - returned_at:.0f} s idle") \
+                from error
+
+
+def reads_only(session: Any) -> None:
+    """Let `session`'s coming statements run each on its own (autocommit) instead of in a transaction.
+
+    For socket events that only read (connect, join, history): psycopg2 sends BEGIN, then each statement, then
+    COMMIT or ROLLBACK, each a round trip; with autocommit only the statements remain. Each statement sees
+    the data committed when it starts, as in PostgreSQL's READ COMMITTED transactions. The driver's own
+    `autocommit` switch is used, and switched back when the connection returns to the pool: SQLAlchemy's
+    isolation level "AUTOCOMMIT" costs a round trip of its own with psycopg2 (a SET when the connection
+    comes back). SQLite has no round trips to save and is left as it is; so is a session already in a
+    transaction. Call it before the session's first statement.
+    """
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    connection = session.connection()
+    engine = connection.engine
+    if not event.contains(engine, "checkin", _end_reads_only):
+        event.listen(engine, "checkin", _end_reads_only)
+    pooled = connection.connection
+    driver = pooled.dbapi_connection
+    if driver is None or driver.info.transaction_status != 0:  # 0: idle, no transaction open (psycopg 2 and 3)
+        return
+    driver.autocommit = True
+    pooled.info["reads_only"] = True
+
+
+def _end_reads_only(dbapi_connection: Any, record: Any) -> None:
+    """Back in the pool: transactions again for whoever takes the connection next."""
+    if record is not None and record.info.pop("reads_only", False) and dbapi_connection is not None:
+        dbapi_connection.autocommit = False
 
 
 class _PreparedStatement(NamedTuple):

@@ -20,7 +20,7 @@ def on_chat_send(call: SocketCall) -> dict[str, Any]:
     return {"message": message}
 
 
-@socket_event(room=True, permission=Permission.JOIN_LIVE)
+@socket_event(room=True, permission=Permission.JOIN_LIVE, reads_only=True)
 def on_chat_history(call: SocketCall) -> dict[str, Any]:
     info = call.room_info
     access.require_join(call.standing)

@@ -21,7 +21,7 @@ def on_qa_ask(call: SocketCall) -> dict[str, Any]:
     return {"question": payloads.question_payload(question)}
 
 
-@socket_event(room=True, permission=Permission.JOIN_LIVE)
+@socket_event(room=True, permission=Permission.JOIN_LIVE, reads_only=True)
 def on_qa_list(call: SocketCall) -> dict[str, Any]:
     info, standing = call.room_info, call.standing
     access.require_join(standing)

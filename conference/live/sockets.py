@@ -14,6 +14,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefuse
 
 from conference.auth import logins
 from conference.core import metrics
+from conference.core.db import reads_only
 from conference.core.permissions import Permission
 from conference.core.signals import (
     account_erased,
@@ -31,7 +32,6 @@ from conference.live import (
     announcements,
     broadcast,
     chat,
-    payloads,
     relay,
     socket_chat,
     socket_moderation,
@@ -81,6 +81,7 @@ def _identify(auth: Any) -> SocketIdentity | None:
 
 def on_connect(auth: Any = None) -> None:
     state = live_state()
+    reads_only(db.session)  # the identity lookups only read
     identity = _identify(auth)
     db.session.rollback()
     if identity is None:
@@ -110,7 +111,7 @@ def on_unknown(event: Any, *args: Any) -> dict[str, Any]:
 
 # --- rooms ---------------------------------------------------------------------------------------------------
 
-@socket_event(room=True)
+@socket_event(room=True, reads_only=True)
 def on_join(call: SocketCall) -> dict[str, Any]:
     info, standing = call.room_info, call.standing
     call.rate("join", call.state.join_rate)
@@ -126,9 +127,9 @@ def on_join(call: SocketCall) -> dict[str, Any]:
                                                  cache=call.state.payloads)
         reply["slow_mode_seconds"] = info.slow_mode_seconds
         reply["is_closed"] = info.is_closed()
-    announcement = announcements.latest_announcement(info)
+    announcement = announcements.latest_announcement_payload(info, call.state.announcements)
     if announcement is not None:
-        reply["announcement"] = payloads.announcement_payload(announcement, info.event_slug)
+        reply["announcement"] = announcement
     return reply
 
 
@@ -138,7 +139,7 @@ def on_leave(call: SocketCall) -> dict[str, Any]:
     return {"room": call.room_info.name}
 
 
-@socket_event(room=True, joined=True, permission=Permission.SEE_PARTICIPANTS)
+@socket_event(room=True, joined=True, permission=Permission.SEE_PARTICIPANTS, reads_only=True)
 def on_presence_who(call: SocketCall) -> dict[str, Any]:
     info = call.room_info
     people = access.shown_roles(info.event_id, call.state.registry.online_users(info.name))
