@@ -265,10 +265,17 @@
     if (!list) { return; }
     var questions = Object.keys(state.questions).map(function (id) { return state.questions[id]; });
     questions.sort(function (a, b) { return (b.votes - a.votes) || (a.id - b.id); });
+    // The list is rebuilt whenever any question changes (someone else's vote, a new question): a keyboard user
+    // whose focus is on one of its buttons keeps it on the same question's button (or another of its buttons).
+    var focused = document.activeElement;
+    var focusedItem = focused && list.contains(focused) ? focused.closest("li[data-question-id]") : null;
+    var focus = focusedItem ? { id: focusedItem.getAttribute("data-question-id"),
+                                action: focused.getAttribute("data-action") } : null;
     while (list.firstChild) { list.removeChild(list.firstChild); }
     questions.forEach(function (q) {
       if (q.is_hidden && !state.isModerator) { return; }  // removed by the moderators
       var li = document.createElement("li");
+      li.setAttribute("data-question-id", String(q.id));
       li.className = "qa-question" + (q.is_answered ? " is-answered" : "") + (q.is_hidden ? " is-hidden" : "");
       var text = document.createElement("p");
       text.className = "qa-text";
@@ -334,6 +341,12 @@
       }
       list.appendChild(li);
     });
+    if (focus) {
+      var item = list.querySelector('li[data-question-id="' + Number(focus.id) + '"]');
+      var target = item && ((focus.action && item.querySelector('[data-action="' + CSS.escape(focus.action) + '"]:not([disabled])')) ||
+                            item.querySelector("button:not([disabled])"));
+      if (target) { target.focus(); }
+    }
   }
 
   function mergeQuestion(state, q) {

@@ -128,10 +128,17 @@ def test_chat_and_questions_with_the_keyboard_alone(new_page, live_server) -> No
     page.keyboard.press("Enter")
     expect(panel.locator("[data-live-questions] li", has_text=f"Eine Frage per Tastatur {token}")).to_have_count(1)
 
-    # Upvote the other person's question: Tab to its button, Enter.
+    # Upvote the other person's question: Tab to its button, Enter. (The list is rebuilt when any question
+    # changes, so the button is named by its question's id, which the rebuilt list keeps.)
     theirs = panel.locator("[data-live-questions] li", has_text=their_question)
-    theirs.locator("[data-action=vote]").evaluate("b => b.setAttribute('data-target-vote', '')")
-    tab_to(page, "[data-target-vote]", limit=60)
+    their_id = theirs.get_attribute("data-question-id")
+    vote = f'[data-live-questions] li[data-question-id="{their_id}"] [data-action=vote]'
+    tab_to(page, vote, limit=60)
+    # Another question arrives meanwhile and the list is rebuilt: the focus stays on the same button.
+    other.fill(f"#qa-text-{room}", f"Noch eine Frage {token}")
+    other.locator("[data-live-qa-form] button[type=submit]").click()
+    expect(panel.locator("[data-live-questions] li", has_text=f"Noch eine Frage {token}")).to_have_count(1)
+    assert page.evaluate("sel => document.activeElement.matches(sel)", vote)
     page.keyboard.press("Enter")
     expect(theirs.locator(".qa-meta")).to_have_text(re.compile(r"^1 "))
     expect(other.locator("[data-live-questions] li", has_text=their_question).locator(".qa-meta")
