@@ -136,9 +136,9 @@ def socket_event(*, permission: Permission | None = None, room: bool = False, jo
             if len(args) != 1 or not isinstance(args[0], dict):
                 return fail("invalid_payload", _("Send one JSON object as the payload."))
             call = SocketCall(sid, identity, state, args[0])
-            if reads_only:
-                db_reads_only(db.session)
             try:
+                if reads_only:
+                    db_reads_only(db.session)  # takes a connection: an unreachable database is an error ack
                 if room:
                     call.info = _room_info(state, args[0].get("room"))
                     if joined and call.info.name not in identity.rooms:

@@ -171,6 +171,8 @@ def test_postgres_outage_gives_503_and_error_acks_then_recovers(tmp_path: Path) 
         assert requests.get(f"{server.url}/healthz", timeout=10).json()["status"] == "down"
         failed = send(a, "ohne Datenbank", "pg-down-1")
         assert failed["ok"] is False and failed["error"] == "unavailable"
+        rejoined = a.call("join", {"room": LOBBY})  # a handler that only reads says so too
+        assert rejoined["ok"] is False and rejoined["error"] == "unavailable"
         database.start()
         assert wait_until(lambda: requests.get(f"{server.url}/api/v1/events", timeout=10).status_code == 200)
         assert requests.get(f"{server.url}/healthz", timeout=10).json()["status"] == "ok"
